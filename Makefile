@@ -1,0 +1,52 @@
+# ecombus tasks. `make help` lists them. Everything installs itself into .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo down test test-unit test-integration lint bench jars clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@echo "==> creating $(VENV) and installing ecombus with its test and dev extras"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@$(BIN)/python -m pip install -q -e '.[test,dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the project (editable) with test and dev extras
+
+jars: install ## fetch the Kafka broker's jars from Maven Central (cached; first run only)
+	@$(BIN)/ecombus local fetch
+
+demo: install ## run the local bus (broker, registry, topics) and push a round trip through it
+	@$(BIN)/ecombus demo
+
+down: install ## stop everything `make demo` started
+	@$(BIN)/ecombus down
+
+lint: install ## ruff and mypy
+	@echo "==> ruff"
+	@$(BIN)/ruff check bus services tests bench
+	@echo "==> mypy"
+	@$(BIN)/mypy
+
+test: install jars lint ## lint, then every test (unit and integration, against a real broker)
+	@echo "==> pytest (unit + integration)"
+	@$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: install ## unit tests only (no broker)
+	@$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
+
+test-integration: install jars ## integration tests only (real broker)
+	@$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+bench: install jars ## benchmarks, each printed beside its baseline measured in the same run
+	@$(BIN)/python -m bench
+
+clean: ## remove the venv and caches (keeps the downloaded jars in ~/.cache/ecombus)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,93 @@
+"""Shared fixtures: one real Kafka broker per test session, unique topic names per test.
+
+The broker is chosen in this order (ARCHITECTURE.md, "Running it"):
+
+1. ``KAFKA_BOOTSTRAP_SERVERS`` names an existing cluster: use it, start nothing.
+2. A Docker engine answers: testcontainers' Kafka module.
+3. Otherwise: a broker started from the cached Maven jars on free ports in a temp dir, stopped
+   when the session ends.
+
+All three are real Apache Kafka. Tests marked ``integration`` use the broker; the others must not.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from bus.local.broker import LocalBroker, free_port
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        client = docker.from_env(timeout=3)
+        client.ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The bootstrap address of a real Kafka broker for this test session."""
+    named = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if named:
+        print(f"\n[ecombus tests] using the cluster named by KAFKA_BOOTSTRAP_SERVERS={named}")
+        yield named
+        return
+    if _docker_answers():
+        from testcontainers.kafka import KafkaContainer  # type: ignore[import-untyped]
+
+        with KafkaContainer().with_kraft() as container:
+            address = container.get_bootstrap_server()
+            print(f"\n[ecombus tests] using a testcontainers Kafka at {address}")
+            yield address
+        return
+    home: Path = tmp_path_factory.mktemp("kafka")
+    broker = LocalBroker(home, port=free_port(), controller_port=free_port(), progress=print)
+    state = broker.start()
+    print(f"\n[ecombus tests] started Kafka {state.kafka_version} from the Maven jars at "
+          f"{state.bootstrap_servers} (pid {state.pid})")
+    try:
+        yield state.bootstrap_servers
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_admin(kafka_bootstrap: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": kafka_bootstrap})
+
+
+@pytest.fixture
+def unique_topic(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """Make topic names unique to this test, so tests never see each other's data."""
+    test = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name)[:40].strip("-")
+
+    def make(base: str = "t") -> str:
+        return f"test.{test}.{base}.{uuid.uuid4().hex[:8]}"
+
+    return make
+
+
+@pytest.fixture
+def new_topic(kafka_admin: AdminClient, unique_topic: Callable[[str], str]) -> Callable[..., str]:
+    """Create a uniquely named topic on the session broker and return its name."""
+
+    def create(base: str = "t", partitions: int = 3, config: dict[str, str] | None = None) -> str:
+        name = unique_topic(base)
+        futures = kafka_admin.create_topics(
+            [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})]
+        )
+        futures[name].result(timeout=30)
+        return name
+
+    return create
