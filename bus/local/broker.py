@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bus.errors import SetupError
-from bus.local.jars import KAFKA_VERSION, ensure_kafka_jars, require_tool
+from bus.local.jars import JAVA_ADVICE, KAFKA_VERSION, ensure_kafka_jars, require_tool
 
 DEFAULT_PORT = 9092
 START_TIMEOUT_S = 120.0
@@ -207,8 +207,7 @@ class LocalBroker:
                 self.stop()
             else:
                 return running
-        java = require_tool("java", "Java 17 runs the broker: apt-get install openjdk-17-jre-headless")
-        libs = ensure_kafka_jars(self.kafka_version, progress=self._say)
+        java = require_tool("java", JAVA_ADVICE)
         if fresh and self.data_dir.exists():
             shutil.rmtree(self.data_dir)
             (self.home / "ports.json").unlink(missing_ok=True)
@@ -220,6 +219,7 @@ class LocalBroker:
                     "Stop it, or pick other ports: 'ecombus local up --port N' "
                     "(with --fresh if the controller port must change)."
                 )
+        libs = ensure_kafka_jars(self.kafka_version, progress=self._say)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         props = self.home / "server.properties"
         props.write_text(

@@ -46,6 +46,8 @@ _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
 """
 
 Progress = Callable[[str], None]
+JAVA_ADVICE = "Java 17 runs the broker: apt-get install openjdk-17-jre-headless"
+MAVEN_ADVICE = "Maven fetches the broker's jars: apt-get install maven"
 
 
 def kafka_home(version: str = KAFKA_VERSION) -> Path:
@@ -69,8 +71,8 @@ def ensure_kafka_jars(version: str = KAFKA_VERSION, progress: Progress | None = 
     marker = home / ".complete"
     if marker.exists() and any(libs.glob("kafka_2.13-*.jar")):
         return libs
-    require_tool("java", "Java 17 runs the broker: apt-get install openjdk-17-jre-headless")
-    mvn = require_tool("mvn", "Maven fetches the broker's jars: apt-get install maven")
+    require_tool("java", JAVA_ADVICE)
+    mvn = require_tool("mvn", MAVEN_ADVICE)
     home.mkdir(parents=True, exist_ok=True)
     if libs.exists():
         shutil.rmtree(libs)
