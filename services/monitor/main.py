@@ -1,0 +1,30 @@
+"""Entry point of the monitor: ``ecombus run monitor`` (or ``python -m services.monitor.main``).
+
+Reads ``KAFKA_*`` and ``ECOMBUS_MONITOR_*`` settings, logs JSON lines on stderr, serves
+``/metrics``, ``/healthz`` and ``/readyz`` on :9106 and stops cleanly on SIGTERM or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from bus.observability.logging import configure_logging
+from bus.settings import KafkaSettings, load
+from services.monitor.settings import MonitorSettings
+from services.monitor.wiring import SERVICE, build
+
+
+def run() -> None:
+    """Run the monitor until SIGTERM or SIGINT."""
+    settings = load(MonitorSettings)
+    configure_logging(SERVICE, settings.log_level)
+    monitor = build(settings, load(KafkaSettings))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    monitor.run(stop)
+
+
+if __name__ == "__main__":
+    run()
