@@ -1,0 +1,378 @@
+"""The consumer loop every service runs: batched, at-least-once (or exactly-once), never stuck.
+
+At-least-once (default): a batch is consumed, each message is decoded and handled (retried
+within the policy's budget on transient errors, dead-lettered otherwise), the handlers' outputs
+and dead letters are produced, and only once the broker acknowledged them are the offsets stored
+(``enable.auto.offset.store=false``); auto-commit commits stored offsets, and the loop commits
+synchronously on revoke and at shutdown. A failed delivery rewinds its partition to the message
+that produced it, so nothing acknowledged is lost and nothing unacknowledged is committed.
+
+Exactly-once (``exactly_once=True``, Kafka-to-Kafka handlers): each batch is one transaction
+holding the outputs, the dead letters and the consumed offsets
+(``send_offsets_to_transaction``); an abortable error aborts it and rewinds the consumer to the
+committed offsets. Readers of the outputs use ``isolation.level=read_committed``.
+
+Backpressure: when the producer's queue grows past ``max_pending`` the assignment is paused
+until it drains. Shutdown (``stop`` set, e.g. by SIGTERM) finishes the batch in hand, commits
+and closes within ``shutdown_timeout``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from bus.runtime.codec import Codec
+from bus.runtime.dlq import STAGE_DECODE, STAGE_HANDLER, Failure, dead_letter_headers, dlq_topic
+from bus.runtime.handlers import Consumed, Context, HandlerRegistry, Headers
+from bus.runtime.hooks import RuntimeHooks
+from bus.runtime.idempotency import ProcessedEvents
+from bus.runtime.producer import BusProducer
+from bus.runtime.retry import RetryPolicy
+from bus.settings import ClientConfig
+
+log = logging.getLogger("ecombus.runtime")
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    """Tuning of the loop; every field has a safe default.
+
+    ``retry.budget_seconds`` must stay well below ``max.poll.interval.ms`` (5 minutes by
+    default), since a message being retried holds up its batch.
+    """
+
+    group_id: str
+    batch_size: int = 500
+    poll_timeout: float = 0.5
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    exactly_once: bool = False
+    transactional_id: str | None = None
+    max_pending: int = 50_000
+    shutdown_timeout: float = 30.0
+    delivery_timeout: float = 60.0
+
+
+def consumer_config(client: ClientConfig, options: LoopOptions, **overrides: Any) -> ClientConfig:
+    """librdkafka settings for the loop's consumer; explicit overrides win."""
+    config: ClientConfig = {
+        **client,
+        "group.id": options.group_id,
+        "auto.offset.reset": "earliest",
+        "enable.auto.offset.store": False,
+        "enable.auto.commit": not options.exactly_once,
+        "partition.assignment.strategy": "cooperative-sticky",
+        "isolation.level": "read_committed",
+    }
+    config.update(overrides)
+    return config
+
+
+class _Record(NamedTuple):
+    """A record to produce for a handled message: an output or its dead letter."""
+
+    topic: str
+    key: str | bytes | None
+    value: bytes | None
+    headers: Headers
+    timestamp: int | None = None
+
+
+@dataclass
+class _Pending:
+    """A handled message waiting for its outputs' acknowledgements."""
+
+    msg: Consumed
+    outstanding: int = 0
+    failed: bool = False
+
+
+class ConsumerLoop:
+    """Consume the registry's topics and run each message through its handler.
+
+    Args:
+        service: the service name (DLQ topic, metrics, audit).
+        handlers: the service's handlers by topic.
+        client_config: Kafka client settings (``KafkaSettings.client_config()``).
+        codec: decodes consumed values and encodes outputs.
+        options: see :class:`LoopOptions`.
+        producer: shared producer; a transactional one is created in exactly-once mode.
+        processed: dedupe store, required when a handler has side effects.
+        hooks: metrics, health, audit and logging callbacks.
+        sleep/clock: injectable for tests.
+    """
+
+    def __init__(self, service: str, handlers: HandlerRegistry, client_config: ClientConfig,
+                 codec: Codec, options: LoopOptions, *, producer: BusProducer | None = None,
+                 processed: ProcessedEvents | None = None, hooks: RuntimeHooks | None = None,
+                 consumer_overrides: dict[str, Any] | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.service = service
+        self.handlers = handlers
+        self.codec = codec
+        self.options = options
+        self.hooks = hooks or RuntimeHooks(service)
+        self.processed = processed
+        self._sleep, self._clock = sleep, clock
+        self._client_config = client_config
+        self._consumer_config = consumer_config(client_config, options, **(consumer_overrides or {}))
+        if options.exactly_once:
+            txn_id = options.transactional_id or f"{options.group_id}.txn"
+            producer = BusProducer(client_config, on_failure=self.hooks.delivery_failed,
+                                   **{"transactional.id": txn_id})
+        self.producer = producer or BusProducer(client_config, on_failure=self.hooks.delivery_failed)
+        self._consumer: Consumer | None = None
+        self._assigned: set[tuple[str, int]] = set()
+        self.stopped = threading.Event()
+
+    @property
+    def assigned(self) -> set[tuple[str, int]]:
+        """(topic, partition) pairs currently assigned to this member."""
+        return set(self._assigned)
+
+    def run(self, stop: threading.Event) -> None:
+        """Run until ``stop`` is set, then drain, commit and close."""
+        consumer = Consumer(self._consumer_config)
+        self._consumer = consumer
+        if self.options.exactly_once:
+            self.producer.raw.init_transactions(30)
+        consumer.subscribe(self.handlers.topics, on_assign=self._on_assign,
+                           on_revoke=self._on_revoke, on_lost=self._on_lost)
+        self.hooks.started()
+        try:
+            while not stop.is_set():
+                self.hooks.beat()
+                self._relieve_backpressure(consumer)
+                batch = consumer.consume(num_messages=self.options.batch_size,
+                                         timeout=self.options.poll_timeout)
+                messages = [Consumed.of(m) for m in batch if self._usable(m)]
+                if not messages:
+                    continue
+                if self.options.exactly_once:
+                    self._run_transaction(consumer, messages)
+                else:
+                    self._run_batch(consumer, messages)
+        finally:
+            self._shutdown(consumer)
+
+    def _usable(self, msg: Message) -> bool:
+        err = msg.error()
+        if err is None:
+            return True
+        if err.code() != KafkaError._PARTITION_EOF:
+            level = logging.ERROR if err.fatal() else logging.WARNING
+            log.log(level, "consumer error: %s", err)
+        return False
+
+    # -- at-least-once -------------------------------------------------------------------------
+
+    def _run_batch(self, consumer: Consumer, messages: list[Consumed]) -> None:
+        pending = [self._process(msg) for msg in messages]
+        deadline = time.monotonic() + self.options.delivery_timeout
+        while any(p.outstanding for p in pending) and time.monotonic() < deadline:
+            self.producer.poll(0.05)
+        rewound: set[tuple[str, int]] = set()
+        done: dict[tuple[str, int], int] = {}
+        for item in pending:
+            tp = (item.msg.topic, item.msg.partition)
+            if tp in rewound:
+                continue
+            if item.failed or item.outstanding:
+                rewound.add(tp)
+                log.warning("outputs of %s[%d]@%d not acknowledged; rewinding", *tp, item.msg.offset)
+                consumer.seek(TopicPartition(tp[0], tp[1], item.msg.offset))
+                continue
+            done[tp] = item.msg.offset + 1
+        offsets = [TopicPartition(t, p, o) for (t, p), o in done.items() if (t, p) in self._assigned]
+        if offsets:
+            try:
+                consumer.store_offsets(offsets=offsets)
+            except KafkaException as exc:  # a partition was revoked meanwhile
+                log.info("could not store offsets: %s", exc)
+
+    def _process(self, msg: Consumed) -> _Pending:
+        """Handle one message and queue its outputs (or its dead letter)."""
+        item = _Pending(msg)
+
+        def delivered(err: KafkaError | None, _msg: Message) -> None:
+            item.outstanding -= 1
+            item.failed = item.failed or err is not None
+
+        for record in self._outcome(msg):
+            item.outstanding += 1
+            self.producer.produce(record.topic, record.value, key=record.key, headers=record.headers,
+                                  timestamp=record.timestamp, on_delivery=delivered)
+        return item
+
+    # -- the part both modes share -------------------------------------------------------------
+
+    def _outcome(self, msg: Consumed) -> list[_Record]:
+        """Decode, dedupe, handle with retries; return the records to produce."""
+        topic = msg.topic
+        spec = self.handlers.for_topic(topic)
+        assert spec is not None, f"no handler for {topic}"
+        started = time.monotonic()
+        first_failure: float | None = None
+        attempts = 0
+        ctx_holder: list[Context] = []
+        stage = STAGE_DECODE
+
+        def attempt() -> list[_Record]:
+            nonlocal attempts, first_failure, stage
+            attempts += 1
+            try:
+                stage = STAGE_DECODE
+                event = self.codec.decode(topic, msg.value or b"")
+                ctx = self._context(msg, event, attempts)
+                ctx_holder[:] = [ctx]
+                stage = STAGE_HANDLER
+                if spec.side_effects and ctx.event_id and self.processed is not None \
+                        and self.processed.seen(ctx.event_id):
+                    raise _Duplicate()
+                spec.fn(event, ctx)
+                return [_Record(o.topic, o.key, self.codec.encode(o.topic, o.value), o.headers)
+                        for o in ctx.outputs]
+            except (_Duplicate, KeyboardInterrupt):
+                raise
+            except BaseException:
+                first_failure = first_failure or self._clock()
+                raise
+
+        def on_retry(number: int, exc: BaseException) -> None:
+            self.hooks.retried(spec, msg, number, exc)
+
+        try:
+            records = self.options.retry.call(attempt, on_retry=on_retry, sleep=self._sleep)
+        except _Duplicate:
+            self.hooks.handled(spec, msg, ctx_holder[0] if ctx_holder else None, "duplicate",
+                               time.monotonic() - started)
+            return []
+        except Exception as exc:
+            failure = Failure(self.service, spec.name, stage, exc, attempts,
+                              first_failure or self._clock(), self._clock(),
+                              class_name=f"{spec.fn.__module__}.{spec.fn.__qualname__}")
+            ctx = ctx_holder[0] if ctx_holder else None
+            self.hooks.dead_lettered(spec, msg, ctx, failure, time.monotonic() - started)
+            headers = dead_letter_headers(msg.headers, topic, msg.partition, msg.offset, failure)
+            return [_Record(dlq_topic(self.service), msg.key, msg.value, headers, msg.timestamp_ms)]
+        ctx = ctx_holder[0]
+        if spec.side_effects and ctx.event_id and self.processed is not None:
+            self.processed.mark(ctx.event_id)
+        self.hooks.handled(spec, msg, ctx, "ok", time.monotonic() - started)
+        return records
+
+    def _context(self, msg: Consumed, event: Any, attempt: int) -> Context:
+        meta = _meta(event)
+        return Context(topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                       key=msg.key, headers=list(msg.headers),
+                       timestamp_ms=msg.timestamp_ms, event_id=meta.get("event_id"),
+                       correlation_id=meta.get("correlation_id"),
+                       occurred_at_ms=_millis(meta.get("occurred_at")), attempt=attempt,
+                       log=self.hooks.logger_for(msg))
+
+    # -- exactly-once --------------------------------------------------------------------------
+
+    def _run_transaction(self, consumer: Consumer, messages: list[Consumed]) -> None:
+        producer = self.producer.raw
+        try:
+            producer.begin_transaction()
+            for msg in messages:
+                for record in self._outcome(msg):
+                    self.producer.produce(record.topic, record.value, key=record.key,
+                                          headers=record.headers, timestamp=record.timestamp)
+            positions = consumer.position(consumer.assignment())
+            producer.send_offsets_to_transaction(positions, consumer.consumer_group_metadata(), 30)
+            producer.commit_transaction(self.options.delivery_timeout)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.txn_requires_abort():
+                log.warning("transaction aborted (%s); rewinding to committed offsets", error)
+                producer.abort_transaction(30)
+                self._rewind(consumer)
+            elif error.retriable():
+                log.warning("transaction commit failed (%s); rewinding", error)
+                producer.abort_transaction(30)
+                self._rewind(consumer)
+            else:
+                raise
+
+    def _rewind(self, consumer: Consumer) -> None:
+        for tp in consumer.committed(consumer.assignment(), timeout=30):
+            offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+            consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+
+    # -- rebalances, backpressure, shutdown ----------------------------------------------------
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assigned |= {(p.topic, p.partition) for p in partitions}
+        self.hooks.assigned(len(self._assigned))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if not self.options.exactly_once:
+            self._commit(consumer)
+        self._assigned -= {(p.topic, p.partition) for p in partitions}
+        self.hooks.assigned(len(self._assigned))
+
+    def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assigned -= {(p.topic, p.partition) for p in partitions}
+        self.hooks.assigned(len(self._assigned))
+
+    def _commit(self, consumer: Consumer) -> None:
+        try:
+            consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError._NO_OFFSET:
+                log.warning("commit failed: %s", exc)
+
+    def _relieve_backpressure(self, consumer: Consumer) -> None:
+        if self.producer.pending() <= self.options.max_pending:
+            return
+        paused = consumer.assignment()
+        consumer.pause(paused)
+        log.info("producer queue at %d records; pausing consumption", self.producer.pending())
+        while self.producer.pending() > self.options.max_pending // 2:
+            self.producer.poll(0.1)
+        consumer.resume(paused)
+
+    def _shutdown(self, consumer: Consumer) -> None:
+        left = self.producer.flush(self.options.shutdown_timeout)
+        if left:
+            log.error("%d records still unacknowledged at shutdown", left)
+        if not self.options.exactly_once:
+            self._commit(consumer)
+        consumer.close()
+        self.hooks.stopped()
+        self.stopped.set()
+
+
+class _Duplicate(Exception):
+    """Internal: the event was already handled (not an error)."""
+
+
+
+
+def _meta(event: Any) -> dict[str, Any]:
+    """The event's ``meta`` record as a dict (events are dicts or models with ``meta``)."""
+    meta = event.get("meta") if isinstance(event, dict) else getattr(event, "meta", None)
+    if meta is None:
+        return {}
+    if isinstance(meta, dict):
+        return meta
+    return {k: getattr(meta, k, None) for k in ("event_id", "correlation_id", "occurred_at")}
+
+
+def _millis(value: Any) -> int | None:
+    """Epoch millis from an int or a datetime (fastavro decodes timestamp-millis to datetime)."""
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    timestamp = getattr(value, "timestamp", None)
+    return int(timestamp() * 1000) if callable(timestamp) else None

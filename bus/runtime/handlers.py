@@ -1,0 +1,142 @@
+"""Declarative handlers: a service is a set of functions registered for the topics they consume.
+
+Example::
+
+    service = Service("inventory-sync")
+
+    @service.handler("orders.placed.v1")
+    def reserve_stock(order: dict, ctx: Context) -> None:
+        ctx.emit("inventory.reservations.v1", key=order["order_id"], value=reservation)
+
+A handler receives the decoded event and a :class:`Context`; it raises
+:class:`~bus.errors.TransientError` to be retried and :class:`~bus.errors.PermanentError` (or
+any other exception) to have the message dead-lettered. What it emits is produced only after it
+returned, so a retried attempt never produces twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bus.errors import ConfigError
+
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Consumed:
+    """A consumed record with confluent-kafka's optional types pinned down."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+    timestamp_ms: int | None
+
+    @classmethod
+    def of(cls, msg: Any) -> Consumed:
+        """From a confluent-kafka Message (typed loosely there: every accessor may be None)."""
+        headers = msg.headers() or []
+        return cls(msg.topic() or "", msg.partition() or 0, msg.offset() or 0, msg.key(),
+                   msg.value(), [(k, v if isinstance(v, bytes) else (v or "").encode())
+                                 for k, v in headers],
+                   msg.timestamp()[1] if msg.timestamp()[0] else None)
+
+
+@dataclass(frozen=True)
+class Output:
+    """One record a handler asked to produce."""
+
+    topic: str
+    value: Any
+    key: str | bytes | None = None
+    headers: Headers = field(default_factory=list)
+
+
+@dataclass
+class Context:
+    """What a handler knows about the message it handles, and where its outputs go.
+
+    Attributes:
+        topic/partition/offset/key/headers/timestamp_ms: the consumed record.
+        event_id/correlation_id/occurred_at_ms: from the event's ``meta`` when it has one.
+        attempt: 1 on the first attempt, 2 on the first retry, ...
+        log: a logger whose records carry the message's coordinates.
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    headers: Headers
+    timestamp_ms: int | None
+    event_id: str | None = None
+    correlation_id: str | None = None
+    occurred_at_ms: int | None = None
+    attempt: int = 1
+    log: logging.LoggerAdapter[logging.Logger] | None = None
+    outputs: list[Output] = field(default_factory=list)
+
+    def emit(self, topic: str, value: Any, key: str | bytes | None = None,
+             headers: Headers | None = None) -> None:
+        """Queue a record to produce once the handler has returned successfully."""
+        self.outputs.append(Output(topic, value, key, list(headers or [])))
+
+    def header(self, name: str) -> bytes | None:
+        """The last value of a header of the consumed record, or None."""
+        for key, value in reversed(self.headers):
+            if key == name:
+                return value
+        return None
+
+
+HandlerFn = Callable[[Any, Context], None]
+
+
+@dataclass(frozen=True)
+class HandlerSpec:
+    """A registered handler: its name (metrics, DLQ headers, audit) and its topic."""
+
+    name: str
+    topic: str
+    fn: HandlerFn
+    side_effects: bool = False
+
+
+class HandlerRegistry:
+    """The handlers of one service, by topic (one handler per topic keeps ordering obvious)."""
+
+    def __init__(self) -> None:
+        self._by_topic: dict[str, HandlerSpec] = {}
+
+    def handler(self, topic: str, *, name: str | None = None,
+                side_effects: bool = False) -> Callable[[HandlerFn], HandlerFn]:
+        """Register the decorated function for ``topic``.
+
+        Args:
+            topic: the topic it consumes.
+            name: defaults to the function's name.
+            side_effects: True when it calls external systems; the runtime then skips events
+                whose event_id it already handled (see :mod:`bus.runtime.idempotency`).
+        """
+
+        def register(fn: HandlerFn) -> HandlerFn:
+            if topic in self._by_topic:
+                raise ConfigError(f"two handlers for {topic}: {self._by_topic[topic].name} and "
+                                  f"{name or fn.__name__}")
+            self._by_topic[topic] = HandlerSpec(name or fn.__name__, topic, fn, side_effects)
+            return fn
+
+        return register
+
+    def for_topic(self, topic: str) -> HandlerSpec | None:
+        return self._by_topic.get(topic)
+
+    @property
+    def topics(self) -> list[str]:
+        return sorted(self._by_topic)

@@ -1,0 +1,116 @@
+"""What the consumer loop reports as it works: metrics, liveness, audit records and logs.
+
+The loop calls these hooks and knows nothing of Prometheus or the audit topic; every
+collaborator is optional, so a unit test can run the loop with none of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Protocol
+
+from confluent_kafka import KafkaError
+
+from bus.runtime.handlers import Consumed
+
+if TYPE_CHECKING:
+    from bus.observability.metrics import RuntimeMetrics
+    from bus.runtime.audit import AuditTrail
+    from bus.runtime.dlq import Failure
+    from bus.runtime.handlers import Context, HandlerSpec
+
+log = logging.getLogger("ecombus.runtime")
+
+
+class Heartbeat(Protocol):
+    def beat(self) -> None: ...
+
+
+class RuntimeHooks:
+    """Fan the loop's events out to metrics, health, audit and logs.
+
+    Args:
+        service: the service name (a label on everything).
+        metrics: the service's RuntimeMetrics, if any.
+        health: anything with ``beat()`` (the admin server's liveness), if any.
+        audit: where ProcessingRecords go, if anywhere.
+    """
+
+    def __init__(self, service: str, metrics: RuntimeMetrics | None = None,
+                 health: Heartbeat | None = None, audit: AuditTrail | None = None) -> None:
+        self.service = service
+        self.metrics = metrics
+        self.health = health
+        self.audit = audit
+        self.partitions_assigned = 0
+
+    def started(self) -> None:
+        if self.metrics:
+            self.metrics.mark_up()
+
+    def stopped(self) -> None:
+        if self.metrics:
+            self.metrics.mark_down()
+
+    def beat(self) -> None:
+        if self.health:
+            self.health.beat()
+
+    def assigned(self, count: int) -> None:
+        self.partitions_assigned = count
+
+    def logger_for(self, msg: Consumed) -> logging.LoggerAdapter[logging.Logger]:
+        return logging.LoggerAdapter(log, {"topic": msg.topic, "partition": msg.partition,
+                                           "offset": msg.offset})
+
+    def retried(self, spec: HandlerSpec, msg: Consumed, attempt: int, exc: BaseException) -> None:
+        log.warning("attempt %d of %s failed transiently: %s", attempt, spec.name, exc,
+                    extra=_where(msg))
+        if self.metrics:
+            self.metrics.failures.labels(self.service, msg.topic, spec.name, "transient").inc()
+            self.metrics.retries.labels(self.service, msg.topic, spec.name).inc()
+
+    def handled(self, spec: HandlerSpec, msg: Consumed, ctx: Context | None, outcome: str,
+                seconds: float) -> None:
+        if self.metrics:
+            m = self.metrics
+            m.consumed.labels(self.service, msg.topic).inc()
+            m.processed.labels(self.service, msg.topic, spec.name, outcome).inc()
+            m.processing_seconds.labels(self.service, spec.name).observe(seconds)
+            if outcome == "duplicate":
+                m.duplicates.labels(self.service, spec.name).inc()
+            if ctx is not None and ctx.occurred_at_ms:
+                lag = max(0.0, time.time() - ctx.occurred_at_ms / 1000.0)
+                m.end_to_end_seconds.labels(self.service, msg.topic).observe(lag)
+        if self.audit:
+            self.audit.record(spec.name, msg, ctx, outcome, seconds)
+
+    def dead_lettered(self, spec: HandlerSpec, msg: Consumed, ctx: Context | None,
+                      failure: Failure, seconds: float) -> None:
+        log.error("dead-lettering %s[%d]@%d after %d attempt(s) in %s: %s: %s", msg.topic,
+                  msg.partition, msg.offset, failure.attempts, spec.name,
+                  type(failure.error).__name__, failure.error, extra=_where(msg, ctx))
+        if self.metrics:
+            m = self.metrics
+            m.consumed.labels(self.service, msg.topic).inc()
+            if failure.kind == "permanent":
+                m.failures.labels(self.service, msg.topic, spec.name, "permanent").inc()
+            m.dead_lettered.labels(self.service, msg.topic, spec.name, failure.kind).inc()
+            m.processed.labels(self.service, msg.topic, spec.name, "dead_lettered").inc()
+            m.processing_seconds.labels(self.service, spec.name).observe(seconds)
+        if self.audit:
+            self.audit.record(spec.name, msg, ctx, "dead_lettered", seconds, failure)
+
+    def delivery_failed(self, topic: str, err: KafkaError) -> None:
+        log.error("delivery to %s failed: %s", topic, err)
+        if self.metrics:
+            self.metrics.delivery_failures.labels(self.service, topic).inc()
+
+
+def _where(msg: Consumed, ctx: Context | None = None) -> dict[str, Any]:
+    extra: dict[str, Any] = {"topic": msg.topic, "partition": msg.partition,
+                             "offset": msg.offset}
+    if ctx is not None:
+        extra.update(event_id=ctx.event_id, correlation_id=ctx.correlation_id)
+    return extra
