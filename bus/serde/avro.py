@@ -37,7 +37,8 @@ def _load(schema: Schema) -> dict[str, Any]:
 
 def _parse(schema: Schema, what: str) -> Parsed:
     try:
-        return parse_schema(_load(schema))  # type: ignore[no-any-return]
+        parsed: Parsed = parse_schema(_load(schema))  # type: ignore[assignment]
+        return parsed
     except Exception as exc:  # fastavro raises several types for invalid schemas
         raise SerializationError(f"{what}: not a valid Avro schema: {exc}") from exc
 
