@@ -16,7 +16,8 @@ with :attr:`RegistryError.http_status`::
         ├── InvalidSchema             42201 / 422  (also a ValueError) not valid Avro, not AVRO
         ├── InvalidVersion            42202 / 422  (also a ValueError) not a number or "latest"
         ├── InvalidCompatibilityLevel 42203 / 422  (also a ValueError)
-        └── IncompatibleSchema          409 / 409  the message names each problem and its field
+        ├── IncompatibleSchema          409 / 409  the message names each problem and its field
+        └── MalformedRequest            400 / 400  the body is not the JSON object expected
 """
 
 from __future__ import annotations
@@ -99,3 +100,10 @@ class IncompatibleSchema(RegistryError):
     def __init__(self, message: str, problems: list[str] | None = None) -> None:
         super().__init__(message)
         self.problems = problems or []
+
+
+class MalformedRequest(RegistryError):
+    """The request body is not the JSON object the route expects (HTTP 400, as Confluent)."""
+
+    error_code = 400
+    http_status = 400
