@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo down test test-unit test-integration lint bench jars clean
+.PHONY: help install demo down test test-unit test-integration lint schemas-check bench jars clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,7 +35,11 @@ lint: install ## ruff and mypy
 	@echo "==> mypy"
 	@$(BIN)/mypy
 
-test: install jars lint ## lint, then every test (unit and integration, against a real broker)
+schemas-check: install ## event schemas FULL_TRANSITIVE-compatible with the previous release (git)
+	@echo "==> schemas compatible with the previous release"
+	@$(BIN)/ecombus schemas check --against-git auto
+
+test: install jars lint schemas-check ## lint, then every test (unit and integration, against a real broker)
 	@echo "==> pytest (unit + integration)"
 	@$(BIN)/pytest $(PYTEST_ARGS)
 
