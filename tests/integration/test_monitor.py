@@ -4,6 +4,7 @@ the monitor service exports the same figures on /metrics."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import urllib.request
@@ -11,10 +12,12 @@ import uuid
 from collections.abc import Callable
 
 import pytest
+from click.testing import CliRunner
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 
+from bus.cli import main
 from bus.observability.lag import GroupLag, measure_lag
 from bus.observability.oldest_message import OldestMessageReader
 from bus.settings import KafkaSettings
@@ -104,6 +107,11 @@ def test_a_stopped_group_lags_by_the_new_events_ageing_until_it_catches_up_again
     gauges = [exporter.registry.get_sample_value(
         "ecombus_consumergroup_lag", {"group": group, "topic": topic, "partition": str(p)}) for p in range(3)]
     assert sum(g or 0 for g in gauges) == 1000
+
+    cli = CliRunner().invoke(main, ["lag", "--prefix", "", "--group", group, "--json",
+                                    "--bootstrap-servers", kafka_bootstrap])
+    assert cli.exit_code == 0, cli.output
+    assert json.loads(cli.output)["groups"][0]["lag"] == 1000
 
     consume_and_commit(kafka_bootstrap, group, topic, 1000)  # the consumer comes back
     caught_up = measure(group)
