@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo down test test-unit test-integration lint schemas-check bench jars clean
+.PHONY: help install demo down test test-unit test-integration lint schemas-check bench jars tools clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,7 +39,15 @@ schemas-check: install ## event schemas FULL_TRANSITIVE-compatible with the prev
 	@echo "==> schemas compatible with the previous release"
 	@$(BIN)/ecombus schemas check --against-git auto
 
-test: install jars lint schemas-check ## lint, then every test (unit and integration, against a real broker)
+tools: ## install promtool (Debian package prometheus) for the metrics lint test, if missing and possible
+	@if command -v promtool >/dev/null 2>&1; then echo "==> promtool: $$(command -v promtool)"; \
+	elif [ "$$(id -u)" != 0 ]; then echo "==> promtool not installed: not root (as root: apt-get install prometheus)"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then echo "==> promtool not installed: no apt-get here"; \
+	elif (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends prometheus) >/dev/null 2>&1; then echo "==> promtool installed: $$(command -v promtool)"; \
+	else echo "==> promtool not installed: apt-get install prometheus failed (offline?)"; fi
+
+test: install tools jars lint schemas-check ## lint, then every test (unit and integration, against a real broker)
 	@echo "==> pytest (unit + integration)"
 	@$(BIN)/pytest $(PYTEST_ARGS)
 
