@@ -5,6 +5,8 @@ the monitor service exports the same figures on /metrics."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import threading
 import time
 import urllib.request
@@ -188,6 +190,10 @@ def test_the_monitor_service_exports_lag_on_its_admin_server(
         text = get(monitor.server.url + "/metrics")
         assert f'ecombus_consumergroup_members{{group="{group}"}} 0.0' in text
         assert f'ecombus_consumergroup_lag_seconds{{group="{group}",partition="0",topic="{topic}"}}' in text
+        if shutil.which("promtool"):  # the live exposition lints clean too (unit test: always)
+            lint = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
+                                  capture_output=True, timeout=60, check=False)
+            assert (lint.returncode, lint.stdout + lint.stderr) == (0, b"")
         assert get(monitor.server.url + "/readyz").startswith('{"status": "ok"')
         assert get(monitor.server.url + "/healthz").startswith('{"status": "ok"')
     finally:
