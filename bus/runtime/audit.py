@@ -8,6 +8,7 @@ produced without waiting, and a failed delivery is counted by the producer's fai
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -45,29 +46,44 @@ class AuditTrail:
         """Queue one ProcessingRecord describing how ``msg`` was processed."""
         value = processing_record(self.service, handler, msg.topic, msg.partition,
                                   msg.offset, ctx, outcome, seconds, self._clock(), failure)
-        key = value["correlation_id"] or value["event_id"]
         self._producer.produce(self.topic, self._codec.encode(self.topic, value),
-                               key=key.encode() if key else None)
+                               key=value["meta"]["correlation_id"].encode())
 
 
 def processing_record(service: str, handler: str, topic: str, partition: int, offset: int,
                       ctx: Context | None, outcome: str, seconds: float, now: float,
                       failure: Failure | None = None) -> dict[str, Any]:
-    """The ProcessingRecord as an Avro-ready dict (see schemas/)."""
-    event_id = ctx.event_id if ctx else None
-    correlation_id = ctx.correlation_id if ctx else None
+    """The ProcessingRecord (schemas/ProcessingRecord.avsc) as an Avro-ready dict.
+
+    Its own event_id is derived from where the input sat and what happened to it, so a
+    re-processed message yields a new record only when the outcome differs.
+    """
+    where = f"{topic}/{partition}/{offset}"
+    input_id = (ctx.event_id if ctx else None) or where
+    error = None
+    if failure is not None:
+        error = {"kind": failure.kind.upper(),
+                 "class_name": f"{type(failure.error).__module__}.{type(failure.error).__qualname__}",
+                 "message": str(failure.error)[:2000], "dlq_topic": f"dlq.{service}"}
     return {
+        "meta": {
+            "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"ecombus:{service}:{where}:{outcome}")),
+            "occurred_at": int(now * 1000),
+            "source": {"platform": "ecombus", "system": service},
+            "correlation_id": (ctx.correlation_id if ctx else None) or input_id,
+            "causation_id": ctx.event_id if ctx else None,
+        },
         "service": service,
-        "handler": handler,
-        "event_id": event_id,
-        "correlation_id": correlation_id,
-        "outcome": outcome,
-        "duration_ms": round(seconds * 1000.0, 3),
+        "event_id": input_id,
+        "outcome": outcome.upper(),
+        "duration_seconds": seconds,
+        "attempts": failure.attempts if failure else (ctx.attempt if ctx else 1),
+        "error": error,
         "topic": topic,
         "partition": partition,
         "offset": offset,
-        "processed_at": int(now * 1000),
-        "error": f"{type(failure.error).__name__}: {failure.error}" if failure else None,
-        "error_kind": failure.kind if failure else None,
-        "attempts": failure.attempts if failure else (ctx.attempt if ctx else 1),
+        "handler": handler,
+        "route": failure.route if failure else None,
+        "step": failure.step if failure else None,
+        "order_id": ctx.order_id if ctx else None,
     }

@@ -275,6 +275,7 @@ class ConsumerLoop:
                        timestamp_ms=msg.timestamp_ms, event_id=meta.get("event_id"),
                        correlation_id=meta.get("correlation_id"),
                        occurred_at_ms=_millis(meta.get("occurred_at")), attempt=attempt,
+                       order_id=_field(event, "order_id"),
                        log=self.hooks.logger_for(msg))
 
     # -- exactly-once --------------------------------------------------------------------------
@@ -360,7 +361,7 @@ class _Duplicate(Exception):
 
 def _meta(event: Any) -> dict[str, Any]:
     """The event's ``meta`` record as a dict (events are dicts or models with ``meta``)."""
-    meta = event.get("meta") if isinstance(event, dict) else getattr(event, "meta", None)
+    meta = _field(event, "meta")
     if meta is None:
         return {}
     if isinstance(meta, dict):
@@ -376,3 +377,7 @@ def _millis(value: Any) -> int | None:
         return value
     timestamp = getattr(value, "timestamp", None)
     return int(timestamp() * 1000) if callable(timestamp) else None
+
+
+def _field(event: Any, name: str) -> Any:
+    return event.get(name) if isinstance(event, dict) else getattr(event, name, None)

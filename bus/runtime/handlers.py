@@ -41,11 +41,15 @@ class Consumed:
     @classmethod
     def of(cls, msg: Any) -> Consumed:
         """From a confluent-kafka Message (typed loosely there: every accessor may be None)."""
-        headers = msg.headers() or []
         return cls(msg.topic() or "", msg.partition() or 0, msg.offset() or 0, msg.key(),
-                   msg.value(), [(k, v if isinstance(v, bytes) else (v or "").encode())
-                                 for k, v in headers],
-                   msg.timestamp()[1] if msg.timestamp()[0] else None)
+                   msg.value(), headers_of(msg), msg.timestamp()[1] if msg.timestamp()[0] else None)
+
+
+def headers_of(msg: Any) -> Headers:
+    """A Message's headers as (name, bytes) pairs; None values become b""."""
+    raw = msg.headers() or []
+    pairs = raw.items() if isinstance(raw, dict) else raw
+    return [(k, v if isinstance(v, bytes) else (v or "").encode()) for k, v in pairs]
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class Context:
     Attributes:
         topic/partition/offset/key/headers/timestamp_ms: the consumed record.
         event_id/correlation_id/occurred_at_ms: from the event's ``meta`` when it has one.
+        order_id: the event's ``order_id`` when it is about an order (audit, ``ecombus trace``).
         attempt: 1 on the first attempt, 2 on the first retry, ...
         log: a logger whose records carry the message's coordinates.
     """
@@ -78,6 +83,7 @@ class Context:
     event_id: str | None = None
     correlation_id: str | None = None
     occurred_at_ms: int | None = None
+    order_id: str | None = None
     attempt: int = 1
     log: logging.LoggerAdapter[logging.Logger] | None = None
     outputs: list[Output] = field(default_factory=list)
@@ -140,3 +146,8 @@ class HandlerRegistry:
     @property
     def topics(self) -> list[str]:
         return sorted(self._by_topic)
+
+    @property
+    def any_side_effects(self) -> bool:
+        """True when some handler needs the dedupe store."""
+        return any(spec.side_effects for spec in self._by_topic.values())

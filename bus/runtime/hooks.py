@@ -44,6 +44,7 @@ class RuntimeHooks:
         self.health = health
         self.audit = audit
         self.partitions_assigned = 0
+        self.beats = 0
 
     def started(self) -> None:
         if self.metrics:
@@ -54,6 +55,7 @@ class RuntimeHooks:
             self.metrics.mark_down()
 
     def beat(self) -> None:
+        self.beats += 1
         if self.health:
             self.health.beat()
 

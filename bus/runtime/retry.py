@@ -43,7 +43,7 @@ class RetryPolicy:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, TransientError) and exc.retry_after is not None:
             return float(min(max(exc.retry_after, 0.0), self.max_backoff))
-        backoff = wait_exponential_jitter(initial=self.initial_backoff, max=self.max_backoff,
+        backoff = wait_exponential_jitter(multiplier=self.initial_backoff, max=self.max_backoff,
                                           jitter=self.jitter)
         return float(backoff(state))
 
