@@ -6,7 +6,7 @@ import click
 from confluent_kafka.admin import AdminClient
 
 from bus import topics as topics_lib
-from bus.cli.local import local_broker
+from bus.cli.local import local_broker, start_registry
 from bus.cli.output import heading, progress
 from bus.roundtrip import round_trip
 from bus.settings import ClientConfig
@@ -19,6 +19,8 @@ def demo(messages: int) -> None:
     heading("1/3 local Kafka broker (Apache Kafka from Maven Central, run with Java 17)")
     state = local_broker().start()
     config: ClientConfig = {"bootstrap.servers": state.bootstrap_servers}
+    registry_url = start_registry(state.bootstrap_servers)
+    progress(f"schema registry ready: SCHEMA_REGISTRY_URL={registry_url}")
     heading("2/3 topics from deploy/topics.yaml")
     report = topics_lib.apply(AdminClient(config), topics_lib.load_topics())
     progress(f"{len(report.created)} created, {len(report.unchanged)} already there, "
@@ -31,6 +33,7 @@ def demo(messages: int) -> None:
     click.echo(f"""
 The local bus is running.
   Kafka     KAFKA_BOOTSTRAP_SERVERS={state.bootstrap_servers} (log: {state.log_file})
+  Registry  SCHEMA_REGISTRY_URL={registry_url}
   Topics    {len(report.created) + len(report.unchanged)} declared topics exist ('ecombus topics list')
   Proof     {result.produced} records produced with acks=all, {result.consumed} consumed, none lost
 
