@@ -275,8 +275,7 @@ class ConsumerLoop:
                        timestamp_ms=msg.timestamp_ms, event_id=meta.get("event_id"),
                        correlation_id=meta.get("correlation_id"),
                        occurred_at_ms=_millis(meta.get("occurred_at")), attempt=attempt,
-                       order_id=_field(event, "order_id"),
-                       log=self.hooks.logger_for(msg))
+                       order_id=_field(event, "order_id"))
 
     # -- exactly-once --------------------------------------------------------------------------
 

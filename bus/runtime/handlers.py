@@ -24,6 +24,7 @@ from typing import Any
 from bus.errors import ConfigError
 
 Headers = list[tuple[str, bytes]]
+_handler_log = logging.getLogger("ecombus.handler")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +86,14 @@ class Context:
     occurred_at_ms: int | None = None
     order_id: str | None = None
     attempt: int = 1
-    log: logging.LoggerAdapter[logging.Logger] | None = None
     outputs: list[Output] = field(default_factory=list)
+
+    @property
+    def log(self) -> logging.LoggerAdapter[logging.Logger]:
+        """A logger whose records carry this message's coordinates and ids."""
+        return logging.LoggerAdapter(_handler_log, {
+            "topic": self.topic, "partition": self.partition, "offset": self.offset,
+            "event_id": self.event_id, "correlation_id": self.correlation_id})
 
     def emit(self, topic: str, value: Any, key: str | bytes | None = None,
              headers: Headers | None = None) -> None:

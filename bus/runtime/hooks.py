@@ -62,10 +62,6 @@ class RuntimeHooks:
     def assigned(self, count: int) -> None:
         self.partitions_assigned = count
 
-    def logger_for(self, msg: Consumed) -> logging.LoggerAdapter[logging.Logger]:
-        return logging.LoggerAdapter(log, {"topic": msg.topic, "partition": msg.partition,
-                                           "offset": msg.offset})
-
     def retried(self, spec: HandlerSpec, msg: Consumed, attempt: int, exc: BaseException) -> None:
         log.warning("attempt %d of %s failed transiently: %s", attempt, spec.name, exc,
                     extra=_where(msg))

@@ -29,7 +29,7 @@ class RetryPolicy:
         max_attempts: attempts in total, the first included.
         initial_backoff: seconds before the second attempt (doubles each time, plus jitter).
         max_backoff: upper bound of one wait; a larger Retry-After is capped to it.
-        budget_seconds: no new attempt starts after this many seconds since the first.
+        budget_seconds: no new attempt starts after this many seconds since the first failure.
         jitter: seconds of random jitter added to each exponential wait.
     """
 
@@ -71,6 +71,16 @@ class RetryPolicy:
                 if exc is not None:
                     on_retry(state.attempt_number, exc)
 
+        try:  # the fast path: most calls succeed at once and need no retry machinery
+            return fn()
+        except TransientError as exc:
+            first_failure: list[BaseException] = [exc]
+
+        def again() -> T:
+            if first_failure:  # attempt 1 already ran: report its failure to tenacity
+                raise first_failure.pop()
+            return fn()
+
         retrying = Retrying(
             stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.budget_seconds),
             wait=self._wait,
@@ -79,4 +89,4 @@ class RetryPolicy:
             sleep=sleep,
             reraise=True,
         )
-        return retrying(fn)
+        return retrying(again)
