@@ -52,4 +52,28 @@ def canonical_text(schema: SchemaInput | avro.schema.Schema) -> str:
         InvalidSchema: as :func:`parse`.
     """
     parsed = schema if isinstance(schema, avro.schema.Schema) else parse(schema)
-    return json.dumps(parsed.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(_ordered(parsed.to_json()), separators=(",", ":"), ensure_ascii=False)
+
+
+_TYPE_KEYS = ("type", "name", "namespace", "doc", "aliases", "fields", "symbols", "items", "values", "size")
+_FIELD_KEYS = ("name", "type", "doc", "default", "order", "aliases")
+
+
+def _ordered(node: Any, keys: tuple[str, ...] = _TYPE_KEYS) -> Any:
+    """Keys in the order people write Avro (``type``, ``name``... / a field's ``name``, ``type``),
+    then the rest alphabetically, so the stored text is both deterministic and readable."""
+    if isinstance(node, list):
+        return [_ordered(item, keys) for item in node]
+    if not isinstance(node, dict):
+        return node
+    order = {key: i for i, key in enumerate(keys)}
+    result = {}
+    for key in sorted(node, key=lambda k: (order.get(k, len(order)), k)):
+        value = node[key]
+        if key == "fields" and keys is _TYPE_KEYS:
+            result[key] = [_ordered(field, _FIELD_KEYS) for field in value]
+        elif key == "default":
+            result[key] = json.loads(json.dumps(value, sort_keys=True))  # data: only key order normalised
+        else:
+            result[key] = _ordered(value, _TYPE_KEYS)
+    return result
