@@ -53,6 +53,7 @@ class Monitor:
         finally:
             self.metrics.mark_down()
             self.server.stop()
+            log.info("stopped")
 
 
 def build(
