@@ -164,8 +164,9 @@ def test_two_replicas_registering_concurrently_agree_on_ids(kafka_bootstrap: str
 
         def register(url: str, order: list[int]) -> dict[int, int]:
             with httpx.Client(base_url=url, timeout=60) as http:
-                return {i: http.post("/subjects/shared-value/versions", json={"schema": schemas[i]}).json()["id"]
-                        for i in order}
+                answers = {i: http.post("/subjects/shared-value/versions", json={"schema": schemas[i]})
+                           for i in order}
+                return {i: answer.json()["id"] for i, answer in answers.items()}
 
         with ThreadPoolExecutor(4) as pool:
             forward = list(range(len(schemas)))
@@ -173,8 +174,9 @@ def test_two_replicas_registering_concurrently_agree_on_ids(kafka_bootstrap: str
                                     [forward, forward[::-1], forward[::-1], forward]))
         assert all(r == results[0] for r in results)
         assert sorted(results[0].values()) == list(range(1, len(schemas) + 1))
+        every_version = list(range(1, len(schemas) + 1))
         for url in (a.url, b.url):
-            assert httpx.get(f"{url}/subjects/shared-value/versions").json() == list(range(1, len(schemas) + 1))
-        views = [[httpx.get(f"{url}/subjects/shared-value/versions/{v}").json()
-                  for v in range(1, len(schemas) + 1)] for url in (a.url, b.url)]
+            assert httpx.get(f"{url}/subjects/shared-value/versions").json() == every_version
+        views = [[httpx.get(f"{url}/subjects/shared-value/versions/{v}").json() for v in every_version]
+                 for url in (a.url, b.url)]
         assert views[0] == views[1]
