@@ -123,17 +123,21 @@ class RegistryState:
         with self._lock:
             return list(self._slots.get((subject, version), []))
 
+    def _winners(self, deleted: bool) -> list[SubjectVersion]:
+        found = (self._winner(s, v) for (s, v) in self._slots)
+        return sorted((w for w in found if w and (deleted or not w.deleted)),
+                      key=lambda w: (w.subject, w.version))
+
     def versions(self, subject: str, *, deleted: bool = False) -> list[SubjectVersion]:
         """The subject's versions, oldest first; soft-deleted ones only when ``deleted``."""
         with self._lock:
-            found = [self._winner(s, v) for (s, v) in self._slots if s == subject]
+            found = (self._winner(s, v) for (s, v) in self._slots if s == subject)
             return sorted((w for w in found if w and (deleted or not w.deleted)), key=lambda w: w.version)
 
     def subjects(self, *, deleted: bool = False) -> list[str]:
         """Subjects with at least one version (live ones, or soft-deleted too when ``deleted``)."""
         with self._lock:
-            names = {s for (s, _v) in self._slots}
-            return sorted(s for s in names if self.versions(s, deleted=deleted))
+            return sorted({w.subject for w in self._winners(deleted)})
 
     def next_version(self, subject: str) -> int:
         """One more than the highest version ever used by the subject (soft-deleted included)."""
@@ -141,9 +145,9 @@ class RegistryState:
             return max((v for (s, v) in self._slots if s == subject), default=0) + 1
 
     def versions_of_id(self, schema_id: int, *, deleted: bool = False) -> list[SubjectVersion]:
+        """Every (subject, version) holding the schema id, by subject then version."""
         with self._lock:
-            return [w for s in self.subjects(deleted=True) for w in self.versions(s, deleted=deleted)
-                    if w.schema_id == schema_id]
+            return [w for w in self._winners(deleted) if w.schema_id == schema_id]
 
     def level(self, subject: str | None) -> str | None:
         """The level set for ``subject`` (None = the global one), or None if none is set."""
