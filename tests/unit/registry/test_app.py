@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -262,3 +264,13 @@ def test_metrics_count_requests_by_route_template(client: TestClient, metrics: C
     exposition = client.get("/metrics")
     assert exposition.status_code == 200
     assert "ecombus_registry_request_duration_seconds_bucket" in exposition.text
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (package prometheus) not installed")
+def test_metrics_pass_promtool(client: TestClient) -> None:
+    register(client, "orders-value", V1)
+    client.get("/nope")
+    exposition = client.get("/metrics").text
+    checked = subprocess.run(["promtool", "check", "metrics"], input=exposition, text=True,
+                             capture_output=True, timeout=30)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
