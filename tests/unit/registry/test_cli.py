@@ -38,3 +38,14 @@ def test_serve_with_a_bad_bootstrap_address_fails_with_a_one_line_error() -> Non
     result = CliRunner().invoke(main, ["registry", "serve", "--bootstrap-servers", "not an address"])
     assert result.exit_code == 2
     assert "KAFKA_BOOTSTRAP_SERVERS" in result.output
+
+
+def test_serve_without_kafka_fails_with_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bus.local.broker import free_port
+
+    monkeypatch.setenv("ECOMBUS_REGISTRY_TIMEOUT_SECONDS", "2")
+    closed = f"127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(main, ["registry", "serve", "--port", str(free_port()),
+                                       "--bootstrap-servers", closed])
+    assert result.exit_code == 2
+    assert f"cannot reach Kafka at {closed}" in result.output
