@@ -18,6 +18,7 @@ schemas at a git ref (``ecombus schemas check --against-git``).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -29,16 +30,25 @@ import fastavro
 from bus.errors import ConfigError
 
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent.parent / "schemas"
-"""``schemas/`` at the repository root."""
+"""``schemas/`` at the repository root; ``ECOMBUS_SCHEMAS_DIR`` overrides it (e.g. in an image)."""
 
 PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 _NAMED = ("record", "error", "enum", "fixed")
 
 
-def read_schema_files(root: Path = SCHEMAS_DIR) -> dict[str, str]:
-    """Every ``.avsc`` under ``root``, as ``{path relative to root: text}``."""
-    return {p.relative_to(root).as_posix(): p.read_text(encoding="utf-8")
-            for p in sorted(root.rglob("*.avsc"))}
+def read_schema_files(root: Path | None = None) -> dict[str, str]:
+    """Every ``.avsc`` under ``root`` (default: the contracts), as ``{relative path: text}``.
+
+    Raises:
+        ConfigError: the folder is missing or holds no schema.
+    """
+    root = root or Path(os.environ.get("ECOMBUS_SCHEMAS_DIR") or SCHEMAS_DIR)
+    files = {path.relative_to(root).as_posix(): path.read_text(encoding="utf-8")
+             for path in sorted(root.rglob("*.avsc"))}
+    if not files:
+        raise ConfigError(f"no Avro schemas (*.avsc) in {root}; "
+                          "set ECOMBUS_SCHEMAS_DIR to the schemas/ folder")
+    return files
 
 
 def fullname(name: str, namespace: str | None) -> str:

@@ -117,3 +117,11 @@ def test_a_type_defined_twice_is_a_config_error() -> None:
 def test_unknown_event_name_lists_the_known_ones() -> None:
     with pytest.raises(ConfigError, match="OrderPlaced"):
         SCHEMAS.expanded("OrderShipped")
+
+
+def test_schemas_dir_can_be_overridden(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.setenv("ECOMBUS_SCHEMAS_DIR", str(tmp_path))
+    with pytest.raises(ConfigError, match="ECOMBUS_SCHEMAS_DIR"):
+        read_schema_files()
+    (tmp_path / "Only.avsc").write_text('{"type": "enum", "name": "Only", "symbols": ["A"]}')
+    assert list(read_schema_files()) == ["Only.avsc"]
