@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from bus.errors import SerializationError
 from bus.runtime.codec import Codec
 from bus.runtime.dlq import STAGE_DECODE, STAGE_HANDLER, Failure, dead_letter_headers, dlq_topic
 from bus.runtime.handlers import Consumed, Context, HandlerRegistry, Headers
@@ -230,6 +231,8 @@ class ConsumerLoop:
             try:
                 stage = STAGE_DECODE
                 event = self.codec.decode(topic, msg.value or b"")
+                if spec.model is not None:
+                    event = _typed(spec.model, event)
                 ctx = self._context(msg, event, attempts)
                 ctx_holder[:] = [ctx]
                 stage = STAGE_HANDLER
@@ -380,3 +383,11 @@ def _millis(value: Any) -> int | None:
 
 def _field(event: Any, name: str) -> Any:
     return event.get(name) if isinstance(event, dict) else getattr(event, name, None)
+
+
+def _typed(model: Any, event: Any) -> Any:
+    """The decoded dict as the handler's contract class; a mismatch is permanent."""
+    try:
+        return model.from_avro(event)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SerializationError(f"value does not fit {model.__name__}: {exc}") from exc

@@ -119,6 +119,7 @@ class HandlerSpec:
     topic: str
     fn: HandlerFn
     side_effects: bool = False
+    model: Any = None
 
 
 class HandlerRegistry:
@@ -127,8 +128,8 @@ class HandlerRegistry:
     def __init__(self) -> None:
         self._by_topic: dict[str, HandlerSpec] = {}
 
-    def handler(self, topic: str, *, name: str | None = None,
-                side_effects: bool = False) -> Callable[[HandlerFn], HandlerFn]:
+    def handler(self, topic: str, *, name: str | None = None, side_effects: bool = False,
+                model: Any = None) -> Callable[[HandlerFn], HandlerFn]:
         """Register the decorated function for ``topic``.
 
         Args:
@@ -136,13 +137,15 @@ class HandlerRegistry:
             name: defaults to the function's name.
             side_effects: True when it calls external systems; the runtime then skips events
                 whose event_id it already handled (see :mod:`bus.runtime.idempotency`).
+            model: a contract class (``bus.contracts.models``) with ``from_avro``; the handler
+                then receives that typed event instead of the decoded dict.
         """
 
         def register(fn: HandlerFn) -> HandlerFn:
             if topic in self._by_topic:
                 raise ConfigError(f"two handlers for {topic}: {self._by_topic[topic].name} and "
                                   f"{name or fn.__name__}")
-            self._by_topic[topic] = HandlerSpec(name or fn.__name__, topic, fn, side_effects)
+            self._by_topic[topic] = HandlerSpec(name or fn.__name__, topic, fn, side_effects, model)
             return fn
 
         return register

@@ -21,6 +21,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
@@ -74,10 +75,10 @@ class Service:
         self.metrics_registry = CollectorRegistry()
         self.health = Health()
 
-    def handler(self, topic: str, *, name: str | None = None,
-                side_effects: bool = False) -> Callable[[HandlerFn], HandlerFn]:
+    def handler(self, topic: str, *, name: str | None = None, side_effects: bool = False,
+                model: Any = None) -> Callable[[HandlerFn], HandlerFn]:
         """Register a handler (see :meth:`HandlerRegistry.handler`)."""
-        return self.handlers.handler(topic, name=name, side_effects=side_effects)
+        return self.handlers.handler(topic, name=name, side_effects=side_effects, model=model)
 
     def run(self, *, settings: RuntimeSettings | None = None, kafka: KafkaSettings | None = None,
             codec: Codec | None = None, stop: threading.Event | None = None,

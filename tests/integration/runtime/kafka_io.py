@@ -25,7 +25,11 @@ def read_all(bootstrap: str, topic: str, *, isolation: str = "read_committed",
                          "enable.auto.commit": False, "isolation.level": isolation})
     metadata = consumer.list_topics(topic, timeout=30)
     parts = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.topics[topic].partitions]
-    ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=30)[1] for tp in parts}
+    ends = {}
+    for tp in parts:
+        low, high = consumer.get_watermark_offsets(tp, timeout=30)
+        if high > low:  # an empty partition has nothing to wait for
+            ends[tp.partition] = high
     consumer.assign(parts)
     out: list[Message] = []
     deadline = time.monotonic() + timeout
@@ -34,7 +38,7 @@ def read_all(bootstrap: str, topic: str, *, isolation: str = "read_committed",
         if expect is not None and len(out) >= expect:
             break
         positions = {tp.partition: tp.offset for tp in consumer.position(parts)}
-        if expect is None and all(positions[p] >= ends[p] for p in ends):
+        if expect is None and all(positions.get(p, -1) >= end for p, end in ends.items()):
             break
     consumer.close()
     return out
