@@ -24,6 +24,15 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from bus.local.broker import LocalBroker, free_port
 
 
+_BROKER_USED: list[str] = []
+"""What the session's integration tests ran against, for the closing summary."""
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for line in _BROKER_USED:
+        terminalreporter.write_line(f"integration tests ran against {line}")
+
+
 def _docker_answers() -> bool:
     try:
         import docker  # type: ignore[import-untyped]
@@ -40,7 +49,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The bootstrap address of a real Kafka broker for this test session."""
     named = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if named:
-        print(f"\n[ecombus tests] using the cluster named by KAFKA_BOOTSTRAP_SERVERS={named}")
+        _BROKER_USED.append(f"the cluster named by KAFKA_BOOTSTRAP_SERVERS={named}")
         yield named
         return
     if _docker_answers():
@@ -48,14 +57,14 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
         with KafkaContainer().with_kraft() as container:
             address = container.get_bootstrap_server()
-            print(f"\n[ecombus tests] using a testcontainers Kafka at {address}")
+            _BROKER_USED.append(f"a testcontainers Kafka at {address}")
             yield address
         return
     home: Path = tmp_path_factory.mktemp("kafka")
     broker = LocalBroker(home, port=free_port(), controller_port=free_port(), progress=print)
     state = broker.start()
-    print(f"\n[ecombus tests] started Kafka {state.kafka_version} from the Maven jars at "
-          f"{state.bootstrap_servers} (pid {state.pid})")
+    _BROKER_USED.append(f"Apache Kafka {state.kafka_version} started from the Maven jars at "
+                        f"{state.bootstrap_servers} (pid {state.pid}, KRaft, {home})")
     try:
         yield state.bootstrap_servers
     finally:

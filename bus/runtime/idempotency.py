@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bus.runtime.producer import BusProducer
@@ -74,7 +74,7 @@ class ProcessedEvents:
         consumer = Consumer({**self._config, "group.id": f"{self.topic}.reader",
                              "enable.auto.commit": False, "enable.partition.eof": False})
         assignment = [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions]
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=timeout)[1]
+        ends = {p: _high_watermark(consumer, TopicPartition(self.topic, p), timeout)
                 for p in partitions}
         consumer.assign(assignment)
         deadline = time.monotonic() + timeout
@@ -130,3 +130,15 @@ class ProcessedEvents:
             self._thread.join(timeout=2)
         if self._consumer is not None:
             self._consumer.close()
+
+
+def _high_watermark(consumer: Consumer, tp: TopicPartition, timeout: float) -> int:
+    """The partition's end offset, waiting out a just-created topic's leader election."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return int(consumer.get_watermark_offsets(tp, timeout=timeout)[1])
+        except KafkaException:  # NOT_LEADER / LEADER_NOT_AVAILABLE until the election settles
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
