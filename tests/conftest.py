@@ -23,7 +23,6 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from bus.local.broker import LocalBroker, free_port
 
-
 _BROKER_USED: list[str] = []
 """What the session's integration tests ran against, for the closing summary."""
 
