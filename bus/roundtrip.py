@@ -6,6 +6,7 @@ hidden.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -42,12 +43,15 @@ def round_trip(
     timeout: float = 60.0,
     progress: Callable[[str], None] | None = None,
 ) -> RoundTrip:
-    """Produce ``count`` records to a fresh topic, consume them with a new group, then delete it.
+    """Produce ``count`` records to a fresh topic, consume them with a new group, then delete both.
+
+    The topic and group are named ``selftest.<random>``: outside the ``ecombus.`` prefix, so the
+    lag monitor never reports them.
 
     Records carry their sequence number, so the consumer can tell exactly which are missing.
     """
     say = progress or (lambda _line: None)
-    topic = f"ecombus.selftest.{uuid.uuid4().hex[:10]}"
+    topic = f"selftest.{uuid.uuid4().hex[:10]}"
     admin = AdminClient(client_config)
     replicas = min(3, len(admin.list_topics(timeout=timeout).brokers))
     new = NewTopic(topic, num_partitions=partitions, replication_factor=replicas)
@@ -58,6 +62,8 @@ def round_trip(
         _consume(client_config, topic, count, result, timeout, say)
     finally:
         admin.delete_topics([topic])[topic].result(timeout=timeout)
+        with contextlib.suppress(Exception):  # the group may not exist if nothing was consumed
+            admin.delete_consumer_groups([f"{topic}.group"])[f"{topic}.group"].result(timeout=timeout)
     return result
 
 
