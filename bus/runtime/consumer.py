@@ -260,7 +260,8 @@ class ConsumerLoop:
         except Exception as exc:
             failure = Failure(self.service, spec.name, stage, exc, attempts,
                               first_failure or self._clock(), self._clock(),
-                              class_name=f"{spec.fn.__module__}.{spec.fn.__qualname__}")
+                              class_name=f"{spec.fn.__module__}.{spec.fn.__qualname__}",
+                              route=getattr(exc, "route", None), step=getattr(exc, "step", None))
             ctx = ctx_holder[0] if ctx_holder else None
             self.hooks.dead_lettered(spec, msg, ctx, failure, time.monotonic() - started)
             headers = dead_letter_headers(msg.headers, topic, msg.partition, msg.offset, failure)
