@@ -1,0 +1,94 @@
+"""An ASGI app served by uvicorn in a background thread: services, simulators and tests alike.
+
+The socket is bound before the thread starts, so the port is known at once (port 0 picks a free
+one) and a taken port fails in :meth:`HttpServer.start` with a message naming it. uvicorn's own
+logging setup is skipped (``log_config=None``): its records go through the process' JSON logs.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+from bus.errors import SetupError
+
+
+class HttpServer:
+    """Serve ``app`` on ``host:port`` until :meth:`stop`.
+
+    Args:
+        app: an ASGI application (FastAPI).
+        host: interface to bind (``0.0.0.0`` in a pod, ``127.0.0.1`` in tests).
+        port: TCP port; 0 picks a free one.
+        name: for thread names and error messages.
+    """
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, name: str = "http") -> None:
+        self.app, self.host, self.name = app, host, name
+        self._port = port
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+
+    @property
+    def port(self) -> int:
+        return self._socket.getsockname()[1] if self._socket else self._port
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> HttpServer:
+        """Bind, serve in a daemon thread and return once the app's startup finished.
+
+        Raises:
+            SetupError: the port is taken or the app did not start in time.
+        """
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self._port))
+        except OSError as exc:
+            sock.close()
+            raise SetupError(f"{self.name}: cannot listen on {self.host}:{self._port}: "
+                             f"{exc.strerror}") from exc
+        sock.listen(2048)
+        self._socket = sock
+        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="on",
+                                timeout_graceful_shutdown=10, backlog=2048)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+                                        name=f"{self.name}:{self.port}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise SetupError(f"{self.name}: the HTTP server did not start on {self.url}")
+            time.sleep(0.01)
+        return self
+
+    @property
+    def started(self) -> bool:
+        return bool(self._server and self._server.started and not self._server.should_exit)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Finish in-flight requests, stop serving and release the port. Idempotent."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._socket is not None:
+            self._socket.close()
+        self._server = self._thread = self._socket = None
+
+    def __enter__(self) -> HttpServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
