@@ -7,14 +7,13 @@ import hashlib
 import hmac
 import json
 import unicodedata
-from pathlib import Path
 
 import pytest
 
 from bus.webhooks.errors import InvalidSignature
 from bus.webhooks.signatures import SCHEMES, StandardWebhooks, lower_headers
+from services.simulators import FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[4] / "shared" / "fixtures"
 SECRET = "s3cr3t-ü"
 NOW = 1_749_000_000.0
 

@@ -1,0 +1,79 @@
+"""WooCommerce orders (REST v3 shape) as OrderPlaced.
+
+Totals are strings, a line's ``price`` is a JSON number (already an exact Decimal here), dates
+come site-local and ``*_gmt``; the ``*_gmt`` ones are used. A WooCommerce store has one
+currency, so there is no presentment amount. The system on the bus is the store's host name
+from ``X-WC-Webhook-Source``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+from bus.contracts import models as m
+from bus.webhooks.errors import MalformedBody
+from services.order_capture import money as mn
+from services.order_capture.orders import address, bus_id, mapping, required, text, utc
+
+PLATFORM = "woocommerce"
+
+FINANCIAL = {"pending": "PENDING", "on-hold": "PENDING", "processing": "PAID", "completed": "PAID",
+             "refunded": "REFUNDED", "cancelled": "VOIDED"}
+STATUSES = {"cancelled": (m.OrderStatus.CANCELLED, "cancelled on WooCommerce"),
+            "completed": (m.OrderStatus.SHIPPED, "completed on WooCommerce")}
+
+
+def site(source: str | None) -> str:
+    """``https://shop.example.de/`` → ``shop.example.de`` (the system on the bus)."""
+    host = urlsplit(source or "").hostname
+    if not host:
+        raise MalformedBody("X-WC-Webhook-Source is missing or not a URL")
+    return host
+
+
+def _address(data: Any) -> m.Address | None:
+    return address(data, line1="address_1", line2="address_2", city="city", province="state",
+                   postal_code="postcode", country="country")
+
+
+def order_placed(order: Mapping[str, Any], system: str, event_id: str) -> m.OrderPlaced:
+    """The OrderPlaced of a WooCommerce order from the store ``system``."""
+    platform_id = required(order, "id", "the order")
+    order_id = bus_id(PLATFORM, system, platform_id)
+    currency = mn.currency(order.get("currency"))
+    placed_at = utc(required(order, "date_created_gmt", "the order"), "date_created_gmt")
+    billing = mapping(order.get("billing"))
+    lines = [m.OrderLine(line_id=str(required(line, "id", "a line item")), sku=text(line.get("sku")) or "",
+                         title=text(line.get("name")) or "",
+                         quantity=int(required(line, "quantity", "a line item")),
+                         unit_price=mn.money_set(mn.money(line.get("price"), currency, "line price")))
+             for line in order.get("line_items") or []]
+    subtotal = sum((mn.amount(line.get("subtotal") or "0", "line subtotal")
+                    for line in order.get("line_items") or []), Decimal(0))
+
+    def total(field: str) -> m.MoneySet:
+        return mn.money_set(mn.money(order.get(field) or "0", currency, field))
+
+    customer_id = order.get("customer_id")
+    customer = m.Customer(customer_id=text(customer_id) if customer_id else None,
+                          email=text(billing.get("email")), first_name=text(billing.get("first_name")),
+                          last_name=text(billing.get("last_name")), phone=text(billing.get("phone")))
+    meta = m.Meta(event_id=event_id, occurred_at=placed_at,
+                  source=m.Source(platform=PLATFORM, system=system), correlation_id=order_id)
+    return m.OrderPlaced(
+        meta=meta, order_id=order_id, platform_order_id=str(platform_id),
+        order_number=text(order.get("number")), placed_at=placed_at, currency=currency,
+        financial_status=m.FinancialStatus(FINANCIAL.get(str(order.get("status")), "UNKNOWN")),
+        customer=customer, lines=lines,
+        totals=m.OrderTotals(subtotal=mn.money_set(m.Money(amount=subtotal, currency=currency)),
+                             tax=total("total_tax"), discounts=total("discount_total"),
+                             shipping=total("shipping_total"), total=total("total")),
+        shipping_address=_address(order.get("shipping")), billing_address=_address(billing))
+
+
+def billing_address(order: Mapping[str, Any]) -> m.Address | None:
+    """The billing address, the customer's default address as WooCommerce knows it."""
+    return _address(order.get("billing"))
