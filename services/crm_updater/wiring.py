@@ -1,0 +1,131 @@
+"""Builds crm-updater from its settings; :meth:`CrmUpdater.run` takes ownership and runs it.
+
+Nothing here talks to the network until :meth:`CrmUpdater.run`, which, in this order, fences
+any previous instance, creates missing internal topics, reads the changelog back into the
+book, starts the CRM flusher and runs the exactly-once consumer loop until ``stop`` is set.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bus.contracts import models as m
+from bus.contracts.catalog import schema_for_topic
+from bus.http import ApiClient
+from bus.runtime.codec import Codec
+from bus.runtime.producer import BusProducer
+from bus.runtime.retry import RetryPolicy
+from bus.runtime.service import RuntimeSettings, Service
+from bus.settings import KafkaSettings, RegistrySettings, load
+from services.crm_updater.batcher import ContactFlusher
+from services.crm_updater.changelog import CONTACT_UPSERT, CUSTOMER_STATE, state_from_record
+from services.crm_updater.handlers import CustomerFigures
+from services.crm_updater.hubspot import HubSpotContacts, RollingWindow
+from services.crm_updater.profiles import CustomerBook
+from services.crm_updater.settings import CrmUpdaterSettings
+from services.crm_updater.state_store import ensure_topics, fence, read_to_end
+
+SERVICE = "crm-updater"
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CrmUpdater:
+    """The wired service: call :meth:`run`."""
+
+    service: Service
+    settings: CrmUpdaterSettings
+    runtime: RuntimeSettings
+    kafka: KafkaSettings
+    codec: Codec
+    book: CustomerBook
+    flusher: ContactFlusher
+
+    @property
+    def group_id(self) -> str:
+        return self.runtime.group_id or f"ecombus.{SERVICE}"
+
+    def restore(self) -> int:
+        """Fence previous instances and load every customer from the changelog; returns the count."""
+        client = self.kafka.client_config()
+        fence(client, self.group_id)
+        ensure_topics(client, {self.settings.changelog_topic: {"cleanup.policy": "compact"},
+                               self.settings.outbox_topic: {}})
+        topic = self.settings.changelog_topic
+        with self.book.lock:
+            for msg in read_to_end(client, topic, self.settings.restore_timeout_seconds):
+                if msg.value() is not None:
+                    self.book.put(state_from_record(self.codec.decode(topic, msg.value() or b"")))
+        log.info("restored %d customers from %s", len(self.book), topic)
+        return len(self.book)
+
+    def run(self, stop: threading.Event | None = None, install_signal_handlers: bool = True) -> None:
+        """Restore, then flush contacts and consume until ``stop`` is set (SIGTERM/SIGINT set it)."""
+        stop = stop or threading.Event()
+        self.restore()
+        flusher = threading.Thread(target=self.flusher.run, name="crm-flusher", daemon=True,
+                                   args=(stop, self.runtime.shutdown_timeout_seconds))
+        flusher.start()
+        try:
+            self.service.run(settings=self.runtime, kafka=self.kafka, codec=self.codec, stop=stop,
+                             install_signal_handlers=install_signal_handlers)
+        finally:
+            stop.set()
+            flusher.join(self.runtime.shutdown_timeout_seconds + 10)
+            self.flusher.producer.close(self.runtime.shutdown_timeout_seconds)
+
+
+def build(settings: CrmUpdaterSettings, runtime: RuntimeSettings, kafka: KafkaSettings, *,
+          codec: Codec | None = None, transport: httpx.BaseTransport | None = None) -> CrmUpdater:
+    """Wire crm-updater (exactly-once, whatever ``runtime.exactly_once`` says).
+
+    Args:
+        codec: values' codec; by default Avro through ``SCHEMA_REGISTRY_URL`` with the contracts
+            and internal schemas under the configured topic names.
+        transport: an httpx transport for the CRM API (tests inject one).
+    """
+    runtime = runtime.model_copy(update={"exactly_once": True})
+    group = runtime.group_id or f"ecombus.{SERVICE}"
+    codec = codec or avro_codec(settings)
+    book = CustomerBook()
+    service = Service(SERVICE)
+    figures = CustomerFigures(book, settings.changelog_topic, settings.outbox_topic)
+    service.handler(settings.orders_topic, model=m.OrderPlaced, name="count_order")(figures.count_order)
+    service.handler(settings.profiles_topic, model=m.CustomerUpserted,
+                    name="apply_profile")(figures.apply_profile)
+    token = settings.api_token
+    headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+    options: dict[str, Any] = {"headers": headers, "timeout": httpx.Timeout(settings.request_timeout_seconds)}
+    if transport is not None:
+        options["transport"] = transport
+    api = ApiClient("hubspot", settings.api_url, retry=None, service=SERVICE, **options)
+    contacts = HubSpotContacts(api, RollingWindow(settings.rate_limit_requests,
+                                                  settings.rate_limit_interval_seconds))
+    client = kafka.client_config()
+    flusher = ContactFlusher(
+        service=SERVICE, topic=settings.outbox_topic, group_id=f"{group}.crm", client=client,
+        contacts=contacts, book=book, codec=codec, producer=BusProducer(client),
+        retry=RetryPolicy(max_attempts=1_000_000, max_backoff=30.0,
+                          budget_seconds=settings.retry_budget_seconds),
+        batch_size=settings.batch_size, linger=settings.batch_linger_seconds,
+        registry=service.metrics_registry)
+    return CrmUpdater(service, settings, runtime, kafka, codec, book, flusher)
+
+
+def avro_codec(settings: CrmUpdaterSettings) -> Codec:
+    """Avro through the registry, every configured topic with its schema (contract or internal)."""
+    from bus.serde import AvroCodec, RegistryClient
+
+    schemas: dict[str, Any] = {
+        settings.orders_topic: schema_for_topic("orders.placed.v1"),
+        settings.profiles_topic: schema_for_topic("customers.profiles.v1"),
+        settings.changelog_topic: CUSTOMER_STATE,
+        settings.outbox_topic: CONTACT_UPSERT,
+    }
+    return AvroCodec(RegistryClient.from_settings(load(RegistrySettings)), writer_schemas=schemas,
+                     reader_schemas=schemas)
