@@ -1,19 +1,22 @@
 """The consumer loop every service runs: batched, at-least-once (or exactly-once), never stuck.
 
 At-least-once (default): a batch is consumed, each message is decoded and handled (retried
-within the policy's budget on transient errors, dead-lettered otherwise), the handlers' outputs
-and dead letters are produced, and only once the broker acknowledged them are the offsets stored
-(``enable.auto.offset.store=false``); auto-commit commits stored offsets, and the loop commits
-synchronously on revoke and at shutdown. A failed delivery rewinds its partition to the message
-that produced it, so nothing acknowledged is lost and nothing unacknowledged is committed.
+within the policy's budget on transient errors, dead-lettered otherwise), and the handlers'
+outputs and dead letters are produced. The loop does not wait for them: per partition it keeps
+the handled messages in offset order and, as the broker acknowledges outputs, stores the offset
+after the last message whose outputs (and those of every message before it) were acknowledged
+(``enable.auto.offset.store=false``); auto-commit commits stored offsets, and the loop drains
+and commits synchronously on revoke and at shutdown. A failed delivery rewinds its partition to
+the message that produced it, so nothing unacknowledged is ever committed.
 
 Exactly-once (``exactly_once=True``, Kafka-to-Kafka handlers): each batch is one transaction
 holding the outputs, the dead letters and the consumed offsets
 (``send_offsets_to_transaction``); an abortable error aborts it and rewinds the consumer to the
 committed offsets. Readers of the outputs use ``isolation.level=read_committed``.
 
-Backpressure: when the producer's queue grows past ``max_pending`` the assignment is paused
-until it drains. Shutdown (``stop`` set, e.g. by SIGTERM) finishes the batch in hand, commits
+Backpressure: at most ``max_in_flight`` handled messages wait for acknowledgements before
+the loop stops consuming to let them drain; and when the producer's queue grows past
+``max_pending`` (e.g. audit records to a slow broker) the assignment is paused until it drains. Shutdown (``stop`` set, e.g. by SIGTERM) finishes the batch in hand, commits
 and closes within ``shutdown_timeout``.
 """
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -56,6 +60,7 @@ class LoopOptions:
     exactly_once: bool = False
     transactional_id: str | None = None
     max_pending: int = 50_000
+    max_in_flight: int = 5_000
     shutdown_timeout: float = 30.0
     delivery_timeout: float = 60.0
 
@@ -131,6 +136,7 @@ class ConsumerLoop:
         self.producer = producer or BusProducer(client_config, on_failure=self.hooks.delivery_failed)
         self._consumer: Consumer | None = None
         self._assigned: set[tuple[str, int]] = set()
+        self._in_flight: dict[tuple[str, int], deque[_Pending]] = {}
         self.stopped = threading.Event()
 
     @property
@@ -154,10 +160,9 @@ class ConsumerLoop:
                 batch = consumer.consume(num_messages=self.options.batch_size,
                                          timeout=self.options.poll_timeout)
                 messages = [Consumed.of(m) for m in batch if self._usable(m)]
-                if not messages:
-                    continue
                 if self.options.exactly_once:
-                    self._run_transaction(consumer, messages)
+                    if messages:
+                        self._run_transaction(consumer, messages)
                 else:
                     self._run_batch(consumer, messages)
         finally:
@@ -175,28 +180,47 @@ class ConsumerLoop:
     # -- at-least-once -------------------------------------------------------------------------
 
     def _run_batch(self, consumer: Consumer, messages: list[Consumed]) -> None:
-        pending = [self._process(msg) for msg in messages]
-        deadline = time.monotonic() + self.options.delivery_timeout
-        while any(p.outstanding for p in pending) and time.monotonic() < deadline:
+        """Handle a batch and queue its outputs; offsets advance as acknowledgements arrive."""
+        for msg in messages:
+            self._in_flight.setdefault((msg.topic, msg.partition), deque()).append(self._process(msg))
+        self.producer.poll(0)
+        self._store_acknowledged(consumer)
+        while self._unacknowledged() > self.options.max_in_flight:  # backpressure
             self.producer.poll(0.05)
-        rewound: set[tuple[str, int]] = set()
-        done: dict[tuple[str, int], int] = {}
-        for item in pending:
-            tp = (item.msg.topic, item.msg.partition)
-            if tp in rewound:
-                continue
-            if item.failed or item.outstanding:
-                rewound.add(tp)
-                log.warning("outputs of %s[%d]@%d not acknowledged; rewinding", *tp, item.msg.offset)
-                consumer.seek(TopicPartition(tp[0], tp[1], item.msg.offset))
-                continue
-            done[tp] = item.msg.offset + 1
-        offsets = [TopicPartition(t, p, o) for (t, p), o in done.items() if (t, p) in self._assigned]
+            self._store_acknowledged(consumer)
+
+    def _unacknowledged(self) -> int:
+        return sum(len(items) for items in self._in_flight.values())
+
+    def _store_acknowledged(self, consumer: Consumer) -> None:
+        """Store the offset after the last message of each partition whose outputs (and those of
+        every message before it) were acknowledged; rewind a partition to a failed delivery."""
+        offsets = []
+        for (topic, partition), items in self._in_flight.items():
+            done: _Pending | None = None
+            while items and items[0].outstanding == 0:
+                item = items.popleft()
+                if item.failed:
+                    log.warning("outputs of %s[%d]@%d not acknowledged; rewinding", topic, partition,
+                                item.msg.offset)
+                    consumer.seek(TopicPartition(topic, partition, item.msg.offset))
+                    items.clear()
+                    break
+                done = item
+            if done is not None and (topic, partition) in self._assigned:
+                offsets.append(TopicPartition(topic, partition, done.msg.offset + 1))
         if offsets:
             try:
                 consumer.store_offsets(offsets=offsets)
             except KafkaException as exc:  # a partition was revoked meanwhile
                 log.info("could not store offsets: %s", exc)
+
+    def _drain(self, consumer: Consumer, timeout: float) -> None:
+        """Wait for every queued output, then store what was acknowledged."""
+        left = self.producer.flush(timeout)
+        if left:
+            log.error("%d records still unacknowledged after %.0fs", left, timeout)
+        self._store_acknowledged(consumer)
 
     def _process(self, msg: Consumed) -> _Pending:
         """Handle one message and queue its outputs (or its dead letter)."""
@@ -320,12 +344,17 @@ class ConsumerLoop:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if not self.options.exactly_once:
+            self._drain(consumer, self.options.delivery_timeout)
             self._commit(consumer)
-        self._assigned -= {(p.topic, p.partition) for p in partitions}
-        self.hooks.assigned(len(self._assigned))
+        self._forget(partitions)
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._assigned -= {(p.topic, p.partition) for p in partitions}
+        self._forget(partitions)
+
+    def _forget(self, partitions: list[TopicPartition]) -> None:
+        for p in partitions:
+            self._assigned.discard((p.topic, p.partition))
+            self._in_flight.pop((p.topic, p.partition), None)
         self.hooks.assigned(len(self._assigned))
 
     def _commit(self, consumer: Consumer) -> None:
@@ -346,10 +375,10 @@ class ConsumerLoop:
         consumer.resume(paused)
 
     def _shutdown(self, consumer: Consumer) -> None:
-        left = self.producer.flush(self.options.shutdown_timeout)
-        if left:
-            log.error("%d records still unacknowledged at shutdown", left)
-        if not self.options.exactly_once:
+        if self.options.exactly_once:
+            self.producer.flush(self.options.shutdown_timeout)
+        else:
+            self._drain(consumer, self.options.shutdown_timeout)
             self._commit(consumer)
         consumer.close()
         self.hooks.stopped()
