@@ -42,9 +42,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from bus.cli import demo, dlq, lag, local, registry, run, schemas, selftest, tail, topics, trace
+    from bus.cli import demo, dlq, lag, local, registry, routes, run, schemas, selftest, tail, topics, trace
 
-    for module in (local, registry, topics, schemas, tail, selftest, demo, run, lag, dlq, trace):
+    for module in (local, registry, topics, schemas, tail, selftest, demo, run, lag, dlq, trace, routes):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -1,0 +1,120 @@
+"""``http_in``: a path on the router's HTTP server (:8084) whose requests enter a route.
+
+Example::
+
+    from:
+      http_in:
+        path: /erp/stock
+        format: json                      # json (an object or a list of them) | xml | csv
+        signature: {scheme: hmac-sha256, header: X-ERP-Signature, secret_env: ERP_WEBHOOK_SECRET}
+        max_body_bytes: 5242880
+
+Signature verification is a pluggable callable (:data:`Verifier`) chosen by ``scheme``:
+``hmac-sha256`` (base64 HMAC-SHA256 of the raw body in ``header``) or a storefront/carrier
+platform name from :data:`bus.webhooks.signatures.SCHEMES` (``shopify``, ``bigcommerce``...).
+It runs over the raw body in constant time before anything is parsed: a bad signature is 401,
+an oversized body 413, a malformed one 400, and none reaches Kafka. A request is answered 202
+only once every Kafka output was acknowledged by the broker (503 otherwise, so the sender retries).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.router.endpoints.base import Endpoint, EndpointConfig, register
+from services.router.formats import csv as csv_format
+from services.router.formats import xml as xml_format
+
+Verifier = Callable[[bytes, Mapping[str, str]], None]
+"""Checks a raw body and its (lower-cased) headers; raises InvalidSignatureError when wrong."""
+
+
+class InvalidSignatureError(ValueError):
+    """The request's signature is missing or does not match its body."""
+
+
+class SignatureConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scheme: str = "hmac-sha256"
+    header: str = "X-Signature"
+    secret_env: str
+
+
+def hmac_sha256_verifier(secret: str, header: str) -> Verifier:
+    """base64 HMAC-SHA256(secret, raw body) in ``header``, compared in constant time."""
+    expected_key = secret.encode()
+
+    def verify(body: bytes, headers: Mapping[str, str]) -> None:
+        given = headers.get(header.lower(), "")
+        expected = base64.b64encode(hmac.new(expected_key, body, hashlib.sha256).digest()).decode()
+        if not given or not hmac.compare_digest(expected.encode(), given.strip().encode()):
+            raise InvalidSignatureError(f"{header} is missing or does not match the body")
+
+    return verify
+
+
+def platform_verifier(scheme: str, secret: str) -> Verifier:
+    """A storefront/carrier scheme from ``bus.webhooks`` (imported only when a route uses it)."""
+    from bus.webhooks.signatures import SCHEMES  # type: ignore[import-not-found,unused-ignore]
+
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown signature scheme {scheme!r}; known: hmac-sha256, {', '.join(SCHEMES)}")
+    platform = SCHEMES[scheme]
+
+    def verify(body: bytes, headers: Mapping[str, str]) -> None:
+        try:
+            platform.verify(secret, body, headers)
+        except Exception as exc:
+            raise InvalidSignatureError(str(exc)) from exc
+
+    return verify
+
+
+@register("http_in")
+class HttpIn(Endpoint):
+    """Requests to one path of the router's HTTP server."""
+
+    can_read = True
+
+    class Config(EndpointConfig):
+        path: str = Field(pattern=r"^/[A-Za-z0-9/._-]*$")
+        format: Literal["json", "xml", "csv"] = "json"
+        xml_record: str | None = None
+        signature: SignatureConfig | None = None
+        max_body_bytes: int = Field(5 * 1024 * 1024, gt=0)
+
+    def __init__(self, name: str, config: Any, build: Any) -> None:
+        super().__init__(name, config, build)
+        self.verifier: Verifier | None = None
+        if config.signature is not None:
+            secret = build.secret(config.signature.secret_env) \
+                if config.signature.secret_env in build.environ else None
+            if secret is not None:
+                self.verifier = (hmac_sha256_verifier(secret, config.signature.header)
+                                 if config.signature.scheme == "hmac-sha256"
+                                 else platform_verifier(config.signature.scheme, secret))
+
+    def describe(self) -> str:
+        return f"http_in:{self.config.path}"
+
+    def start(self) -> None:
+        sig = self.config.signature
+        if sig is not None and self.verifier is None:
+            raise ValueError(f"secret {sig.secret_env} is not set in the environment")
+
+    def records(self, body: bytes) -> list[Any]:
+        """The records of a request body. Raises ValueError saying why it is malformed."""
+        if self.config.format == "csv":
+            return csv_format.read_rows(body)
+        if self.config.format == "xml":
+            return xml_format.read_records(body, self.config.xml_record)
+        document = json.loads(body.decode("utf-8"))
+        return document if isinstance(document, list) else [document]

@@ -1,0 +1,127 @@
+"""JSON-shaped values ⇄ the Python values fastavro writes for a schema.
+
+Routes build bodies from text (CSV cells, JSON, XML, YAML in route tests): amounts as
+``"17.80"``, times as ``"2025-06-03T09:00:00Z"``, counts as ``"120"``. :func:`to_avro_form`
+converts such a value to what the schema wants (Decimal for decimals, datetime for
+timestamp-millis, int for int/long), fills defaults of missing fields, and raises
+:class:`~bus.errors.SerializationError` naming the field that does not fit. Values already in
+Avro form pass unchanged.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from fastavro import parse_schema
+
+from bus.errors import SerializationError
+
+_PRIMITIVE = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
+
+
+class AvroShaper:
+    """Converts values for one schema (parsed once)."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.named: dict[str, Any] = {}
+        self.schema = parse_schema(schema, named_schemas=self.named)
+
+    def __call__(self, value: Any) -> Any:
+        return self._convert(self.schema, value, "")
+
+    def _convert(self, schema: Any, value: Any, where: str) -> Any:
+        if isinstance(schema, str):
+            if schema in _PRIMITIVE:
+                return _primitive(schema, value, where)
+            return self._convert(self.named[schema], value, where)
+        if isinstance(schema, list):
+            return self._union(schema, value, where)
+        kind = schema["type"]
+        logical = schema.get("logicalType")
+        if logical == "decimal":
+            return _decimal(value, where)
+        if logical in ("timestamp-millis", "timestamp-micros"):
+            return _time(value, where)
+        if kind == "record":
+            if not isinstance(value, dict):
+                raise SerializationError(
+                    f"field '{where or '(body)'}': expected a record, got {value!r}"[:300])
+            out = {}
+            for field in schema["fields"]:
+                name = field["name"]
+                here = f"{where}.{name}" if where else name
+                if name in value:
+                    out[name] = self._convert(field["type"], value[name], here)
+                elif "default" in field:
+                    out[name] = field["default"]
+                else:
+                    raise SerializationError(f"field '{here}' is required by {schema['name']} but missing")
+            return out
+        if kind == "array":
+            if not isinstance(value, list):
+                raise SerializationError(f"field '{where}': expected a list, got {value!r}"[:300])
+            return [self._convert(schema["items"], v, f"{where}[{i}]") for i, v in enumerate(value)]
+        if kind == "map":
+            return {k: self._convert(schema["values"], v, f"{where}.{k}") for k, v in value.items()}
+        if kind == "enum":
+            if value not in schema["symbols"]:
+                raise SerializationError(f"field '{where}': {value!r} is not one of {schema['symbols']}")
+            return value
+        return self._convert(kind, value, where)
+
+    def _union(self, options: list[Any], value: Any, where: str) -> Any:
+        if value is None and "null" in options:
+            return None
+        problems = []
+        for option in options:
+            if option == "null":
+                continue
+            try:
+                return self._convert(option, value, where)
+            except SerializationError as exc:
+                problems.append(str(exc))
+        raise SerializationError(problems[0] if problems else f"field '{where}': null is not allowed")
+
+
+def _primitive(kind: str, value: Any, where: str) -> Any:
+    try:
+        if kind in ("int", "long") and not isinstance(value, bool):
+            return value if isinstance(value, int) else int(str(value).strip())
+        if kind in ("float", "double"):
+            return float(value)
+        if kind == "string" and isinstance(value, str | int | Decimal) and not isinstance(value, bool):
+            return str(value)
+        if kind == "boolean" and isinstance(value, bool):
+            return value
+        if kind == "boolean" and str(value).lower() in ("true", "false"):
+            return str(value).lower() == "true"
+        if kind == "null" and value is None:
+            return None
+        if kind == "bytes" and isinstance(value, bytes | str):
+            return value.encode() if isinstance(value, str) else value
+    except (TypeError, ValueError):
+        pass
+    raise SerializationError(f"field '{where}': {value!r} is not a valid {kind}"[:300])
+
+
+def _decimal(value: Any, where: str) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    try:
+        return Decimal(str(value).strip())
+    except InvalidOperation:
+        raise SerializationError(f"field '{where}': {value!r} is not a decimal number") from None
+
+
+def _time(value: Any, where: str) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int):
+        return datetime.fromtimestamp(value / 1000, UTC)
+    try:
+        parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise SerializationError(f"field '{where}': {value!r} is not an ISO 8601 time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,53 @@
+"""The router's handlers on the runtime: one per source topic, dispatching to its routes.
+
+Every Kafka-sourced route runs inside the shared consumer loop (``bus.runtime``), so delivery
+semantics, retries, dead letters, audit and metrics are the runtime's. For each record the
+handler runs every route reading its topic, in the routes file's order; their Kafka outputs go
+to the handler's context and are produced after it returns (in the batch's transaction when
+exactly-once). A route failure is raised with its route and step, so the runtime retries the
+record (transient) or dead-letters it to ``dlq.router`` with ``ecombus.errors.route`` and
+``ecombus.errors.step`` headers (permanent, or retries exhausted). Routes are deterministic, so a
+retried record produces the same outputs, and file outputs recognise the record as already
+spooled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bus.runtime.handlers import Context, HandlerFn
+from bus.runtime.hooks import RuntimeHooks
+from services.router.message import Message, Origin
+from services.router.metrics import RouterMetrics
+from services.router.pipeline import RouteRunner
+
+
+def dispatcher(runners: list[RouteRunner]) -> HandlerFn:
+    """The handler of one source topic: runs each route reading it."""
+
+    def route_record(event: Any, ctx: Context) -> None:
+        headers = {k: v.decode("utf-8", "replace") for k, v in ctx.headers}
+        headers.update({"kafka.topic": ctx.topic, "kafka.partition": str(ctx.partition),
+                        "kafka.offset": str(ctx.offset)})
+        key = ctx.key.decode("utf-8", "replace") if ctx.key is not None else None
+        stream = f"{ctx.topic}/{ctx.partition}"
+        done = [runner.handle(Message(event, dict(headers), key), Origin(stream, ctx.offset), ctx)
+                for runner in runners]
+        for delivered in done:
+            delivered.acknowledged()
+
+    return route_record
+
+
+class RouterHooks(RuntimeHooks):
+    """The runtime's hooks, plus the router's per-route dead-letter count."""
+
+    def __init__(self, *args: Any, router_metrics: RouterMetrics | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.router_metrics = router_metrics
+
+    def dead_lettered(self, spec: Any, msg: Any, ctx: Any, failure: Any, seconds: float) -> None:
+        super().dead_lettered(spec, msg, ctx, failure, seconds)
+        if self.router_metrics is not None:
+            self.router_metrics.child("dead_letters", failure.route or spec.name,
+                                      failure.step or "decode").inc()

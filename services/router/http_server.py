@@ -1,0 +1,117 @@
+"""The router's HTTP server (:8084): one POST path per ``http_in`` route.
+
+A request is refused before any parsing when too large (413) or badly signed (401), refused
+when malformed (400), and otherwise runs through its route record by record; every Kafka output
+and dead letter is produced and the answer (202 with counts) waits for the broker's
+acknowledgement of all of them, else 503 so the sender retries. Records that fail permanently
+are dead-lettered, as in every other route.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from bus.errors import TransientError
+from bus.runtime.producer import BusProducer
+from services.router.endpoints.http_in import HttpIn, InvalidSignatureError
+from services.router.ingest import InputRunner, Outcome
+
+log = logging.getLogger("ecombus.router.http")
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def http_app(routes: list[tuple[HttpIn, InputRunner]], producer: BusProducer,
+             confirm_timeout: float = 10.0) -> FastAPI:
+    """The FastAPI app serving ``routes`` (each an http_in endpoint and its route's runner)."""
+    app = FastAPI(title="ecombus router", docs_url=None, redoc_url=None)
+
+    def add(endpoint: HttpIn, inputs: InputRunner) -> None:
+        async def receive(request: Request) -> JSONResponse:
+            limit = endpoint.config.max_body_bytes
+            if int(request.headers.get("content-length") or 0) > limit:
+                return _error(413, f"body over {limit} bytes")
+            body = await request.body()
+            if len(body) > limit:
+                return _error(413, f"body over {limit} bytes")
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            if endpoint.verifier is not None:
+                try:
+                    endpoint.verifier(body, headers)
+                except InvalidSignatureError as exc:
+                    return _error(401, str(exc))
+            try:
+                records = endpoint.records(body)
+            except (ValueError, UnicodeDecodeError) as exc:
+                return _error(400, f"malformed {endpoint.config.format} body: {exc}")
+            try:
+                outcome = await run_in_threadpool(_process, inputs, endpoint, records, producer,
+                                                  confirm_timeout)
+            except TransientError as exc:
+                log.warning("http_in %s: %s", endpoint.config.path, exc)
+                return _error(503, str(exc))
+            return JSONResponse({"accepted": len(records) - outcome.dead_lettered,
+                                 "dead_lettered": outcome.dead_lettered}, status_code=202)
+
+        app.add_api_route(endpoint.config.path, receive, methods=["POST"], name=inputs.runner.route.name)
+
+    for endpoint, inputs in routes:
+        add(endpoint, inputs)
+    return app
+
+
+def _process(inputs: InputRunner, endpoint: HttpIn, records: list[Any], producer: BusProducer,
+             timeout: float) -> Outcome:
+    outcome = Outcome()
+    inputs.run(records, f"http:{endpoint.config.path}", None,
+               lambda n: {"http.path": endpoint.config.path, "http.record": str(n)}, outcome)
+    pending = [len(outcome.records)]
+    failed: list[Any] = []
+    done = threading.Event()
+
+    def delivered(err: Any, _msg: Any) -> None:
+        if err is not None:
+            failed.append(err)
+        pending[0] -= 1
+        if pending[0] <= 0:
+            done.set()
+
+    for topic, value, key, headers in outcome.records:
+        producer.produce(topic, value, key=key, headers=headers, on_delivery=delivered)
+    if outcome.records and not done.wait(timeout):
+        raise TransientError(f"the broker did not acknowledge within {timeout:.0f}s")
+    if failed:
+        raise TransientError(f"delivery failed: {failed[0]}")
+    for item in outcome.delivered:
+        item.acknowledged()
+    return outcome
+
+
+class HttpServer:
+    """uvicorn in a daemon thread; :meth:`stop` ends it."""
+
+    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+        self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                                     access_log=False))
+        self._thread = threading.Thread(target=self._server.run, name="router-http", daemon=True)
+
+    def start(self) -> HttpServer:
+        self._thread.start()
+        return self
+
+    @property
+    def started(self) -> bool:
+        return bool(self._server.started)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
