@@ -16,8 +16,9 @@ committed offsets. Readers of the outputs use ``isolation.level=read_committed``
 
 Backpressure: at most ``max_in_flight`` handled messages wait for acknowledgements before
 the loop stops consuming to let them drain; and when the producer's queue grows past
-``max_pending`` (e.g. audit records to a slow broker) the assignment is paused until it drains. Shutdown (``stop`` set, e.g. by SIGTERM) finishes the batch in hand, commits
-and closes within ``shutdown_timeout``.
+``max_pending`` (e.g. audit records to a slow broker) the assignment is paused until it
+drains. Shutdown (``stop`` set, e.g. by SIGTERM) finishes the batch in hand, waits for its
+acknowledgements, commits and closes within ``shutdown_timeout``.
 """
 
 from __future__ import annotations

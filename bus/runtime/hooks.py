@@ -44,6 +44,7 @@ class RuntimeHooks:
         self.health = health
         self.audit = audit
         self.partitions_assigned = 0
+        self._children: dict[tuple[str, str, str], tuple[Any, Any, Any, Any]] = {}
         self.beats = 0
 
     def started(self) -> None:
@@ -69,18 +70,31 @@ class RuntimeHooks:
             self.metrics.failures.labels(self.service, msg.topic, spec.name, "transient").inc()
             self.metrics.retries.labels(self.service, msg.topic, spec.name).inc()
 
+    def _series(self, topic: str, handler: str, outcome: str) -> tuple[Any, Any, Any, Any]:
+        """The labelled children of one (topic, handler, outcome), looked up once (hot path)."""
+        key = (topic, handler, outcome)
+        found = self._children.get(key)
+        if found is None:
+            m = self.metrics
+            assert m is not None
+            found = (m.consumed.labels(self.service, topic),
+                     m.processed.labels(self.service, topic, handler, outcome),
+                     m.processing_seconds.labels(self.service, handler),
+                     m.end_to_end_seconds.labels(self.service, topic))
+            self._children[key] = found
+        return found
+
     def handled(self, spec: HandlerSpec, msg: Consumed, ctx: Context | None, outcome: str,
                 seconds: float) -> None:
         if self.metrics:
-            m = self.metrics
-            m.consumed.labels(self.service, msg.topic).inc()
-            m.processed.labels(self.service, msg.topic, spec.name, outcome).inc()
-            m.processing_seconds.labels(self.service, spec.name).observe(seconds)
+            consumed, processed, duration, end_to_end = self._series(msg.topic, spec.name, outcome)
+            consumed.inc()
+            processed.inc()
+            duration.observe(seconds)
             if outcome == "duplicate":
-                m.duplicates.labels(self.service, spec.name).inc()
+                self.metrics.duplicates.labels(self.service, spec.name).inc()
             if ctx is not None and ctx.occurred_at_ms:
-                lag = max(0.0, time.time() - ctx.occurred_at_ms / 1000.0)
-                m.end_to_end_seconds.labels(self.service, msg.topic).observe(lag)
+                end_to_end.observe(max(0.0, time.time() - ctx.occurred_at_ms / 1000.0))
         if self.audit:
             self.audit.record(spec.name, msg, ctx, outcome, seconds)
 
