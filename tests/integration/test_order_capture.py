@@ -1,0 +1,179 @@
+"""order-capture end to end on the real broker and registry, fed by the storefront simulator.
+
+One order-capture and one simulated store are shared by the module (their own topics); the
+outage test runs its own broker, which it stops and starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from bus.contracts.catalog import schema_for_topic
+from bus.local.broker import LocalBroker, free_port
+from bus.serde import AvroCodec, RegistryClient
+from bus.settings import KafkaSettings
+from bus.webhooks import HttpServer
+from bus.webhooks.signatures import SCHEMES
+from services.order_capture.settings import OrderCaptureSettings
+from services.order_capture.wiring import OrderCaptureService, build
+from services.simulators import fixture
+from services.simulators.storefront import DEMO_SECRETS, StorefrontConfig, create_app
+from tests.integration.runtime.kafka_io import read_all, wait_for
+
+SHOP = "hanako-tea.myshopify.com"
+
+
+def _topics(admin: AdminClient, tag: str) -> dict[str, str]:
+    names = {k: f"test.order-capture.{tag}.{k}.{uuid.uuid4().hex[:8]}"
+             for k in ("orders", "customers", "status")}
+    for future in admin.create_topics([NewTopic(n, 3, 1) for n in names.values()]).values():
+        future.result(30)
+    return names
+
+
+def _service(bootstrap: str, registry_url: str, topics: dict[str, str], port: int,
+             store_url: str | None = None, ack_timeout: float = 3.0) -> OrderCaptureService:
+    settings = OrderCaptureSettings(
+        host="127.0.0.1", port=port, orders_topic=topics["orders"], customers_topic=topics["customers"],
+        status_topic=topics["status"], ack_timeout_seconds=ack_timeout,
+        dedupe_name=f"order-capture-test-{uuid.uuid4().hex[:8]}",
+        cursor_topic=f"test.order-capture.cursors.{uuid.uuid4().hex[:8]}",
+        shopify_webhook_secret=DEMO_SECRETS["shopify"],
+        woocommerce_webhook_secret=DEMO_SECRETS["woocommerce"],
+        bigcommerce_webhook_secret=DEMO_SECRETS["bigcommerce"], bigcommerce_api_url=store_url or "http://unused",
+        bigcommerce_api_token="bc-token", shopify_api_url=store_url, shopify_api_token="shpat-token",
+        shopify_shop_domain=SHOP, reconcile_interval_seconds=0)
+    codec = AvroCodec(RegistryClient(registry_url), writer_schemas={
+        topics["orders"]: schema_for_topic("orders.placed.v1"),
+        topics["customers"]: schema_for_topic("customers.profiles.v1"),
+        topics["status"]: schema_for_topic("orders.status.v1")})
+    return build(settings, KafkaSettings(bootstrap_servers=bootstrap), codec=codec, admin=("127.0.0.1", 0))
+
+
+@dataclass
+class Stack:
+    bootstrap: str
+    registry_url: str
+    topics: dict[str, str]
+    capture: OrderCaptureService
+    store: httpx.Client
+
+    def orders(self) -> list[dict]:
+        deserializer = AvroDeserializer(SchemaRegistryClient({"url": self.registry_url}))
+        ctx = SerializationContext(self.topics["orders"], MessageField.VALUE)
+        return [deserializer(m.value(), ctx) for m in read_all(self.bootstrap, self.topics["orders"])]
+
+
+@pytest.fixture(scope="module")
+def stack(kafka_bootstrap: str, schema_registry_url: str, kafka_admin: AdminClient) -> Iterator[Stack]:
+    capture_port, store_port = free_port(), free_port()
+    store_url = f"http://127.0.0.1:{store_port}"
+    config = StorefrontConfig(webhook_urls={p: f"http://127.0.0.1:{capture_port}/webhooks/{p}"
+                                            for p in ("shopify", "woocommerce", "bigcommerce")})
+    store = HttpServer(create_app(config), port=store_port, name="storefront-sim").start()
+    topics = _topics(kafka_admin, "shared")
+    capture = _service(kafka_bootstrap, schema_registry_url, topics, capture_port, store_url).start()
+    try:
+        with httpx.Client(base_url=store_url, timeout=30) as client:
+            yield Stack(kafka_bootstrap, schema_registry_url, topics, capture, client)
+    finally:
+        capture.stop()
+        store.stop()
+
+
+def test_fixture_order_is_published_once_and_readable_by_confluent_kafka(stack: Stack) -> None:
+    sent = stack.store.post("/_sim/orders", json={"platform": "shopify", "event_id": "evt-fixture"}).json()
+    assert (sent["delivery"]["status"], sent["delivery"]["answer"]["status"]) == (200, "published")
+    [order] = stack.orders()
+    assert order["order_id"] == f"shopify:{SHOP}:6120004415"
+    assert order["shipping_address"]["line1"] == "神宮前1丁目2\u22123"
+    assert order["shipping_address"]["line2"] == "青葉ビル５Ｆ"
+    assert order["customer"]["last_name"] == "佐藤" and order["lines"][0]["title"] == "抹茶 40g"
+    price = order["lines"][0]["unit_price"]
+    assert (price["shop"]["amount"], price["presentment"]["amount"]) == (Decimal("17.80"), Decimal("2650"))
+    assert (price["shop"]["currency"], price["presentment"]["currency"]) == ("USD", "JPY")
+    assert order["totals"]["total"]["shop"]["amount"] == Decimal("38.63")
+
+    again = stack.store.post("/_sim/redeliver", json={"index": sent["delivery"]["index"]}).json()
+    assert (again["status"], again["answer"]["status"]) == (200, "duplicate")
+    forged = stack.store.post("/_sim/orders", json={"profile": "jp", "number": 3001, "bad_signature": True})
+    assert (forged.json()["delivery"]["status"], forged.json()["delivery"]["answer"]["error"]) == (
+        401, "invalid_signature")
+    assert [o["order_id"] for o in stack.orders()] == [f"shopify:{SHOP}:6120004415"]
+
+
+def test_woocommerce_and_thin_bigcommerce_orders(stack: Stack) -> None:
+    woo = stack.store.post("/_sim/orders", json={"platform": "woocommerce"}).json()["delivery"]
+    big = stack.store.post("/_sim/orders", json={"platform": "bigcommerce"}).json()["delivery"]
+    assert (woo["status"], big["status"]) == (200, 200), (woo, big)
+    orders = {o["order_id"]: o for o in stack.orders()}
+    assert orders["woocommerce:shop.example.de:727"]["customer"]["last_name"] == "Müller"
+    assert orders["bigcommerce:1025646:250"]["billing_address"]["first_name"] == "Siobhán"
+    assert orders["bigcommerce:1025646:250"]["totals"]["total"]["shop"]["amount"] == Decimal("51.99")
+
+
+def test_reconciliation_backfills_an_order_whose_webhook_was_dropped(stack: Stack) -> None:
+    lost = stack.store.post("/_sim/orders", json={"profile": "de", "number": 4001, "drop": True}).json()
+    assert lost["delivery"]["dropped"] is True
+    order_id = f"shopify:{SHOP}:{lost['order']['id']}"
+    assert order_id not in {o["order_id"] for o in stack.orders()}
+    assert stack.capture.reconciler is not None
+    done = asyncio.run(stack.capture.reconciler.run_once())
+    assert order_id in done.backfilled  # (so is an order whose webhook was refused for its signature)
+    again = asyncio.run(stack.capture.reconciler.run_once())
+    assert again.backfilled == []
+    [backfilled] = [o for o in stack.orders() if o["order_id"] == order_id]
+    assert (backfilled["customer"]["first_name"], backfilled["currency"]) == ("Jürgen", "EUR")
+    assert backfilled["meta"]["event_id"] == f"shopify:{SHOP}:reconciled:{lost['order']['id']}"
+    assert stack.capture.cursors is not None and stack.capture.cursors.get(f"shopify:{SHOP}")
+
+
+def _post_order(url: str, number: int) -> httpx.Response:
+    body = json.dumps({**json.loads(fixture("shopify_orders_create.json")), "id": 9_000_000 + number,
+                       "name": f"#{number}"}, ensure_ascii=False).encode()
+    headers = {"Content-Type": "application/json", "X-Shopify-Topic": "orders/create",
+               "X-Shopify-Shop-Domain": SHOP, "X-Shopify-Event-Id": f"outage-{number}",
+               **SCHEMES["shopify"].sign(DEMO_SECRETS["shopify"], body)}
+    return httpx.post(f"{url}/webhooks/shopify", content=body, headers=headers, timeout=30)
+
+
+def test_broker_down_during_a_webhook_is_503_and_the_retry_stores_it_once(
+        tmp_path: Path, schema_registry_url: str) -> None:
+    broker = LocalBroker(tmp_path / "kafka", port=free_port(), controller_port=free_port())
+    bootstrap = broker.start().bootstrap_servers
+    capture: OrderCaptureService | None = None
+    try:
+        topics = _topics(AdminClient({"bootstrap.servers": bootstrap}), "outage")
+        capture = _service(bootstrap, schema_registry_url, topics, free_port(), ack_timeout=2.0).start()
+        url = capture.http.url
+        assert _post_order(url, 1).status_code == 200
+        broker.stop()
+        started = time.monotonic()
+        down = _post_order(url, 2)
+        assert (down.status_code, down.json()["error"]) == (503, "unavailable")
+        assert time.monotonic() - started < 5, "answered within Shopify's 5 s"
+        broker.start()
+        retried: list[int] = []
+        assert wait_for(lambda: retried.append(_post_order(url, 2).status_code) or retried[-1] == 200,
+                        timeout=90, interval=1.0), retried
+        assert _post_order(url, 2).json()["status"] == "duplicate"
+        keys = sorted(m.key().decode() for m in read_all(bootstrap, topics["orders"]))
+        assert keys == [f"shopify:{SHOP}:9000001", f"shopify:{SHOP}:9000002"], "none lost, none doubled"
+    finally:
+        if capture is not None:
+            capture.stop()
+        broker.stop()
