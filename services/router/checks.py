@@ -79,6 +79,10 @@ def source_paths(route: Route) -> set[Path] | None:
 def _collect(steps: list[Step], to: list[Endpoint], aliases: dict[str, Path], needed: set[Path]) -> bool:
     """Add the source paths read before the body is replaced; False if the whole body is needed."""
     for step in steps:
+        alias: Any = getattr(step, "source_alias", lambda: None)()
+        if alias is not None:  # a split: what is read of each item is read through its alias
+            aliases[alias[0]] = _resolve(alias[1], aliases)
+            continue
         for expr in step.reads():
             needed.update(_resolve(path, aliases) for path in expr.paths)
         for _branch, inner, targets in step.substeps():
@@ -86,10 +90,7 @@ def _collect(steps: list[Step], to: list[Endpoint], aliases: dict[str, Path], ne
                 return False
         if getattr(step, "replaces_body", False):
             return True
-        alias: Any = getattr(step, "source_alias", lambda: None)()
-        if alias is not None:
-            aliases[alias[0]] = _resolve(alias[1], aliases)
-        elif step.kind not in ("filter", "choice", "dedupe", "set_headers", "enrich"):
+        if step.kind not in ("filter", "choice", "dedupe", "set_headers", "enrich"):
             return False
     for endpoint in to:
         if endpoint.whole_body():

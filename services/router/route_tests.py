@@ -115,7 +115,7 @@ class Report:
         return not self.failed
 
 
-def tests_file_for(routes_file: Path) -> Path:
+def companion_tests_file(routes_file: Path) -> Path:
     """``routes.yaml`` → ``routes.tests.yaml`` beside it."""
     return routes_file.with_name(f"{routes_file.stem}.tests{routes_file.suffix}")
 
@@ -123,7 +123,7 @@ def tests_file_for(routes_file: Path) -> Path:
 def run_tests(routes_file: Path, tests_file: Path | None = None,
               environ: dict[str, str] | None = None) -> Report:
     """Load the routes and run every test of ``tests_file``. Raises RoutesError for bad files."""
-    tests_file = tests_file or tests_file_for(routes_file)
+    tests_file = tests_file or companion_tests_file(routes_file)
     with tempfile.TemporaryDirectory(prefix="ecombus-route-tests-") as state:
         build = BuildContext(environ=dict(environ or {}), state_dir=Path(state))
         build.extra["codec"] = LocalAvroCodec()
@@ -300,4 +300,4 @@ def _same(expected: Any, actual: Any) -> bool:
     return bool(expected == actual)
 
 
-__all__ = ["LocalAvroCodec", "Report", "Step", "run_tests", "tests_file_for"]
+__all__ = ["LocalAvroCodec", "Report", "Step", "companion_tests_file", "run_tests"]

@@ -117,13 +117,13 @@ def load_routes(path: Path | str, build: BuildContext | None = None) -> RoutesFi
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RoutesError(f"{path}: cannot read the routes file: {exc.strerror or exc}") from None
-    return parse_routes(substitute_env(text, build.environ), path, build)
+    return parse_routes(text, path, build)
 
 
 def parse_routes(text: str, path: Path, build: BuildContext) -> RoutesFile:
-    """Validate routes from YAML text (``path`` names it in errors)."""
+    """Validate routes from YAML text (``path`` names it in errors), environment substituted."""
     try:
-        document = yaml.safe_load(text)
+        document = yaml.safe_load(substitute_env(text, build.environ))
     except yaml.YAMLError as exc:
         raise RoutesError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(document, dict) or not isinstance(document.get("routes"), list):

@@ -1,0 +1,41 @@
+"""The ERP simulator: cXML orders in (deduplicated by payloadID), imports read, stock dropped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from bus.contracts.examples import order_placed
+from services.router.formats.cxml import order_request
+from services.simulators.erp import OrderImports, drop_stock_file, erp_app
+
+
+def test_cxml_orders_are_imported_once_and_failures_can_be_injected(tmp_path: Path) -> None:
+    imports = OrderImports(tmp_path / "orders")
+    client = TestClient(erp_app(imports))
+    body = order_request(order_placed().to_avro())
+    client.post("/_sim/fail", params={"status": 503, "count": 1})
+    assert client.post("/cxml/orders", content=body).status_code == 503
+    for _ in range(2):
+        answer = client.post("/cxml/orders", content=body)
+        assert answer.status_code == 200 and 'code="200"' in answer.text
+    assert client.post("/cxml/orders", content=b"<nope/>").status_code == 400
+    received = client.get("/_sim/received").json()
+    assert [o["order_id"] for o in received["orders"]] == ["SHOP-1042"]
+    assert received["duplicates"] == 1
+
+
+def test_import_files_are_read_and_moved_and_stock_is_dropped_atomically(tmp_path: Path) -> None:
+    orders = tmp_path / "orders"
+    orders.mkdir()
+    (orders / "erp-orders-1.csv").write_bytes("\ufeffExternal ID,Item\nWOO-727,MATCHA-40G\n".encode())
+    (orders / ".erp-orders-2.csv.tmp").write_bytes(b"half")
+    imports = OrderImports(orders)
+    assert imports.poll() == 1
+    assert imports.snapshot() == {"rows": [{"External ID": "WOO-727", "Item": "MATCHA-40G"}],
+                                  "files": ["erp-orders-1.csv"]}
+    assert (orders / "imported" / "erp-orders-1.csv").exists()
+    dropped = drop_stock_file(tmp_path / "stock")
+    assert dropped.read_bytes().startswith("\ufeffsku,location,on_hand".encode())
+    assert [p.name for p in (tmp_path / "stock").iterdir()] == ["erp_stock_levels.csv"]
