@@ -32,9 +32,10 @@ from bus.errors import TransientError
 from bus.http import ApiClient
 from bus.webhooks.endpoint import Delivery
 from bus.webhooks.errors import MalformedBody
+from bus.webhooks.payload import required, utc
 from bus.webhooks.publisher import Publication, Record
 from services.order_capture import bigcommerce, shopify, woocommerce
-from services.order_capture.orders import customer_upserted, required, status_changed, utc
+from services.order_capture.orders import customer_upserted, status_changed
 
 
 @dataclass(frozen=True)

@@ -8,61 +8,16 @@ minus signs, umlauts); only empty strings become null.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any
 
 from bus.contracts import models as m
-from bus.webhooks.errors import MalformedBody
+from bus.webhooks.payload import text
 
 
 def bus_id(platform: str, system: str, platform_id: Any) -> str:
     """``shopify:hanako-tea.myshopify.com:6120004415``."""
     return f"{platform}:{system}:{platform_id}"
-
-
-def text(value: Any) -> str | None:
-    """A string as sent; None for null or empty; numbers (ids) as their decimal text."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise MalformedBody(f"expected text, got {type(value).__name__} {value!r}")
-    return str(value)
-
-
-def mapping(value: Any) -> Mapping[str, Any]:
-    """``value`` when it is a JSON object, else an empty one (absent optional objects)."""
-    return value if isinstance(value, Mapping) else {}
-
-
-def required(data: Mapping[str, Any], key: str, what: str) -> Any:
-    """``data[key]``, or MalformedBody naming the missing field."""
-    value = data.get(key) if isinstance(data, Mapping) else None
-    if value is None or value == "":
-        raise MalformedBody(f"{what} has no {key}")
-    return value
-
-
-def utc(value: Any, what: str, *, naive_is_utc: bool = True) -> datetime:
-    """An ISO 8601 or RFC 2822 timestamp as an aware UTC datetime.
-
-    Args:
-        naive_is_utc: a timestamp without offset is UTC (WooCommerce ``*_gmt`` fields).
-    """
-    if not isinstance(value, str) or not value:
-        raise MalformedBody(f"{what} is not a timestamp: {value!r}")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        try:
-            parsed = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            raise MalformedBody(f"{what} is not a timestamp: {value!r}") from None
-    if parsed.tzinfo is None:
-        if not naive_is_utc:
-            raise MalformedBody(f"{what} has no UTC offset: {value!r}")
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def address(data: Any, *, line1: str, line2: str, city: str, province: str, postal_code: str,

@@ -23,11 +23,12 @@ from typing import Any
 from bus.errors import BusError
 from bus.http import ApiClient
 from bus.webhooks.errors import MalformedBody
+from bus.webhooks.payload import utc
 from bus.webhooks.publisher import Publisher
 from services.order_capture import shopify
 from services.order_capture.cursor import CursorStore
 from services.order_capture.handlers import OrderCapture
-from services.order_capture.orders import customer_upserted, utc
+from services.order_capture.orders import customer_upserted
 
 log = logging.getLogger("ecombus.order_capture.reconciliation")
 

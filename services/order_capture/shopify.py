@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from bus.contracts import models as m
+from bus.webhooks.payload import mapping, required, text, utc
 from services.order_capture import money as mn
-from services.order_capture.orders import address, bus_id, mapping, required, text, utc
+from services.order_capture.orders import address, bus_id
 
 PLATFORM = "shopify"
 

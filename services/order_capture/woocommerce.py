@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 
 from bus.contracts import models as m
 from bus.webhooks.errors import MalformedBody
+from bus.webhooks.payload import mapping, required, text, utc
 from services.order_capture import money as mn
-from services.order_capture.orders import address, bus_id, mapping, required, text, utc
+from services.order_capture.orders import address, bus_id
 
 PLATFORM = "woocommerce"
 
