@@ -73,6 +73,7 @@ class Service:
         self.handlers = HandlerRegistry()
         self.loop: ConsumerLoop | None = None
         self.metrics_registry = CollectorRegistry()
+        self.metrics = RuntimeMetrics(name, self.metrics_registry)  # also for the service's HTTP edges
         self.health = Health()
 
     def handler(self, topic: str, *, name: str | None = None, side_effects: bool = False,
@@ -89,7 +90,7 @@ class Service:
         configure_logging(self.name, settings.log_level)
         client = kafka.client_config()
         codec = codec or default_codec()
-        metrics = RuntimeMetrics(self.name, self.metrics_registry)
+        metrics = self.metrics
         hooks = RuntimeHooks(self.name, metrics, self.health)
         producer = BusProducer(client, on_failure=hooks.delivery_failed)
         hooks.audit = AuditTrail(self.name, producer, codec) if settings.audit else None
