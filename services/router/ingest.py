@@ -157,6 +157,7 @@ class FileIngest:
             if self.inputs.metrics:
                 self.inputs.metrics.child("dead_letters", self.route, "from:file_in").inc()
             return
+        log.info("file %s: processing %d records", path.name, len(records))
         outcome = Outcome()
         headers = {"file.name": path.name, "file.sha256": digest}
         self.inputs.run(records, f"file:{path.name}", f"file:{digest[:16]}",
