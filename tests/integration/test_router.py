@@ -42,9 +42,8 @@ FIXTURES = SHARED if SHARED.exists() else Path(__file__).resolve().parents[2] / 
 
 def fixture_orders() -> list[m.OrderPlaced]:
     """The storefront fixtures as OrderPlaced, mapped by order-capture's own functions."""
-    shop = json.loads((FIXTURES / "shopify_orders_create.json").read_text(encoding="utf-8"), parse_float=Decimal)
-    woo = json.loads((FIXTURES / "woocommerce_order_created.json").read_text(encoding="utf-8"),
-                     parse_float=Decimal)
+    shop, woo = (json.loads((FIXTURES / name).read_text(encoding="utf-8"), parse_float=Decimal)
+                 for name in ("shopify_orders_create.json", "woocommerce_order_created.json"))
     return [shopify.order_placed(shop, "hanako-tea.myshopify.com", "shopify:evt-1042"),
             woocommerce.order_placed(woo, "shop.example.de", "woocommerce:evt-727")]
 
@@ -127,7 +126,8 @@ def test_the_erp_stock_file_becomes_stock_level_events(bus: Bus) -> None:
     topic = bus.topics["inventory.levels.v1"]
     assert wait_for(lambda: len(read_all(bus.bootstrap, topic)) >= 4, timeout=60)
     events = [(msg.key(), bus.codec.decode(topic, msg.value())) for msg in read_all(bus.bootstrap, topic)]
-    levels = sorted((k.decode(), e["location"], e["on_hand"], e["reserved"], e["available"]) for k, e in events)
+    levels = sorted((k.decode(), e["location"], e["on_hand"], e["reserved"], e["available"])
+                    for k, e in events)
     assert levels == [("BOWL-CHAWAN", "TOKYO-1", 7, 1, 6), ("MATCHA-40G", "LA-1", 38, 0, 38),
                       ("MATCHA-40G", "TOKYO-1", 120, 4, 116), ("WHISK-BAMBOO", "LA-1", 0, 0, 0)]
     first = events[0][1]
@@ -189,5 +189,5 @@ def test_a_high_value_order_goes_to_review_and_failures_are_dead_lettered(bus: B
     assert (failed["ecombus.errors.route"], failed["ecombus.errors.step"]) == (
         "orders-to-erp-cxml", "to:http:POST /cxml/orders")
     assert failed["ecombus.errors.kind"] == "permanent"
-    assert 'ecombus_router_dead_letters_total{route="orders-to-erp-cxml",step="to:http:POST /cxml/orders"} 1.0' \
-        in bus.metrics()
+    series = 'ecombus_router_dead_letters_total{route="orders-to-erp-cxml",step="to:http:POST /cxml/orders"}'
+    assert f"{series} 1.0" in bus.metrics()
