@@ -3,7 +3,7 @@
 Paths and bodies follow the real APIs (other services call exactly these):
 
 * ``GET  /admin/api/2024-10/orders.json?updated_at_min=&updated_at_max=&status=any&limit=``
-  (``Link: <...page_info=...>; rel="next"`` when there are more)
+  (``Link: <...page_info=...>; rel="next"`` when there are more; ``name=%231042`` finds one)
 * ``GET  /admin/api/2024-10/orders/{id}.json``
 * ``GET  /admin/api/2024-10/inventory_levels.json?inventory_item_ids=1,2&location_ids=3``
 * ``POST /admin/api/2024-10/inventory_levels/set.json`` ``{location_id, inventory_item_id, available}``
@@ -61,12 +61,15 @@ def admin_router(state: StoreState) -> APIRouter:
 
     @router.get(f"{ADMIN}/orders.json")
     def list_orders(request: Request, updated_at_min: str | None = None, updated_at_max: str | None = None,
-                    status: str = "open", limit: int = 50, page_info: str | None = None) -> JSONResponse:
+                    status: str = "open", limit: int = 50, page_info: str | None = None,
+                    name: str | None = None) -> JSONResponse:
         offset = 0
         if page_info:  # cursor pagination: the cursor carries the original filters
             cursor = json.loads(base64.urlsafe_b64decode(page_info))
             updated_at_min, updated_at_max, offset = cursor["min"], cursor["max"], cursor["offset"]
         found = state.orders_updated_between(_when(updated_at_min), _when(updated_at_max))
+        if name:
+            found = [o for o in found if o.get("name") == name]
         page = found[offset:offset + limit]
         headers = {}
         if offset + limit < len(found):
