@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
 from bus.contracts import models as m
@@ -66,10 +67,14 @@ class ShippingTrackerService:
             "settings": self.runtime, "kafka": self.kafka, "codec": self.codec, "stop": self._stop,
             "install_signal_handlers": False})
         self._consumer.start()
+        deadline = time.monotonic() + timeout
+        while self.service.loop is None and self._consumer.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.service.loop is None:
+            self.stop()
+            raise SetupError("the consumer side of shipping-tracker did not start; see the log above")
         self.http.start()
         log.info("shipping-tracker listening on %s (/webhooks/easypost, /webhooks/aftership)", self.http.url)
-        if not self.service.health.readiness().ok:
-            log.info("waiting for the consumer side: %s", self.service.health.readiness().reasons)
         return self
 
     def stop(self) -> None:
