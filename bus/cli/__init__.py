@@ -32,8 +32,8 @@ def main() -> None:
 
     \b
     Quick start (no Docker needed; Java 17 and Maven fetch and run the broker):
-      ecombus demo          start the local bus and push a round trip through it
-      ecombus local status  where the local broker listens
+      ecombus demo          start the local bus and push a scenario through it
+      ecombus up / ps       start every service and simulator / see what runs and is ready
       ecombus down          stop everything the local bus started
 
     Settings come from the environment: KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092),
@@ -42,9 +42,24 @@ def main() -> None:
 
 
 def _register() -> None:
-    from bus.cli import demo, dlq, lag, local, registry, routes, run, schemas, selftest, tail, topics, trace
+    from bus.cli import (
+        demo,
+        dlq,
+        lag,
+        local,
+        registry,
+        routes,
+        run,
+        schemas,
+        selftest,
+        stack,
+        tail,
+        topics,
+        trace,
+    )
 
-    for module in (local, registry, topics, schemas, tail, selftest, demo, run, lag, dlq, trace, routes):
+    for module in (local, stack, registry, topics, schemas, tail, selftest, demo, run, lag, dlq, trace,
+                   routes):
         for command in module.COMMANDS:
             main.add_command(command)
 

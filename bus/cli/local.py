@@ -91,10 +91,4 @@ def status() -> None:
         raise SystemExit(1)
 
 
-@click.command("down")
-def down_all() -> None:
-    """Stop everything the local bus started (services, registry, broker)."""
-    stop_local()
-
-
-COMMANDS = [local_group, down_all]
+COMMANDS = [local_group]  # ``ecombus down`` (everything) lives in bus/cli/stack.py
