@@ -35,117 +35,18 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer
 
-from services.router.money import format_money
+from services.router.functions import FUNCTIONS, ExpressionError
 
 RESERVED_NAMES = frozenset({"headers", "key"})
 """Names that do not resolve to body fields."""
 
 Path = tuple[str, ...]
 
-
-class ExpressionError(ValueError):
-    """An expression is not valid (raised at load) or failed on a value (raised at run time)."""
-
-
-def _decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, Decimal):
-        return value
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    try:
-        return Decimal(str(value).strip())
-    except InvalidOperation as exc:
-        raise ExpressionError(f"decimal({value!r}): not a number") from exc
-
-
-def _round(value: Any, places: int = 0) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, Decimal):
-        return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-    return round(value, places)
-
-
-def _int(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = value.strip()
-    try:
-        return int(value)
-    except (TypeError, ValueError) as exc:
-        raise ExpressionError(f"int({value!r}): not an integer") from exc
-
-
-def _timestamp(value: Any) -> datetime | None:
-    """A UTC datetime from an ISO 8601 text, epoch millis, or a datetime."""
-    if value is None or isinstance(value, datetime):
-        return value
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value / 1000, UTC)
-    try:
-        parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ExpressionError(f"timestamp({value!r}): not an ISO 8601 time") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _date(value: Any) -> str | None:
-    """The UTC calendar date (YYYY-MM-DD) of a time."""
-    stamp = _timestamp(value)
-    return None if stamp is None else stamp.astimezone(UTC).date().isoformat()
-
-
-def _str(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
-
-
-def _concat(*parts: Any) -> str:
-    return "".join("" if p is None else (_str(p) or "") for p in parts)
-
-
-def _coalesce(*values: Any) -> Any:
-    return next((v for v in values if v is not None and v != ""), None)
-
-
-def _null_safe(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return lambda value, *args: None if value is None else fn(value, *args)
-
-
-FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "upper": _null_safe(lambda s: str(s).upper()),
-    "lower": _null_safe(lambda s: str(s).lower()),
-    "strip": _null_safe(lambda s: str(s).strip()),
-    "concat": _concat,
-    "coalesce": _coalesce,
-    "len": _null_safe(len),
-    "str": _str,
-    "int": _int,
-    "decimal": _decimal,
-    "round": _round,
-    "money": format_money,
-    "date": _date,
-    "timestamp": _timestamp,
-    "now": lambda: datetime.now(UTC),
-    "replace": _null_safe(lambda s, old, new: str(s).replace(old, new)),
-    "split": _null_safe(lambda s, sep: str(s).split(sep)),
-    "join": _null_safe(lambda items, sep: sep.join(_str(i) or "" for i in items)),
-    "get": lambda mapping, name, default=None: (mapping or {}).get(name, default),
-}
-"""The only callables an expression can reach. All return null for a null first argument."""
 
 _ALLOWED = (
     ast.Expression, ast.Constant, ast.Name, ast.Load, ast.Attribute, ast.Subscript, ast.List,
@@ -160,6 +61,8 @@ _CONSTANT_NAMES = {"true": True, "false": False, "null": None, "True": True, "Fa
 
 def _field(value: Any, name: Any) -> Any:
     """Null-safe field access on decoded records (dicts) and lists."""
+    if value.__class__ is dict:  # decoded records: the hot path
+        return value.get(name)
     if value is None:
         return None
     if isinstance(value, Mapping):
@@ -273,6 +176,7 @@ class Expression:
     source: str
     paths: frozenset[Path]
     _fn: Callable[[Any, Any, Any], Any]
+    node: ast.expr = field(compare=False, repr=False, default_factory=lambda: ast.Constant(None))
 
     def __call__(self, body: Any, headers: Mapping[str, str] | None = None, key: Any = None) -> Any:
         """Evaluate on a message. Raises ExpressionError for a value it cannot work on."""
@@ -307,7 +211,36 @@ def compile_expression(source: str | int | float | bool | None) -> Expression:
                       kwonlyargs=[], kw_defaults=[], defaults=[]), body.body))
     ast.fix_missing_locations(lam)
     fn = eval(compile(lam, f"<route expression {text[:40]!r}>", "eval"), dict(_GLOBALS))
-    return Expression(text, frozenset(rewriter.paths), fn)
+    return Expression(text, frozenset(rewriter.paths), fn, body.body)
+
+
+def compile_record(fields: Mapping[str, Expression]) -> Callable[[Any, Any, Any], dict[str, Any]]:
+    """One function building a whole record from its fields' expressions (a ``map`` step).
+
+    Dotted names nest (``meta.event_id``). The checked expression trees are combined into one
+    dict display and compiled once, so a map costs one call per message, not one per field.
+    """
+    tree: dict[str, Any] = {}
+    for name, expr in fields.items():
+        *parents, leaf = name.split(".")
+        level = tree
+        for part in parents:
+            level = level.setdefault(part, {})
+            if not isinstance(level, dict):
+                raise ExpressionError(f"field {name!r}: {part!r} is also set as a value")
+        level[leaf] = expr.node
+
+    def display(level: dict[str, Any]) -> ast.Dict:
+        return ast.Dict([ast.Constant(k) for k in level],
+                        [display(v) if isinstance(v, dict) else v for v in level.values()])
+
+    lam = ast.Expression(ast.Lambda(
+        ast.arguments(posonlyargs=[], args=[ast.arg("_body"), ast.arg("_headers"), ast.arg("_key")],
+                      kwonlyargs=[], kw_defaults=[], defaults=[]), display(tree)))
+    ast.fix_missing_locations(lam)
+    built: Callable[[Any, Any, Any], dict[str, Any]] = eval(compile(lam, "<route map>", "eval"),
+                                                            dict(_GLOBALS))
+    return built
 
 
 Expr = Annotated[Expression, BeforeValidator(lambda v: v if isinstance(v, Expression)
@@ -315,4 +248,4 @@ Expr = Annotated[Expression, BeforeValidator(lambda v: v if isinstance(v, Expres
                  PlainSerializer(lambda e: e.source)]
 """A pydantic field holding an expression, compiled when the routes file is loaded."""
 
-__all__ = ["FUNCTIONS", "Expr", "Expression", "ExpressionError", "compile_expression"]
+__all__ = ["FUNCTIONS", "Expr", "Expression", "ExpressionError", "compile_expression", "compile_record"]

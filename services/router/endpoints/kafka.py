@@ -18,7 +18,7 @@ record, except the router's own coordinates (``kafka.*``, ``file.*``, ``http.*``
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -41,10 +41,14 @@ class Kafka(Endpoint):
         format: Literal["avro", "json"] = "avro"
         key: Expr | None = None
 
-    @property
-    def topic(self) -> str:
+    def __init__(self, name: str, config: Any, build: Any) -> None:
+        super().__init__(name, config, build)
+        self.topic: str = build.topics.get(config.topic, config.topic)
         """The actual topic (a logical name may be renamed by the settings)."""
-        return str(self.build.topics.get(self.config.topic, self.config.topic))
+        self._codec: Any = None
+
+    def start(self) -> None:
+        self._codec = self.build.extra.get("codec")
 
     def describe(self) -> str:
         return f"kafka:{self.config.topic}"
@@ -55,7 +59,7 @@ class Kafka(Endpoint):
             value = self.config.key(msg.body, msg.headers, msg.key)
             key = None if value is None else str(value)
         headers = [(k, v.encode()) for k, v in msg.headers.items() if not k.startswith(INTERNAL_HEADERS)]
-        codec = self.build.extra.get("codec")
+        codec = self._codec or self.build.extra.get("codec")
         value = msg.body if codec is None else codec.encode(self.topic, msg.body)
         outbox.emit(self.topic, value, key, headers)
 

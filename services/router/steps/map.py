@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import field_validator, model_validator
 
+from services.router.expressions import compile_record
 from services.router.message import Message
 from services.router.schema_paths import Shape, record_of
 from services.router.steps.base import Expr, Flow, Step, StepConfig, register
@@ -73,6 +74,7 @@ class Map(Step):
         self._transform = import_callable(config.python) if config.python else None
         self._flat = [(k, e) for k, e in config.fields.items() if "." not in k]
         self._nested = [(tuple(k.split(".")), e) for k, e in config.fields.items() if "." in k]
+        self._record = compile_record(config.fields) if config.fields and not config.merge else None
 
     def process(self, msg: Message, flow: Flow) -> list[Message]:
         source = msg.body
@@ -80,6 +82,14 @@ class Map(Step):
             source = self._transform(source, dict(msg.headers))
             if not self.config.fields:
                 return [msg.derive(body=source)]
+        if self._record is not None:
+            try:
+                return [msg.derive(body=self._record(source, msg.headers, msg.key))]
+            except Exception:  # evaluated again below, field by field, to name the culprit
+                pass
+        return [msg.derive(body=self._fields(source, msg))]
+
+    def _fields(self, source: Any, msg: Message) -> dict[str, Any]:
         headers, key = msg.headers, msg.key
         out: dict[str, Any] = dict(source) if self.config.merge else {}
         for name, expr in self._flat:
@@ -94,7 +104,7 @@ class Map(Step):
                     nested = target[part] = dict(nested)
                 target = nested
             target[path[-1]] = expr(source, headers, key)
-        return [msg.derive(body=out)]
+        return out
 
     def reads(self) -> list:
         return list(self.config.fields.values())

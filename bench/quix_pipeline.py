@@ -1,0 +1,80 @@
+"""The router benchmark's pipeline in Quix Streams (run with .venv-quix's python, not ecombus').
+
+``python bench/quix_pipeline.py BOOTSTRAP SOURCE TARGET TARGET_SCHEMA_ID GROUP``: decode the
+OrderPlaced values (Confluent framing, fastavro with the writer schema), keep orders whose total
+is positive, map each to an OrderStatusChanged ACCEPTED, encode it (fastavro, Confluent framing
+with the registered schema id) and produce it, with the same librdkafka producer settings as the
+other arms. The schemas come from ``schemas/`` through ``bench/quix_schemas.json`` (written by
+bench_router). Prints READY once set up and starts on a line on stdin, so interpreter start-up
+and imports are not timed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import sys
+from pathlib import Path
+from typing import Any
+
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from quixstreams import Application
+from quixstreams.models import Deserializer, SerializationContext, Serializer
+
+PRODUCER = {"enable.idempotence": True, "acks": "all", "compression.type": "zstd", "linger.ms": 10}
+
+
+class ConfluentAvroIn(Deserializer):  # type: ignore[misc]
+    def __init__(self, schema: Any) -> None:
+        super().__init__()
+        self.schema = parse_schema(schema)
+
+    def __call__(self, value: bytes, ctx: SerializationContext) -> Any:
+        buffer = io.BytesIO(value)
+        buffer.seek(5)
+        return schemaless_reader(buffer, self.schema, None)
+
+
+class ConfluentAvroOut(Serializer):  # type: ignore[misc]
+    def __init__(self, schema: Any, schema_id: int) -> None:
+        super().__init__()
+        self.schema = parse_schema(schema)
+        self.header = struct.pack(">bI", 0, schema_id)
+
+    def __call__(self, value: Any, ctx: SerializationContext) -> bytes:
+        out = io.BytesIO()
+        out.write(self.header)
+        schemaless_writer(out, self.schema, value)
+        return out.getvalue()
+
+
+def accepted(order: dict[str, Any]) -> dict[str, Any]:
+    meta = order["meta"]
+    return {"meta": {"event_id": f"accepted:{meta['event_id']}", "occurred_at": meta["occurred_at"],
+                     "source": {"platform": "ecombus", "system": "bench"},
+                     "correlation_id": meta["correlation_id"], "causation_id": meta["event_id"]},
+            "order_id": order["order_id"], "status": "ACCEPTED", "previous_status": "PLACED",
+            "reason": None}
+
+
+def main() -> None:
+    bootstrap, source, target, schema_id, group = sys.argv[1:6]
+    schemas = json.loads((Path(__file__).resolve().parent / "quix_schemas.json").read_text(encoding="utf-8"))
+    app = Application(broker_address=bootstrap, consumer_group=group, auto_offset_reset="earliest",
+                      producer_extra_config=PRODUCER, loglevel="WARNING", use_changelog_topics=False)
+    orders = app.topic(source, value_deserializer=ConfluentAvroIn(schemas["orders.placed.v1"]),
+                       key_deserializer="bytes")
+    statuses = app.topic(target, value_serializer=ConfluentAvroOut(schemas["orders.status.v1"], int(schema_id)),
+                         key_serializer="bytes")
+    sdf = app.dataframe(orders)
+    sdf = sdf.filter(lambda order: order["totals"]["total"]["shop"]["amount"] > 0)
+    sdf = sdf.apply(accepted)
+    sdf.to_topic(statuses)
+    print("READY", flush=True)
+    sys.stdin.readline()
+    app.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""The functions route expressions may call, and nothing else (:data:`FUNCTIONS`).
+
+Every function returns null for a null first argument (so optional fields flow through), keeps
+money exact (Decimal in, Decimal or text out) and treats times as UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from services.router.money import format_money
+
+
+class ExpressionError(ValueError):
+    """An expression is not valid (raised at load) or failed on a value (raised at run time)."""
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    try:
+        return Decimal(str(value).strip())
+    except InvalidOperation as exc:
+        raise ExpressionError(f"decimal({value!r}): not a number") from exc
+
+
+def _round(value: Any, places: int = 0) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return round(value, places)
+
+
+def _int(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise ExpressionError(f"int({value!r}): not an integer") from exc
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """A UTC datetime from an ISO 8601 text, epoch millis, or a datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value / 1000, UTC)
+    try:
+        parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ExpressionError(f"timestamp({value!r}): not an ISO 8601 time") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _date(value: Any) -> str | None:
+    """The UTC calendar date (YYYY-MM-DD) of a time."""
+    stamp = _timestamp(value)
+    return None if stamp is None else stamp.astimezone(UTC).date().isoformat()
+
+
+def _str(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _concat(*parts: Any) -> str:
+    return "".join("" if p is None else (_str(p) or "") for p in parts)
+
+
+def _coalesce(*values: Any) -> Any:
+    return next((v for v in values if v is not None and v != ""), None)
+
+
+def _null_safe(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return lambda value, *args: None if value is None else fn(value, *args)
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "upper": _null_safe(lambda s: str(s).upper()),
+    "lower": _null_safe(lambda s: str(s).lower()),
+    "strip": _null_safe(lambda s: str(s).strip()),
+    "concat": _concat,
+    "coalesce": _coalesce,
+    "len": _null_safe(len),
+    "str": _str,
+    "int": _int,
+    "decimal": _decimal,
+    "round": _round,
+    "money": format_money,
+    "date": _date,
+    "timestamp": _timestamp,
+    "now": lambda: datetime.now(UTC),
+    "replace": _null_safe(lambda s, old, new: str(s).replace(old, new)),
+    "split": _null_safe(lambda s, sep: str(s).split(sep)),
+    "join": _null_safe(lambda items, sep: sep.join(_str(i) or "" for i in items)),
+    "get": lambda mapping, name, default=None: (mapping or {}).get(name, default),
+}
+"""The only callables an expression can reach. All return null for a null first argument."""
