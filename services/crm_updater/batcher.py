@@ -168,33 +168,45 @@ class ContactFlusher:
     # -- the loop ------------------------------------------------------------------------------
 
     def run(self, stop: threading.Event, shutdown_timeout: float = 30.0) -> None:
-        """Consume, batch and send until ``stop`` is set; then send what waits and commit."""
+        """Consume, batch and send until ``stop`` is set; then send what waits and commit.
+
+        An unexpected error is logged and sets ``stop``: the whole service stops (and its
+        orchestrator restarts it) rather than consuming on without a flusher.
+        """
+        try:
+            self._run(stop, shutdown_timeout)
+        except Exception:
+            log.exception("CRM flusher failed; stopping the service")
+            stop.set()
+
+    def _run(self, stop: threading.Event, shutdown_timeout: float) -> None:
         consumer = Consumer({**self._client, "group.id": self.group_id, "enable.auto.commit": False,
                              "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
         consumer.subscribe([self.topic], on_revoke=lambda c, _p: self._send_and_commit(c, stop))
         log.info("CRM flusher consuming %s as group %s", self.topic, self.group_id)
+        committed = time.monotonic()
         try:
             while not stop.is_set():
                 for msg in consumer.consume(num_messages=self.batch.size, timeout=0.2):
                     if _usable(msg):
                         self.batch.add(Consumed.of(msg))
                 self._observe()
-                if self.batch.due():
+                if self.batch.due() or (not len(self.batch) and time.monotonic() - committed >= 1.0):
+                    # An empty batch commits too: positions move past transaction markers.
                     self._send_and_commit(consumer, stop)
+                    committed = time.monotonic()
             self._send_and_commit(consumer, stop, deadline=time.monotonic() + shutdown_timeout)
         finally:
             consumer.close()
 
     def _send_and_commit(self, consumer: Consumer, stop: threading.Event,
                          deadline: float | None = None) -> None:
-        if not len(self.batch):
-            return
         records = self.batch.take()
-        while True:
+        while records:
             try:
                 self.flush(records)
                 break
-            except TransientError as exc:
+            except (TransientError, KafkaException) as exc:
                 log.warning("CRM flush incomplete, trying again: %s", exc)
                 if deadline is not None and time.monotonic() > deadline:
                     log.error("giving up at shutdown; %d contacts will be resent on restart", len(records))

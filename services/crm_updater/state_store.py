@@ -36,20 +36,21 @@ def fence(client: ClientConfig, group_id: str, timeout: float = 60.0) -> None:
     producer.flush(0)
 
 
-def ensure_topics(client: ClientConfig, topics: dict[str, dict[str, str]], timeout: float = 30.0) -> None:
-    """Create the missing internal topics with their configs (``ecombus topics apply`` does too)."""
+def ensure_topics(client: ClientConfig, topics: dict[str, tuple[int, dict[str, str]]],
+                  timeout: float = 30.0) -> None:
+    """Create missing topics, given as name → (partitions, config); ``ecombus topics apply`` does too."""
     admin = AdminClient(client)
     metadata = admin.list_topics(timeout=timeout)
     missing = [name for name in topics if name not in metadata.topics]
     if not missing:
         return
     replicas = min(3, len(metadata.brokers))
-    futures = admin.create_topics([NewTopic(n, num_partitions=6, replication_factor=replicas,
-                                            config=topics[n]) for n in missing])
+    futures = admin.create_topics([NewTopic(n, num_partitions=topics[n][0], replication_factor=replicas,
+                                            config=topics[n][1]) for n in missing])
     for name, future in futures.items():
         try:
             future.result(timeout=timeout)
-            log.info("created internal topic %s", name)
+            log.info("created topic %s", name)
         except Exception as exc:  # another instance created it first
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise

@@ -18,6 +18,7 @@ from bus.contracts import models as m
 from bus.contracts.catalog import schema_for_topic
 from bus.http import ApiClient
 from bus.runtime.codec import Codec
+from bus.runtime.dlq import dlq_topic
 from bus.runtime.producer import BusProducer
 from bus.runtime.retry import RetryPolicy
 from bus.runtime.service import RuntimeSettings, Service
@@ -54,8 +55,9 @@ class CrmUpdater:
         """Fence previous instances and load every customer from the changelog; returns the count."""
         client = self.kafka.client_config()
         fence(client, self.group_id)
-        ensure_topics(client, {self.settings.changelog_topic: {"cleanup.policy": "compact"},
-                               self.settings.outbox_topic: {}})
+        ensure_topics(client, {self.settings.changelog_topic: (6, {"cleanup.policy": "compact"}),
+                               self.settings.outbox_topic: (6, {}),
+                               dlq_topic(SERVICE): (1, {"retention.ms": str(30 * 86_400_000)})})
         topic = self.settings.changelog_topic
         with self.book.lock:
             for msg in read_to_end(client, topic, self.settings.restore_timeout_seconds):
