@@ -110,6 +110,17 @@ STACK: tuple[ProcessSpec, ...] = (
              "ECOMBUS_SHIPPING_TRACKER_STOREFRONT_API_TOKEN": "shpat-demo"},
         port=8082, admin_port=9104,
         listens="webhooks {url[shipping-tracker]}/webhooks/easypost|aftership"),
+    ProcessSpec(
+        "erp-sim", python("-m", "services.simulators.erp", "--port", "{port[erp-sim]}", "--stock-dir",
+                          "var/erp/stock", "--orders-dir", "var/erp/orders", "--drop-stock"),
+        port=8094, listens="cXML orders {url[erp-sim]}/cxml/orders, stock files var/erp/stock, "
+                           "order imports var/erp/orders, controls {url[erp-sim]}/_sim/received"),
+    ProcessSpec(
+        "router", ecombus("run", "router"),
+        env={"ECOMBUS_ADMIN_PORT": "{admin_port[router]}", "ERP_URL": "{url[erp-sim]}",
+             "ERP_STOCK_DIR": "var/erp/stock", "ERP_ORDERS_DIR": "var/erp/orders",
+             "ERP_ORDERS_BATCH_SECONDS": "10"},
+        admin_port=9105, listens="routes of deploy/routes.yaml (ERP files, cXML, order review)"),
 )
 """Everything ``ecombus up`` starts, in order. Add a service with one entry."""
 

@@ -14,7 +14,7 @@ What it does (REFERENCE.md §7):
 Test controls: ``POST /_sim/fail?status=503&count=2`` (the next cXML requests answer that),
 ``POST /_sim/reset``, ``GET /_sim/received`` (cXML orders, duplicates, imported rows and files).
 
-Run it with ``python -m services.simulators.erp --port 8090 --stock-dir var/erp/stock
+Run it with ``python -m services.simulators.erp --port 8094 --stock-dir var/erp/stock
 --orders-dir var/erp/orders [--drop-stock]``.
 """
 
@@ -34,7 +34,7 @@ from fastapi.responses import JSONResponse
 
 from services.router.formats.cxml import read_order_request
 
-DEFAULT_PORT = 8090
+DEFAULT_PORT = 8094
 STOCK_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "erp_stock_levels.csv"
 
 

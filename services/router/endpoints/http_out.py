@@ -4,7 +4,7 @@ Example::
 
     to:
       - http_out:
-          base_url: "${ERP_URL:-http://127.0.0.1:8090}"
+          base_url: "${ERP_URL:-http://127.0.0.1:8094}"
           path: /cxml/orders                   # or an expression: "concat('/orders/', order_id)"
           method: POST
           format: cxml_order_request           # json | xml | csv | cxml_order_request

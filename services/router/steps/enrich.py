@@ -3,7 +3,7 @@
 Example::
 
     - enrich:
-        base_url: "${ERP_URL:-http://127.0.0.1:8090}"
+        base_url: "${ERP_URL:-http://127.0.0.1:8094}"
         path: "concat('/items/', line.sku)"      # an expression
         target: item                             # the JSON answer goes to body.item
         cache_ttl_seconds: 300
