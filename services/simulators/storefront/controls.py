@@ -3,8 +3,8 @@
 * ``POST /_sim/orders`` ``{"platform": "shopify", "profile": "jp", "number": 2001}`` creates an
   order and sends its webhook; ``profile`` omitted (or ``"fixture"``) uses the platform's fixture
   (the exact bytes); ``"number"`` renumbers a WooCommerce/BigCommerce fixture order. Options:
-  ``event_id``, ``bad_signature``, ``drop`` (create the order, lose the webhook), ``deliver``
-  (false: only create it). Answers the delivery with the status the receiver gave.
+  ``event_id``, ``bad_signature`` (a forgery: signed with the wrong secret, and the order is not
+  in the store), ``drop`` (create the order, lose the webhook), ``deliver`` (false: only create it). Answers the delivery with the status the receiver gave.
 * ``POST /_sim/redeliver`` ``{"index": 3}`` (default: the last delivery) sends a delivery again.
 * ``POST /_sim/faults`` ``{"status": 503, "count": 2, "latency_seconds": 0.5, "path_prefix":
   "/admin", "drop_webhooks": 1}`` injects failures into the next API calls / webhooks.
@@ -58,8 +58,9 @@ def controls_router(state: StoreState, sender: WebhookSender, bucket: LeakyBucke
         else:
             body = _renumbered(platform, number)
             order = json.loads(body)
-        state.add_order(platform, order)
         bad_signature, drop = bool(request.get("bad_signature")), bool(request.get("drop"))
+        if not bad_signature:  # a forged webhook comes from someone else: the store has no such order
+            state.add_order(platform, order)
         summary = {"platform": platform, "id": order["id"], "name": order.get("name") or order.get("number"),
                    "currency": order.get("currency") or order.get("currency_code")}
         if request.get("deliver", True) is False:
