@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bus.errors import TransientError
 from bus.runtime.producer import BusProducer
-from services.router.endpoints.http_in import HttpIn, InvalidSignatureError
+from services.router.endpoints.http_in import HttpIn, InvalidSignature
 from services.router.ingest import InputRunner, Outcome
 
 log = logging.getLogger("ecombus.router.http")
@@ -47,7 +47,7 @@ def http_app(routes: list[tuple[HttpIn, InputRunner]], producer: BusProducer,
             if endpoint.verifier is not None:
                 try:
                     endpoint.verifier(body, headers)
-                except InvalidSignatureError as exc:
+                except InvalidSignature as exc:
                     return _error(401, str(exc))
             try:
                 records = endpoint.records(body)

@@ -9,9 +9,9 @@ Example::
         signature: {scheme: hmac-sha256, header: X-ERP-Signature, secret_env: ERP_WEBHOOK_SECRET}
         max_body_bytes: 5242880
 
-Signature verification is a pluggable callable (:data:`Verifier`) chosen by ``scheme``:
-``hmac-sha256`` (base64 HMAC-SHA256 of the raw body in ``header``) or a storefront/carrier
-platform name from :data:`bus.webhooks.signatures.SCHEMES` (``shopify``, ``bigcommerce``...).
+Signature verification is a pluggable callable (:data:`Verifier`) chosen by ``scheme``, using
+the bus' own webhook schemes (:mod:`bus.webhooks.signatures`): ``hmac-sha256`` (base64
+HMAC-SHA256 of the raw body in ``header``) or a platform's (``shopify``, ``bigcommerce``...).
 It runs over the raw body in constant time before anything is parsed: a bad signature is 401,
 an oversized body 413, a malformed one 400, and none reaches Kafka. A request is answered 202
 only once every Kafka output was acknowledged by the broker (503 otherwise, so the sender retries).
@@ -19,25 +19,20 @@ only once every Kafka output was acknowledged by the broker (503 otherwise, so t
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bus.webhooks.errors import InvalidSignature
+from bus.webhooks.signatures import SCHEMES, Base64Hmac, Scheme
 from services.router.endpoints.base import Endpoint, EndpointConfig, register
 from services.router.formats import csv as csv_format
 from services.router.formats import xml as xml_format
 
 Verifier = Callable[[bytes, Mapping[str, str]], None]
-"""Checks a raw body and its (lower-cased) headers; raises InvalidSignatureError when wrong."""
-
-
-class InvalidSignatureError(ValueError):
-    """The request's signature is missing or does not match its body."""
+"""Checks a raw body and its (lower-cased) headers; raises InvalidSignature when wrong."""
 
 
 class SignatureConfig(BaseModel):
@@ -48,32 +43,18 @@ class SignatureConfig(BaseModel):
     secret_env: str
 
 
-def hmac_sha256_verifier(secret: str, header: str) -> Verifier:
-    """base64 HMAC-SHA256(secret, raw body) in ``header``, compared in constant time."""
-    expected_key = secret.encode()
+def verifier(config: SignatureConfig, secret: str) -> Verifier:
+    """The check of one scheme, from :mod:`bus.webhooks.signatures` (the platforms' own code)."""
+    if config.scheme == "hmac-sha256":
+        scheme: Scheme = Base64Hmac("hmac-sha256", config.header)
+    elif config.scheme in SCHEMES:
+        scheme = SCHEMES[config.scheme]
+    else:
+        raise ValueError(f"unknown signature scheme {config.scheme!r}; known: hmac-sha256, "
+                         f"{', '.join(SCHEMES)}")
 
     def verify(body: bytes, headers: Mapping[str, str]) -> None:
-        given = headers.get(header.lower(), "")
-        expected = base64.b64encode(hmac.new(expected_key, body, hashlib.sha256).digest()).decode()
-        if not given or not hmac.compare_digest(expected.encode(), given.strip().encode()):
-            raise InvalidSignatureError(f"{header} is missing or does not match the body")
-
-    return verify
-
-
-def platform_verifier(scheme: str, secret: str) -> Verifier:
-    """A storefront/carrier scheme from ``bus.webhooks`` (imported only when a route uses it)."""
-    from bus.webhooks.signatures import SCHEMES  # type: ignore[import-not-found,unused-ignore]
-
-    if scheme not in SCHEMES:
-        raise ValueError(f"unknown signature scheme {scheme!r}; known: hmac-sha256, {', '.join(SCHEMES)}")
-    platform = SCHEMES[scheme]
-
-    def verify(body: bytes, headers: Mapping[str, str]) -> None:
-        try:
-            platform.verify(secret, body, headers)
-        except Exception as exc:
-            raise InvalidSignatureError(str(exc)) from exc
+        scheme.verify(secret, body, headers)
 
     return verify
 
@@ -98,9 +79,7 @@ class HttpIn(Endpoint):
             secret = build.secret(config.signature.secret_env) \
                 if config.signature.secret_env in build.environ else None
             if secret is not None:
-                self.verifier = (hmac_sha256_verifier(secret, config.signature.header)
-                                 if config.signature.scheme == "hmac-sha256"
-                                 else platform_verifier(config.signature.scheme, secret))
+                self.verifier = verifier(config.signature, secret)
 
     def describe(self) -> str:
         return f"http_in:{self.config.path}"
@@ -118,3 +97,6 @@ class HttpIn(Endpoint):
             return xml_format.read_records(body, self.config.xml_record)
         document = json.loads(body.decode("utf-8"))
         return document if isinstance(document, list) else [document]
+
+
+__all__ = ["HttpIn", "InvalidSignature", "SignatureConfig", "Verifier", "verifier"]
