@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo down test test-unit test-integration lint schemas-check bench jars tools clean
+.PHONY: help install demo down test test-unit test-integration lint schemas-check bench jars tools clean deploy-render deploy-check
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,6 +56,13 @@ test-unit: install ## unit tests only (no broker)
 
 test-integration: install jars ## integration tests only (real broker)
 	@$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+deploy-render: install ## regenerate deploy/k8s and deploy/grafana from bus/deploy and deploy/*.yaml
+	@$(BIN)/python -m bus.deploy
+
+deploy-check: install ## manifests, alerts, dashboard: drift, kustomize, kubernetes-validate, promtool
+	@$(BIN)/python -m bus.deploy --check
+	@$(BIN)/pytest -q -p no:cacheprovider tests/unit/deploy
 
 bench: install jars ## benchmarks, each printed beside its baseline measured in the same run
 	@$(BIN)/python -m bench
