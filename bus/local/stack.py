@@ -174,15 +174,23 @@ class Stack:
         Raises:
             SetupError: a process exited or did not open its port (the message has its log tail).
         """
+        commands = [self.command(spec, bootstrap, registry) for spec in self.specs]  # all valid first
         started = []
-        for spec in self.specs:
-            env = {key: self._fill(value, bootstrap, registry) for key, value in spec.env.items()}
-            env |= {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SCHEMA_REGISTRY_URL": registry, **self.extra_env}
-            argv = [self._fill(arg, bootstrap, registry) for arg in spec.argv]
+        for spec, (argv, env) in zip(self.specs, commands, strict=True):
             progress(f"starting {spec.name}")
             started.append(processes.start(spec.name, argv, env=env, ready_port=self.ports.get(spec.name),
                                            timeout=timeout, home=self.home))
         return started
+
+    def command(self, spec: ProcessSpec, bootstrap: str, registry: str) -> tuple[list[str], dict[str, str]]:
+        """The argv and environment of ``spec`` with every placeholder filled in.
+
+        Raises:
+            ConfigError: a placeholder names a process that is not declared.
+        """
+        env = {key: self._fill(value, bootstrap, registry) for key, value in spec.env.items()}
+        env |= {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SCHEMA_REGISTRY_URL": registry, **self.extra_env}
+        return [self._fill(arg, bootstrap, registry) for arg in spec.argv], env
 
     def status(self) -> list[ProcessState]:
         """Each declared process: its pid when running, and whether ``/readyz`` answers 200."""
