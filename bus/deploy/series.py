@@ -3,8 +3,8 @@
 Alerts and dashboards break silently when a metric is renamed: the query just returns nothing.
 :func:`exposed_series` reads the source (no import, so services under construction cannot
 break it) for every ``Counter`` / ``Gauge`` / ``Histogram`` / ``Summary`` (and the
-``*MetricFamily`` of custom collectors) whose name is a literal or an f-string over a
-module-level string constant, and expands each into the series Prometheus stores
+``*MetricFamily`` of custom collectors) whose name is a literal or an f-string over module-level
+string constants or string-valued dicts, and expands each into the series Prometheus stores
 (``_total`` on counters; ``_bucket`` / ``_sum`` / ``_count`` on histograms).
 :func:`metric_names` pulls the metric names out of an expression, so the two can be compared.
 """
@@ -48,30 +48,51 @@ _VARIABLES = re.compile(r"\$\{?\w+\}?")
 _IDENTIFIER = re.compile(r"(?<![\w.])([A-Za-z_:][\w:]*)(\s*\()?")
 
 
-def _constants(tree: ast.Module) -> dict[str, str]:
-    found = {}
+def _constants(tree: ast.Module) -> dict[str, list[str]]:
+    """Module-level string constants, and the values of module-level ``{key: "string"}`` dicts."""
+    found: dict[str, list[str]] = {}
     for node in tree.body:
-        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
-                and isinstance(node.value.value, str)):
-            found.update({t.id: node.value.value for t in node.targets if isinstance(t, ast.Name)})
+        if isinstance(node, ast.Assign):
+            value, targets = node.value, node.targets
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            value, targets = node.value, [node.target]
+        else:
+            continue
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            strings = [value.value]
+        elif isinstance(value, ast.Dict):
+            strings = [v.value for v in value.values
+                       if isinstance(v, ast.Constant) and isinstance(v.value, str)]
+            if len(strings) != len(value.values):
+                continue
+        else:
+            continue
+        found.update({t.id: strings for t in targets if isinstance(t, ast.Name)})
     return found
 
 
-def _literal(node: ast.expr, constants: dict[str, str]) -> str | None:
+def _literals(node: ast.expr, constants: dict[str, list[str]]) -> list[str]:
+    """The strings ``node`` can evaluate to: a literal, or an f-string over module constants
+    (``f"{PREFIX}x"``) or over a module-level dict of strings (``f"x_{NAMES[key]}"``: every value)."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    if isinstance(node, ast.JoinedStr):
-        parts = []
-        for value in node.values:
-            if isinstance(value, ast.FormattedValue) and isinstance(value.value, ast.Name):
-                part = constants.get(value.value.id)
-            else:
-                part = _literal(value, constants) if isinstance(value, ast.Constant) else None
-            if part is None:
-                return None
-            parts.append(part)
-        return "".join(parts)
-    return None
+        return [node.value]
+    if not isinstance(node, ast.JoinedStr):
+        return []
+    results = [""]
+    for value in node.values:
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            options = [value.value]
+        elif isinstance(value, ast.FormattedValue) and isinstance(value.value, ast.Name):
+            options = constants.get(value.value.id, [])[:1]
+        elif (isinstance(value, ast.FormattedValue) and isinstance(value.value, ast.Subscript)
+              and isinstance(value.value.value, ast.Name)):
+            options = constants.get(value.value.value.id, [])
+        else:
+            options = []
+        if not options:
+            return []
+        results = [r + o for r in results for o in options]
+    return results
 
 
 def metrics_in_source(text: str) -> dict[str, str]:
@@ -84,8 +105,7 @@ def metrics_in_source(text: str) -> dict[str, str]:
             continue
         func = node.func
         kind = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
-        name = _literal(node.args[0], constants) if kind in SUFFIXES else None
-        if name:
+        for name in _literals(node.args[0], constants) if kind in SUFFIXES else []:
             found[name.removesuffix("_total") if kind.startswith("Counter") else name] = kind
     return found
 

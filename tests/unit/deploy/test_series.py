@@ -8,13 +8,14 @@ from prometheus_client import CollectorRegistry
 from bus.deploy.series import exposed_series, metric_names, metrics_in_source, unknown_metrics
 from bus.observability.metrics import RuntimeMetrics
 from services.monitor.handlers import LagExporter
+from services.router.metrics import COUNTERS, RouterMetrics
 
 
 def collected(registry: CollectorRegistry) -> set[str]:
     return {s.name for family in registry.collect() for s in family.samples}
 
 
-def test_every_series_the_runtime_and_the_monitor_expose_is_found_in_the_source() -> None:
+def test_every_series_the_runtime_the_monitor_and_the_router_expose_is_found_in_the_source() -> None:
     registry = CollectorRegistry()
     metrics = RuntimeMetrics("router", registry)
     exporter = LagExporter(registry)
@@ -23,9 +24,14 @@ def test_every_series_the_runtime_and_the_monitor_expose_is_found_in_the_source(
     metrics.failures.labels("router", "t", "h", "transient").inc()
     exporter.lag.labels("g", "t", "0").set(1)
     exporter.scrapes.labels("ok").inc()
+    router = RouterMetrics(registry)
+    for metric, (_, labels) in COUNTERS.items():
+        router.child(metric, *(["x"] * len(labels))).inc()
+    router.child("step_seconds", "route", "step").observe(0.001)
     names = collected(registry)
     assert {"ecombus_messages_processed_total", "ecombus_processing_duration_seconds_bucket",
-            "ecombus_consumergroup_lag", "ecombus_lag_scrape_duration_seconds_count"} <= names
+            "ecombus_consumergroup_lag", "ecombus_lag_scrape_duration_seconds_count",
+            "ecombus_router_dead_letters_total", "ecombus_router_step_duration_seconds_bucket"} <= names
     assert names <= exposed_series()
 
 
@@ -36,10 +42,15 @@ a = Counter(f"{PREFIX}requests", "help", registry=r)
 b = prometheus_client.Histogram("ecombus_x_seconds", "help")
 c = GaugeMetricFamily(f"{PREFIX}ready", "help", value=1)
 d = Counter(some_variable, "help")
+_NAMES: dict[str, str] = {"in": "messages_in", "out": "messages_out"}
+def collect(metric):
+    yield CounterMetricFamily(f"ecombus_router_{_NAMES[metric]}", "help")
 '''
     assert metrics_in_source(source) == {"ecombus_registry_requests": "Counter",
                                          "ecombus_x_seconds": "Histogram",
-                                         "ecombus_registry_ready": "GaugeMetricFamily"}
+                                         "ecombus_registry_ready": "GaugeMetricFamily",
+                                         "ecombus_router_messages_in": "CounterMetricFamily",
+                                         "ecombus_router_messages_out": "CounterMetricFamily"}
 
 
 def test_metric_names_leave_out_functions_labels_keywords_and_variables() -> None:
