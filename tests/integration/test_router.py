@@ -191,3 +191,51 @@ def test_a_high_value_order_goes_to_review_and_failures_are_dead_lettered(bus: B
     assert failed["ecombus.errors.kind"] == "permanent"
     series = 'ecombus_router_dead_letters_total{route="orders-to-erp-cxml",step="to:http:POST /cxml/orders"}'
     assert f"{series} 1.0" in bus.metrics()
+
+
+EOS_ROUTES = """
+routes:
+  - name: accept-orders
+    delivery: exactly-once
+    from: {kafka: {topic: orders.placed.v1}}
+    steps:
+      - map:
+          fields:
+            meta: meta
+            order_id: order_id
+            status: "'ACCEPTED'"
+            previous_status: "'PLACED'"
+    to: [{kafka: {topic: orders.status.v1, key: order_id}}]
+"""
+
+
+def test_a_kafka_to_kafka_route_runs_exactly_once(kafka_bootstrap: str, schema_registry_url: str,
+                                                  new_topic: Any, tmp_path: Path) -> None:
+    source, target = new_topic("eos-in", partitions=1), new_topic("eos-out", partitions=1)
+    (tmp_path / "routes.yaml").write_text(EOS_ROUTES, encoding="utf-8")
+    router = build(RouterSettings(routes_file=tmp_path / "routes.yaml", state_dir=tmp_path / "state",
+                                  topics={"orders.placed.v1": source, "orders.status.v1": target}),
+                   RuntimeSettings(group_id=f"ecombus.router.{source}", audit=False),
+                   KafkaSettings(bootstrap_servers=kafka_bootstrap),
+                   RegistrySettings(url=schema_registry_url), environ={}, address=("127.0.0.1", free_port()))
+    assert router.loop is not None and router.loop.options.exactly_once
+    writers = {source: schema_for_topic("orders.placed.v1"), target: schema_for_topic("orders.status.v1")}
+    codec = AvroCodec(RegistryClient(schema_registry_url), writer_schemas=writers, reader_schemas=writers)
+    shop, woo = fixture_orders()
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for order in (shop, woo):
+        producer.produce(source, key=order.order_id.encode(), value=codec.encode(source, order))
+    assert producer.flush(30) == 0
+    stop = threading.Event()
+    thread = threading.Thread(target=router.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: len(read_all(kafka_bootstrap, target)) == 2, timeout=60)
+    finally:
+        stop.set()
+        thread.join(60)
+    committed = read_all(kafka_bootstrap, target, isolation="read_committed")
+    statuses = [codec.decode(target, msg.value()) for msg in committed]
+    assert [(s["order_id"], s["status"]) for s in statuses] == [(shop.order_id, "ACCEPTED"),
+                                                                (woo.order_id, "ACCEPTED")]
+    assert statuses[0]["meta"]["event_id"] == shop.meta.event_id
