@@ -15,6 +15,9 @@ from typing import Any
 UID = "ecombus-overview"
 RATE = "$__rate_interval"
 SVC = 'service=~"$service"'
+REPLAY_GROUPS = 'group=~"ecombus[.]dlq-replay[.].+"'
+ONE_MONITOR = "max by (group, topic, partition)"
+"""Lag series deduplicated across monitor pods (two overlap during a rollout)."""
 _LABEL_VALUES = re.compile(r"label_values\((.+),\s*\w+\)")
 GRP = 'group=~"$group"'
 
@@ -37,16 +40,17 @@ def _quantiles(metric: str, by: str, selector: str) -> tuple[tuple[str, str], ..
 ROWS: tuple[tuple[str, tuple[Panel, ...]], ...] = (
     ("Lag (measured by the monitor, from outside the groups)", (
         Panel("Lag per group (messages)", "short",
-              ((f"sum by (group) (ecombus_consumergroup_lag{{{GRP}}})", "{{group}}"),),
+              ((f"sum by (group) ({ONE_MONITOR} (ecombus_consumergroup_lag{{{GRP}}}))", "{{group}}"),),
               "Unconsumed messages; a dead consumer's lag keeps rising. 1 per partition on an idle "
               "exactly-once topic is the commit marker."),
         Panel("Lag per group (seconds)", "s",
               ((f"max by (group) (ecombus_consumergroup_lag_seconds{{{GRP}}})", "{{group}}"),),
               "Age of the oldest message not consumed yet; 0 when caught up."),
         Panel("Lag per partition (messages)", "short",
-              ((f"ecombus_consumergroup_lag{{{GRP}}}", "{{group}} {{topic}}/{{partition}}"),)),
+              ((f"{ONE_MONITOR} (ecombus_consumergroup_lag{{{GRP}}})",
+                "{{group}} {{topic}}/{{partition}}"),)),
         Panel("Group members", "short",
-              ((f"ecombus_consumergroup_members{{{GRP}}}", "{{group}}"),),
+              ((f"max by (group) (ecombus_consumergroup_members{{{GRP}}})", "{{group}}"),),
               "0 means no consumer of the group is alive."),
     )),
     ("Throughput", (
@@ -65,7 +69,7 @@ ROWS: tuple[tuple[str, tuple[Panel, ...]], ...] = (
                 "{{service}} {{topic}} {{kind}}"),),
               "Read them with `ecombus dlq list <service>`; replay with `ecombus dlq replay <service>`."),
         Panel("Dead letters pending replay", "short",
-              (('sum by (topic) (ecombus_consumergroup_lag{group=~"ecombus[.]dlq-replay[.].+"})',
+              ((f"sum by (topic) ({ONE_MONITOR} (ecombus_consumergroup_lag{{{REPLAY_GROUPS}}}))",
                 "{{topic}}"),),
               "DLQ depth past the replay group's position (after a first replay)."),
         Panel("Handler failures and retries", "ops",
