@@ -7,11 +7,11 @@ dedupe keys (Shopify ``X-Shopify-Event-Id``, BigCommerce ``hash``, ...). :meth:`
    in one process: the second then sees the first's result);
 2. answers ``duplicate`` when a dedupe key was already handled (by this replica or another, or
    before a restart: :class:`~bus.runtime.idempotency.ProcessedEvents`);
-3. produces the records not yet stored (each record's ``event_id`` is marked as soon as the
-   broker acknowledged it, so a retry after a partial failure never doubles a record) and waits
-   for every acknowledgement within ``ack_timeout``;
-4. marks the dedupe keys and answers ``published``; on any failure raises
-   :class:`~bus.webhooks.errors.Unavailable` (503: the platform retries).
+3. produces the records not yet stored and waits for every acknowledgement within
+   ``ack_timeout``;
+4. marks the dedupe keys and answers ``published``; on any failure marks the ``event_id`` of each
+   record that was stored (so the platform's retry produces only the others, never a double)
+   and raises :class:`~bus.webhooks.errors.Unavailable` (503: the platform retries).
 
 The producer should fail undelivered records by the same budget (librdkafka
 ``message.timeout.ms``, see :func:`webhook_producer_overrides`), so a record refused with a 503
@@ -136,7 +136,10 @@ class Publisher:
                                                                                           strict=True)),
                                            return_exceptions=True)
             failures = [r for r in results if isinstance(r, BaseException)]
-            if failures:
+            if failures:  # remember what was stored, so the platform's retry does not double it
+                for record, result in zip(pending, results, strict=True):
+                    if not isinstance(result, BaseException):
+                        self.processed.mark(record.event_id)
                 raise Unavailable(f"the broker did not store the event: {failures[0]}") from failures[0]
             for key in publication.dedupe_keys:
                 self.processed.mark(key)
@@ -163,7 +166,6 @@ class Publisher:
     async def _store(self, record: Record, value: bytes) -> None:
         await self.producer.confirm_async(record.topic, value, record.key, record.headers,
                                           timeout=self.ack_timeout + ACK_GRACE_SECONDS)
-        self.processed.mark(record.event_id)
         if self._metrics is not None:
             self._metrics.produced.labels(self._service, record.topic).inc()
 
