@@ -23,7 +23,7 @@ install: $(STAMP) ## create .venv and install the project (editable) with test a
 jars: install ## fetch the Kafka broker's jars from Maven Central (cached; first run only)
 	@$(BIN)/ecombus local fetch
 
-demo: install ## run the local bus (broker, registry, topics) and push a round trip through it
+demo: install ## run the whole local bus (broker, registry, services, simulators) and push a scenario through it
 	@$(BIN)/ecombus demo
 
 down: install ## stop everything `make demo` started
