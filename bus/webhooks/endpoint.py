@@ -14,7 +14,8 @@ and :func:`webhook_app` does the rest, in this order, for every request:
    does not fit, 503 for a transient failure of a dependency; a
    :class:`~bus.errors.PermanentError` dead-letters the raw body to ``dlq.<service>`` with the
    reason and answers 200, since a retry cannot help);
-6. publish, answering 200 only once the broker acknowledged (503 otherwise).
+6. publish, answering 200 only once the broker acknowledged (503 otherwise), and write the
+   audit record (:mod:`bus.webhooks.audit`) when an audit trail is given.
 
 Refusals answer ``{"error": ..., "message": ...}`` and reach no topic. Each request is counted in
 ``ecombus_webhook_requests_total{service, platform, outcome}``.
@@ -47,6 +48,7 @@ from bus.webhooks.signatures import SCHEMES, Scheme, lower_headers
 
 if TYPE_CHECKING:
     from bus.observability.metrics import RuntimeMetrics
+    from bus.webhooks.audit import WebhookAudit
 
 log = logging.getLogger("ecombus.webhooks")
 
@@ -101,6 +103,7 @@ class WebhookApp:
     health: Health | None = None
     background: Sequence[Callable[[], Awaitable[None]]] = ()
     clock: Callable[[], float] = time.time
+    audit: WebhookAudit | None = None
 
     async def receive(self, endpoint: Endpoint, request: Request) -> JSONResponse:
         """Answer one webhook request (never raises)."""
@@ -136,7 +139,11 @@ class WebhookApp:
         except PermanentError as exc:
             await self._dead_letter(endpoint, delivery, exc)
             return 200, {"status": "dead_lettered", "reason": str(exc)}
+        started = time.monotonic()
         published = await self.publisher.publish(publication)
+        if self.audit is not None:
+            self.audit.record(endpoint.path, endpoint.platform, publication, published,
+                              time.monotonic() - started)
         if published.outcome != "duplicate" or log.isEnabledFor(logging.DEBUG):
             log.info("%s webhook %s: %s", endpoint.platform, published.outcome,
                      ", ".join(published.event_ids) or published.note or "-")
@@ -203,7 +210,7 @@ class WebhookApp:
 def webhook_app(service: str, endpoints: Sequence[Endpoint], publisher: Publisher, *,
                 max_body_bytes: int, metrics: RuntimeMetrics | None = None, health: Health | None = None,
                 background: Sequence[Callable[[], Awaitable[None]]] = (),
-                clock: Callable[[], float] = time.time) -> FastAPI:
+                clock: Callable[[], float] = time.time, audit: WebhookAudit | None = None) -> FastAPI:
     """A FastAPI app serving ``endpoints`` (see the module docstring).
 
     Args:
@@ -215,6 +222,7 @@ def webhook_app(service: str, endpoints: Sequence[Endpoint], publisher: Publishe
         health: beaten every second while the event loop turns (``/healthz``).
         background: coroutines run for the app's lifetime (e.g. reconciliation), cancelled at stop.
         clock: wall clock (signature timestamps).
+        audit: writes a ProcessingRecord per webhook that carried events (``ecombus trace``).
     """
     return WebhookApp(service, endpoints, publisher, max_body_bytes, metrics, health, background,
-                      clock).build()
+                      clock, audit).build()

@@ -40,6 +40,7 @@ class OrderCaptureSettings(BaseSettings):
         reconcile_overlap_seconds: each window starts this much before the previous end.
         reconcile_lookback_seconds: the first window's length when no cursor is stored yet.
         cursor_topic: the compacted topic holding reconciliation cursors.
+        audit: write a ProcessingRecord to bus.audit.v1 per webhook that carried events.
     """
 
     model_config = SettingsConfigDict(env_prefix="ECOMBUS_ORDER_CAPTURE_", frozen=True, extra="ignore",
@@ -67,4 +68,5 @@ class OrderCaptureSettings(BaseSettings):
     reconcile_overlap_seconds: float = Field(120.0, ge=0)
     reconcile_lookback_seconds: float = Field(24 * 3600.0, gt=0)
     cursor_topic: str = "bus.cursors.order-capture.v1"
+    audit: bool = True
     log_level: str = Field("INFO", pattern="^(?i:debug|info|warning|error)$")

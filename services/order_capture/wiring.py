@@ -26,6 +26,7 @@ from bus.runtime.retry import RetryPolicy
 from bus.runtime.service import broker_reachable
 from bus.settings import KafkaSettings, RegistrySettings, load
 from bus.webhooks import Endpoint, HttpServer, Publisher, webhook_app
+from bus.webhooks.audit import WebhookAudit
 from bus.webhooks.body import JSON
 from bus.webhooks.publisher import webhook_producer_overrides
 from bus.webhooks.signatures import StandardWebhooks
@@ -137,9 +138,10 @@ def build(settings: OrderCaptureSettings, kafka: KafkaSettings, *, codec: Codec 
     if reconciler is not None and settings.reconcile_interval_seconds > 0:
         interval = settings.reconcile_interval_seconds
         background.append(lambda: reconciler.run_forever(interval))
+    audit = WebhookAudit(SERVICE, producer, codec) if settings.audit else None
     app = webhook_app(SERVICE, endpoints(settings, capture), publisher,
                       max_body_bytes=settings.max_body_bytes, metrics=metrics, health=health,
-                      background=background)
+                      background=background, audit=audit)
     host, port = admin or admin_address(SERVICE)
     service = OrderCaptureService(settings, producer, processed, codec, capture, publisher, health,
                                   AdminServer(registry, health, host, port),

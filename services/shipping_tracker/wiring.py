@@ -30,6 +30,7 @@ from bus.runtime.retry import RetryPolicy
 from bus.runtime.service import RuntimeSettings, Service
 from bus.settings import KafkaSettings, RegistrySettings, load
 from bus.webhooks import Endpoint, HttpServer, Publisher, webhook_app
+from bus.webhooks.audit import WebhookAudit
 from bus.webhooks.publisher import webhook_producer_overrides
 from services.shipping_tracker.handlers import SERVICE, ShipmentTracker, TrackingWebhooks
 from services.shipping_tracker.settings import ShippingTrackerSettings
@@ -110,6 +111,7 @@ def build(settings: ShippingTrackerSettings, kafka: KafkaSettings, *, runtime: R
     """
     client = kafka.client_config()
     codec = codec or _codec(settings)
+    runtime = runtime or load(RuntimeSettings)
     service = Service(name)
     metrics = service.metrics
     token = settings.storefront_api_token.get_secret_value() if settings.storefront_api_token else ""
@@ -131,11 +133,13 @@ def build(settings: ShippingTrackerSettings, kafka: KafkaSettings, *, runtime: R
         Endpoint("/webhooks/easypost", "easypost", webhooks.easypost, settings.easypost_webhook_secret),
         Endpoint("/webhooks/aftership", "aftership", webhooks.aftership, settings.aftership_webhook_secret)]
     publisher = Publisher(producer, codec, received, settings.ack_timeout_seconds, metrics, name)
-    app = webhook_app(name, endpoints, publisher, max_body_bytes=settings.max_body_bytes, metrics=metrics)
+    audit = WebhookAudit(name, producer, codec) if runtime.audit else None
+    app = webhook_app(name, endpoints, publisher, max_body_bytes=settings.max_body_bytes, metrics=metrics,
+                      audit=audit)
     http = HttpServer(app, settings.host, settings.port, name=name)
     service.health.add_check("status_book", lambda: book.loaded)
     service.health.add_check("webhooks", lambda: http.started)
-    return ShippingTrackerService(settings, kafka, runtime or load(RuntimeSettings), service, codec, book,
+    return ShippingTrackerService(settings, kafka, runtime, service, codec, book,
                                   fulfilled, producer, received, http)
 
 

@@ -24,6 +24,8 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from bus.contracts.catalog import schema_for_topic
 from bus.local.broker import LocalBroker, free_port
+from bus.ops.trace import trace
+from bus.runtime.audit import AUDIT_TOPIC
 from bus.serde import AvroCodec, RegistryClient
 from bus.settings import KafkaSettings
 from bus.webhooks import HttpServer
@@ -86,6 +88,8 @@ def stack(kafka_bootstrap: str, schema_registry_url: str, kafka_admin: AdminClie
                                             for p in ("shopify", "woocommerce", "bigcommerce")})
     store = HttpServer(create_app(config), port=store_port, name="storefront-sim").start()
     topics = _topics(kafka_admin, "shared")
+    if AUDIT_TOPIC not in kafka_admin.list_topics(timeout=30).topics:
+        kafka_admin.create_topics([NewTopic(AUDIT_TOPIC, 3, 1)])[AUDIT_TOPIC].result(30)
     capture = _service(kafka_bootstrap, schema_registry_url, topics, capture_port, store_url).start()
     try:
         with httpx.Client(base_url=store_url, timeout=30) as client:
@@ -114,6 +118,10 @@ def test_fixture_order_is_published_once_and_readable_by_confluent_kafka(stack: 
     assert (forged.json()["delivery"]["status"], forged.json()["delivery"]["answer"]["error"]) == (
         401, "invalid_signature")
     assert [o["order_id"] for o in stack.orders()] == [f"shopify:{SHOP}:6120004415"]
+    codec = AvroCodec(RegistryClient(stack.registry_url))
+    steps = trace({"bootstrap.servers": stack.bootstrap}, codec, f"shopify:{SHOP}:6120004415")
+    assert [(s.service, s.handler, s.outcome) for s in steps] == [
+        ("order-capture", "webhook:shopify", "OK"), ("order-capture", "webhook:shopify", "DUPLICATE")]
 
 
 def test_woocommerce_and_thin_bigcommerce_orders(stack: Stack) -> None:

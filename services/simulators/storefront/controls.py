@@ -4,7 +4,8 @@
   order and sends its webhook; ``profile`` omitted (or ``"fixture"``) uses the platform's fixture
   (the exact bytes); ``"number"`` renumbers a WooCommerce/BigCommerce fixture order. Options:
   ``event_id``, ``bad_signature`` (a forgery: signed with the wrong secret, and the order is not
-  in the store), ``drop`` (create the order, lose the webhook), ``deliver`` (false: only create it). Answers the delivery with the status the receiver gave.
+  in the store), ``drop`` (create the order, lose the webhook), ``deliver`` (false: only create
+  it). Answers the delivery with the status the receiver gave.
 * ``POST /_sim/redeliver`` ``{"index": 3}`` (default: the last delivery) sends a delivery again.
 * ``POST /_sim/faults`` ``{"status": 503, "count": 2, "latency_seconds": 0.5, "path_prefix":
   "/admin", "drop_webhooks": 1}`` injects failures into the next API calls / webhooks.
