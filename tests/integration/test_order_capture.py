@@ -48,11 +48,12 @@ def _topics(admin: AdminClient, tag: str) -> dict[str, str]:
 
 
 def _service(bootstrap: str, registry_url: str, topics: dict[str, str], port: int,
-             store_url: str | None = None, ack_timeout: float = 3.0) -> OrderCaptureService:
+             store_url: str | None = None, ack_timeout: float = 3.0,
+             dedupe_name: str | None = None) -> OrderCaptureService:
     settings = OrderCaptureSettings(
         host="127.0.0.1", port=port, orders_topic=topics["orders"], customers_topic=topics["customers"],
         status_topic=topics["status"], ack_timeout_seconds=ack_timeout,
-        dedupe_name=f"order-capture-test-{uuid.uuid4().hex[:8]}",
+        dedupe_name=dedupe_name or f"order-capture-test-{uuid.uuid4().hex[:8]}",
         cursor_topic=f"test.order-capture.cursors.{uuid.uuid4().hex[:8]}",
         shopify_webhook_secret=DEMO_SECRETS["shopify"],
         woocommerce_webhook_secret=DEMO_SECRETS["woocommerce"],
@@ -148,6 +149,19 @@ def test_reconciliation_backfills_an_order_whose_webhook_was_dropped(stack: Stac
     assert (backfilled["customer"]["first_name"], backfilled["currency"]) == ("Jürgen", "EUR")
     assert backfilled["meta"]["event_id"] == f"shopify:{SHOP}:reconciled:{lost['order']['id']}"
     assert stack.capture.cursors is not None and stack.capture.cursors.get(f"shopify:{SHOP}")
+
+
+def test_a_second_replica_or_a_restart_does_not_publish_again(stack: Stack) -> None:
+    first = _post_order(stack.capture.http.url, 5001)
+    assert first.json()["status"] == "published"
+    replica = _service(stack.bootstrap, stack.registry_url, stack.topics, free_port(),
+                       dedupe_name=stack.capture.settings.dedupe_name).start()
+    try:
+        again = _post_order(replica.http.url, 5001)
+        assert (again.status_code, again.json()["status"]) == (200, "duplicate")
+    finally:
+        replica.stop()
+    assert [o["order_id"] for o in stack.orders()].count(f"shopify:{SHOP}:9005001") == 1
 
 
 def _post_order(url: str, number: int) -> httpx.Response:
