@@ -106,7 +106,7 @@ class WebhookApp:
     audit: WebhookAudit | None = None
 
     async def receive(self, endpoint: Endpoint, request: Request) -> JSONResponse:
-        """Answer one webhook request (never raises)."""
+        """Answer one webhook request; a refusal becomes its status and JSON error body."""
         try:
             status, body = await self._receive(endpoint, request)
         except WebhookRejected as exc:
