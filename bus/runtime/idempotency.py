@@ -83,7 +83,9 @@ class ProcessedEvents:
             for msg in consumer.consume(num_messages=1000, timeout=0.5):
                 if not msg.error():
                     self._apply(msg)
-                    positions[msg.partition() or 0] = (msg.offset() or 0) + 1
+            # the position, not the last offset read: it moves past transaction markers too
+            for tp in consumer.position([TopicPartition(self.topic, p) for p in partitions]):
+                positions[tp.partition] = max(positions[tp.partition], tp.offset)
         self._consumer = consumer
         self._thread = threading.Thread(target=self._tail, name=f"{self.topic}-tail", daemon=True)
         self._thread.start()
