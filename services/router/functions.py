@@ -48,17 +48,27 @@ def _int(value: Any) -> int | None:
         raise ExpressionError(f"int({value!r}): not an integer") from exc
 
 
-def _timestamp(value: Any) -> datetime | None:
-    """A UTC datetime from an ISO 8601 text, epoch millis, or a datetime."""
-    if value is None or isinstance(value, datetime):
-        return value
-    if isinstance(value, int | float):
+def utc_time(value: Any) -> datetime | None:
+    """A timezone-aware datetime from an ISO 8601 text, epoch millis or a datetime (naive = UTC).
+
+    Raises:
+        ValueError: the text is not an ISO 8601 time.
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
         return datetime.fromtimestamp(value / 1000, UTC)
+    parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _timestamp(value: Any) -> datetime | None:
     try:
-        parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        return utc_time(value)
     except ValueError as exc:
         raise ExpressionError(f"timestamp({value!r}): not an ISO 8601 time") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _date(value: Any) -> str | None:

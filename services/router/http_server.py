@@ -13,7 +13,6 @@ import logging
 import threading
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -22,6 +21,8 @@ from bus.errors import TransientError
 from bus.runtime.producer import BusProducer
 from services.router.endpoints.http_in import HttpIn, InvalidSignature
 from services.router.ingest import InputRunner, Outcome
+
+__all__ = ["http_app"]
 
 log = logging.getLogger("ecombus.router.http")
 
@@ -94,24 +95,3 @@ def _process(inputs: InputRunner, endpoint: HttpIn, records: list[Any], producer
     for item in outcome.delivered:
         item.acknowledged()
     return outcome
-
-
-class HttpServer:
-    """uvicorn in a daemon thread; :meth:`stop` ends it."""
-
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
-        self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                                     access_log=False))
-        self._thread = threading.Thread(target=self._server.run, name="router-http", daemon=True)
-
-    def start(self) -> HttpServer:
-        self._thread.start()
-        return self
-
-    @property
-    def started(self) -> bool:
-        return bool(self._server.started)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)

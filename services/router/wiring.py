@@ -29,6 +29,7 @@ from bus.runtime.producer import BusProducer
 from bus.runtime.retry import RetryPolicy
 from bus.runtime.service import RuntimeSettings, broker_reachable
 from bus.settings import ClientConfig, KafkaSettings, RegistrySettings
+from bus.webhooks.server import HttpServer
 from services.router.build import BuildContext
 from services.router.checks import source_paths
 from services.router.codec import RouterCodec
@@ -37,8 +38,9 @@ from services.router.endpoints.file_in import FileIn
 from services.router.endpoints.http_in import HttpIn
 from services.router.endpoints.kafka import Kafka
 from services.router.handlers import RouterHooks, dispatcher
-from services.router.http_server import HttpServer, http_app
-from services.router.ingest import FileIngest, InputRunner
+from services.router.http_server import http_app
+from services.router.ingest import Collected, FileIngest, InputRunner
+from services.router.message import Origin
 from services.router.metrics import RouterMetrics
 from services.router.pipeline import RouteRunner
 from services.router.routes import RoutesFile, load_routes
@@ -135,9 +137,6 @@ class Router:
                     self._resume(runner, step, message, remove)
 
     def _resume(self, runner: RouteRunner, step: Aggregate, message: Any, remove: Any) -> None:
-        from services.router.ingest import Collected
-        from services.router.message import Origin
-
         outbox = Collected()
         delivered = runner.resume(step, [message], Origin(None, 0), outbox)
         assert self.codec is not None and self.producer is not None
@@ -239,8 +238,8 @@ def build(settings: RouterSettings, runtime: RuntimeSettings, kafka: KafkaSettin
                             producer=None if exactly_once else producer, hooks=hooks)
         health.add_check("consuming", lambda: hooks.beats > 0)
     health.add_check("kafka", broker_reachable(client))
-    http = HttpServer(http_app(http_routes, producer), settings.http_host, settings.http_port) \
-        if http_routes else None
+    http = HttpServer(http_app(http_routes, producer), settings.http_host, settings.http_port,
+                      name="router-http") if http_routes else None
     host, port = address or admin_address(SERVICE)
     return Router(routes, runners, settings, health, AdminServer(registry, health, host, port), loop, files,
                   http, producer, stores, codec)

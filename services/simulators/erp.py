@@ -33,6 +33,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.router.formats.cxml import read_order_request
+from services.router.spool import write_atomically
 
 DEFAULT_PORT = 8094
 STOCK_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "erp_stock_levels.csv"
@@ -41,10 +42,7 @@ STOCK_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "erp_stock_levels
 def drop_stock_file(folder: Path, content: bytes | None = None, name: str = "erp_stock_levels.csv") -> Path:
     """Write a stock export into ``folder`` atomically (temp name, then rename); its path."""
     folder.mkdir(parents=True, exist_ok=True)
-    data = content if content is not None else STOCK_FIXTURE.read_bytes()
-    tmp = folder / f".{name}.tmp"
-    tmp.write_bytes(data)
-    os.replace(tmp, folder / name)
+    write_atomically(folder / name, content if content is not None else STOCK_FIXTURE.read_bytes())
     return folder / name
 
 

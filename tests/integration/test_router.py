@@ -29,8 +29,8 @@ from bus.runtime.dlq import header_dict
 from bus.runtime.service import RuntimeSettings
 from bus.serde import AvroCodec, RegistryClient
 from bus.settings import KafkaSettings, RegistrySettings
+from bus.webhooks.server import HttpServer
 from services.order_capture import shopify, woocommerce
-from services.router.http_server import HttpServer
 from services.router.settings import RouterSettings
 from services.router.wiring import build
 from services.simulators.erp import OrderImports, drop_stock_file, erp_app
@@ -97,7 +97,7 @@ def bus(kafka_bootstrap: str, schema_registry_url: str,
     folders = {name: home / name for name in ("stock", "orders", "state")}
     imports = OrderImports(folders["orders"])
     erp_port, admin_port = free_port(), free_port()
-    erp = HttpServer(erp_app(imports), "127.0.0.1", erp_port).start()
+    erp = HttpServer(erp_app(imports), "127.0.0.1", erp_port, name="erp-sim").start()
     environ = {"ERP_STOCK_DIR": str(folders["stock"]), "ERP_ORDERS_DIR": str(folders["orders"]),
                "ERP_URL": f"http://127.0.0.1:{erp_port}", "ERP_ORDERS_BATCH_ROWS": "1000",
                "ERP_ORDERS_BATCH_SECONDS": "3", "ERP_STOCK_SETTLE_SECONDS": "0"}

@@ -10,13 +10,14 @@ Avro form pass unchanged.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from fastavro import parse_schema
 
 from bus.errors import SerializationError
+from services.router.functions import utc_time
 
 _PRIMITIVE = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 
@@ -116,12 +117,10 @@ def _decimal(value: Any, where: str) -> Decimal:
 
 
 def _time(value: Any, where: str) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, int):
-        return datetime.fromtimestamp(value / 1000, UTC)
     try:
-        parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        parsed = utc_time(value)
     except ValueError:
         raise SerializationError(f"field '{where}': {value!r} is not an ISO 8601 time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if parsed is None:
+        raise SerializationError(f"field '{where}': null is not a time")
+    return parsed
