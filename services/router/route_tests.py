@@ -59,7 +59,6 @@ from services.router.formats.avro_json import AvroShaper
 from services.router.message import Message, Origin
 from services.router.pipeline import RouteFailure, RouteRunner
 from services.router.routes import RoutesFile, load_routes
-from services.router.steps.base import Step
 
 
 class LocalAvroCodec:
@@ -110,10 +109,6 @@ class Report:
     failed: list[tuple[str, str]] = field(default_factory=list)
     unexercised: list[str] = field(default_factory=list)
 
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
 
 def companion_tests_file(routes_file: Path) -> Path:
     """``routes.yaml`` → ``routes.tests.yaml`` beside it."""
@@ -122,12 +117,20 @@ def companion_tests_file(routes_file: Path) -> Path:
 
 def run_tests(routes_file: Path, tests_file: Path | None = None,
               environ: dict[str, str] | None = None) -> Report:
-    """Load the routes and run every test of ``tests_file``. Raises RoutesError for bad files."""
+    """Load the routes and run every test of ``tests_file``. Raises RoutesError for bad files.
+
+    Each test gets the routes loaded afresh with their own state folder, so what one test leaves
+    behind (dedupe keys, aggregate groups) cannot change another's outcome.
+    """
     tests_file = tests_file or companion_tests_file(routes_file)
     with tempfile.TemporaryDirectory(prefix="ecombus-route-tests-") as state:
-        build = BuildContext(environ=dict(environ or {}), state_dir=Path(state))
-        build.extra["codec"] = LocalAvroCodec()
-        routes = load_routes(routes_file, build)
+
+        def fresh(number: int) -> RoutesFile:
+            build = BuildContext(environ=dict(environ or {}), state_dir=Path(state) / str(number))
+            build.extra["codec"] = LocalAvroCodec()
+            return load_routes(routes_file, build)
+
+        routes = fresh(0)
         try:
             document = yaml.safe_load(tests_file.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as exc:
@@ -138,7 +141,7 @@ def run_tests(routes_file: Path, tests_file: Path | None = None,
         for number, test in enumerate(document["tests"], start=1):
             name = str(test.get("name") or f"test {number}") if isinstance(test, dict) else f"test {number}"
             try:
-                taken |= _run_one(routes, test, build)
+                taken |= _run_one(fresh(number), test)
             except AssertionError as exc:
                 report.failed.append((name, str(exc)))
                 continue
@@ -148,14 +151,14 @@ def run_tests(routes_file: Path, tests_file: Path | None = None,
         return report
 
 
-def _run_one(routes: RoutesFile, test: Any, build: BuildContext) -> set[tuple[str, str]]:
+def _run_one(routes: RoutesFile, test: Any) -> set[tuple[str, str]]:
     assert isinstance(test, dict), "a test is a mapping with name, route, given, expect"
     try:
         route = routes.route(str(test.get("route")))
     except KeyError:
         raise AssertionError(f"no route named {test.get('route')!r}") from None
     received: dict[str, list[Received]] = {}
-    codec: LocalAvroCodec = build.extra["codec"]
+    codec = LocalAvroCodec()
 
     def record(endpoint: Endpoint, msg: Message, origin: Origin, outbox: Outbox) -> None:
         label = endpoint.describe()
@@ -182,8 +185,6 @@ def _run_one(routes: RoutesFile, test: Any, build: BuildContext) -> set[tuple[st
             received.setdefault(label, []).append(Received(msg.key, body, dict(msg.headers), rendered))
 
     runner = RouteRunner(route, sender=record)
-    for step in (s for _, s in route.all_steps()):
-        step.start() if step.kind == "aggregate" else None
     taken: set[tuple[str, str]] = set()
     dead: list[RouteFailure] = []
     given = test.get("given") or []
@@ -300,4 +301,4 @@ def _same(expected: Any, actual: Any) -> bool:
     return bool(expected == actual)
 
 
-__all__ = ["LocalAvroCodec", "Report", "Step", "companion_tests_file", "run_tests"]
+__all__ = ["LocalAvroCodec", "Report", "companion_tests_file", "run_tests"]
