@@ -8,12 +8,12 @@ it to the end; :meth:`put` writes and waits for the broker's acknowledgement.
 from __future__ import annotations
 
 import threading
-import time
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from bus import topics as topics_lib
+from bus.ops.reading import read_to_end
 from bus.runtime.producer import BusProducer
 from bus.settings import ClientConfig
 
@@ -42,16 +42,10 @@ class CursorStore:
         consumer = Consumer({**self._config, "group.id": f"{self.topic}.reader",
                              "enable.auto.commit": False})
         try:
-            partition = TopicPartition(self.topic, 0, OFFSET_BEGINNING)
-            end = consumer.get_watermark_offsets(TopicPartition(self.topic, 0), timeout=timeout)[1]
-            consumer.assign([partition])
-            position, deadline = 0, time.monotonic() + timeout
-            while position < end and time.monotonic() < deadline:
-                for msg in consumer.consume(num_messages=500, timeout=0.5):
-                    key = msg.key()
-                    if msg.error() is None and key is not None:
-                        self._apply(key, msg.value())
-                        position = (msg.offset() or 0) + 1
+            for msg in read_to_end(consumer, [TopicPartition(self.topic, 0, OFFSET_BEGINNING)], timeout):
+                key = msg.key()
+                if key is not None:
+                    self._apply(key, msg.value())
         finally:
             consumer.close()
 

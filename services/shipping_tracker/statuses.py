@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +26,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from bus.contracts import models as m
 from bus.errors import BusError
+from bus.ops.reading import partitions_of, read_to_end
 from bus.runtime.codec import Codec
 from bus.settings import ClientConfig
 
@@ -112,16 +112,10 @@ class StatusBook:
         """Read the topic from the beginning (blocks until caught up), then keep tailing it."""
         consumer = Consumer({**self._config, "group.id": f"{self.topic}.status-book",
                              "enable.auto.commit": False})
-        partitions = list(consumer.list_topics(self.topic, timeout=timeout).topics[self.topic].partitions)
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=timeout)[1]
-                for p in partitions}
-        consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions])
-        positions, deadline = dict.fromkeys(partitions, 0), time.monotonic() + timeout
-        while any(positions[p] < ends[p] for p in partitions) and time.monotonic() < deadline:
-            for msg in consumer.consume(num_messages=1000, timeout=0.5):
-                if msg.error() is None:
-                    self._read(msg.value())
-                    positions[msg.partition() or 0] = (msg.offset() or 0) + 1
+        partitions = partitions_of(consumer, self.topic, timeout)
+        starts = [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions]
+        for msg in read_to_end(consumer, starts, timeout):  # leaves every partition assigned at its end
+            self._read(msg.value())
         self.loaded = True
         self._thread = threading.Thread(target=self._tail, args=(consumer,), name="status-book", daemon=True)
         self._thread.start()

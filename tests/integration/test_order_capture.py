@@ -121,8 +121,8 @@ def test_fixture_order_is_published_once_and_readable_by_confluent_kafka(stack: 
     assert [o["order_id"] for o in stack.orders()] == [f"shopify:{SHOP}:6120004415"]
     codec = AvroCodec(RegistryClient(stack.registry_url))
     steps = trace({"bootstrap.servers": stack.bootstrap}, codec, f"shopify:{SHOP}:6120004415")
-    assert [(s.service, s.handler, s.outcome) for s in steps] == [
-        ("order-capture", "webhook:shopify", "OK"), ("order-capture", "webhook:shopify", "DUPLICATE")]
+    assert [(s.handler, s.outcome) for s in steps if s.service == "order-capture"] == [
+        ("webhook:shopify", "OK"), ("webhook:shopify", "DUPLICATE")]  # (other tests track this order too)
 
 
 def test_woocommerce_and_thin_bigcommerce_orders(stack: Stack) -> None:
