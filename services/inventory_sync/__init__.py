@@ -1,0 +1,31 @@
+"""inventory-sync: stock reservations that never oversell, and sellable quantities on the storefront.
+
+Consumes ERP stock levels (``inventory.levels.v1``, from the router) and orders
+(``orders.placed.v1``). Per SKU it keeps the ERP's count per location and the units held for
+orders (:mod:`.stock`); each order gets one StockReservation and an OrderStatusChanged RESERVED or
+BACKORDERED (:mod:`.handlers`).
+
+Never oversells, by construction: stock is decided by a single thread of a single owner. The
+service runs the runtime's exactly-once loop, whose transactional.id (``<group>.txn``) is shared
+by every instance of the group: on start an instance fences the previous one (whose open
+transaction is aborted and which can commit nothing more), *then* reads the state back, so
+exactly one instance at a time decides, from the complete committed state. It consumes every
+partition of both topics, so two orders racing for the last unit, whatever partitions their
+order ids hash to, are decided one after the other by the same loop: the first takes the hold,
+the second finds nothing left. Scaling is by SKU volume in one process (decisions are
+in-memory, thousands per second), not by replicas; a second replica only takes over.
+
+State survives restarts and SIGKILL without local files: positions go to a compacted changelog
+and decisions to ``inventory.reservations.v1``, in the same transaction as the consumed offsets,
+and are read back on start (:mod:`.changelog`, :mod:`.state_store`).
+
+Storefront: every change writes the net sellable level back to ``inventory.levels.v1``; a
+background pusher (:mod:`.coalescer`) coalesces them per SKU and location and sets the latest
+value through the Shopify-like inventory API within its leaky bucket (:mod:`.storefront`),
+mapping SKUs through ``deploy/sku-map.csv`` (:mod:`.sku_map`); an unknown SKU is dead-lettered.
+
+Modules: ``main`` (entry point), ``wiring`` (objects from settings), ``handlers`` (the rules
+applied to each event), ``settings`` (``ECOMBUS_INVENTORY_*``), ``stock``, ``changelog``,
+``state_store``, ``sku_map``, ``storefront``, ``coalescer``. ``ecombus run inventory-sync``;
+admin endpoints on :9102.
+"""

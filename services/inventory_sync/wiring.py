@@ -1,0 +1,141 @@
+"""Builds inventory-sync from its settings; :meth:`InventorySync.run` takes ownership and runs it.
+
+Nothing here talks to the network until :meth:`InventorySync.run`, which, in this order, fences
+any previous instance, creates missing internal topics, reads positions and decided orders back
+into the book, starts the storefront pusher and runs the exactly-once consumer loop until
+``stop`` is set.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from bus.contracts import models as m
+from bus.contracts.catalog import schema_for_topic
+from bus.http import ApiClient
+from bus.runtime.codec import Codec
+from bus.runtime.dlq import dlq_topic
+from bus.runtime.producer import BusProducer
+from bus.runtime.retry import RetryPolicy
+from bus.runtime.service import RuntimeSettings, Service
+from bus.settings import KafkaSettings, RegistrySettings, load
+from services.inventory_sync.changelog import POSITION, position_from_record
+from services.inventory_sync.coalescer import StockPusher
+from services.inventory_sync.handlers import SERVICE, StockKeeper
+from services.inventory_sync.settings import InventorySyncSettings
+from services.inventory_sync.sku_map import SkuMap
+from services.inventory_sync.state_store import ensure_topics, fence, read_to_end
+from services.inventory_sync.stock import StockBook
+from services.inventory_sync.storefront import LeakyBucket, StorefrontInventory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class InventorySync:
+    """The wired service: call :meth:`run`."""
+
+    service: Service
+    settings: InventorySyncSettings
+    runtime: RuntimeSettings
+    kafka: KafkaSettings
+    codec: Codec
+    book: StockBook
+    pusher: StockPusher
+
+    @property
+    def group_id(self) -> str:
+        return self.runtime.group_id or f"ecombus.{SERVICE}"
+
+    def restore(self) -> tuple[int, int]:
+        """Fence previous instances, then load positions and decided orders; returns their counts."""
+        client, settings = self.kafka.client_config(), self.settings
+        fence(client, self.group_id)
+        ensure_topics(client, {settings.changelog_topic: (6, {"cleanup.policy": "compact"}),
+                               dlq_topic(SERVICE): (1, {"retention.ms": str(30 * 86_400_000)})})
+        timeout = settings.restore_timeout_seconds
+        with self.book.lock:
+            for msg in read_to_end(client, settings.changelog_topic, timeout):
+                if msg.value() is not None:
+                    record = self.codec.decode(settings.changelog_topic, msg.value() or b"")
+                    position = position_from_record(record)
+                    self.book.positions[position.sku] = position
+            for msg in read_to_end(client, settings.reservations_topic, timeout):
+                self.book.decided.add((msg.key() or b"").decode())
+        log.info("restored %d SKU positions and %d decided orders", len(self.book.positions),
+                 len(self.book.decided))
+        return len(self.book.positions), len(self.book.decided)
+
+    def run(self, stop: threading.Event | None = None, install_signal_handlers: bool = True) -> None:
+        """Restore, then push and consume until ``stop`` is set (SIGTERM/SIGINT set it)."""
+        stop = stop or threading.Event()
+        self.restore()
+        pusher = threading.Thread(target=self.pusher.run, name="storefront-pusher", daemon=True,
+                                  args=(stop, self.runtime.shutdown_timeout_seconds))
+        pusher.start()
+        try:
+            self.service.run(settings=self.runtime, kafka=self.kafka, codec=self.codec, stop=stop,
+                             install_signal_handlers=install_signal_handlers)
+        finally:
+            stop.set()
+            pusher.join(self.runtime.shutdown_timeout_seconds + 10)
+            self.pusher.producer.close(self.runtime.shutdown_timeout_seconds)
+
+
+def build(settings: InventorySyncSettings, runtime: RuntimeSettings, kafka: KafkaSettings, *,
+          codec: Codec | None = None, transport: httpx.BaseTransport | None = None) -> InventorySync:
+    """Wire inventory-sync (exactly-once, whatever ``runtime.exactly_once`` says).
+
+    Args:
+        codec: values' codec; by default Avro through ``SCHEMA_REGISTRY_URL`` with the contracts
+            and the internal schema under the configured topic names.
+        transport: an httpx transport for the storefront API (tests inject one).
+
+    Raises:
+        ConfigError: the SKU map cannot be read.
+    """
+    runtime = runtime.model_copy(update={"exactly_once": True})
+    group = runtime.group_id or f"ecombus.{SERVICE}"
+    codec = codec or avro_codec(settings)
+    sku_map = SkuMap.load(settings.sku_map, settings.locations)
+    book = StockBook(timedelta(seconds=settings.settle_seconds))
+    service = Service(SERVICE)
+    keeper = StockKeeper(book, sku_map, settings)
+    service.handler(settings.levels_topic, model=m.StockLevelChanged, name="apply_level")(keeper.apply_level)
+    service.handler(settings.orders_topic, model=m.OrderPlaced, name="reserve_stock")(keeper.reserve_stock)
+    token = settings.storefront_token
+    headers = {"X-Shopify-Access-Token": token.get_secret_value()} if token else {}
+    options: dict[str, Any] = {"timeout": httpx.Timeout(settings.request_timeout_seconds), "headers": headers}
+    if transport is not None:
+        options["transport"] = transport
+    api = ApiClient("storefront", settings.storefront_url, retry=None, service=SERVICE, **options)
+    storefront = StorefrontInventory(api, LeakyBucket(settings.bucket_capacity, settings.leak_per_second))
+    client = kafka.client_config()
+    pusher = StockPusher(
+        service=SERVICE, topic=settings.levels_topic, group_id=f"{group}.storefront", client=client,
+        storefront=storefront, book=book, sku_map=sku_map, codec=codec, producer=BusProducer(client),
+        retry=RetryPolicy(max_attempts=1_000_000, max_backoff=30.0,
+                          budget_seconds=settings.push_retry_budget_seconds),
+        linger=settings.push_linger_seconds, registry=service.metrics_registry)
+    return InventorySync(service, settings, runtime, kafka, codec, book, pusher)
+
+
+def avro_codec(settings: InventorySyncSettings) -> Codec:
+    """Avro through the registry, every configured topic with its schema (contract or internal)."""
+    from bus.serde import AvroCodec, RegistryClient
+
+    schemas: dict[str, Any] = {
+        settings.orders_topic: schema_for_topic("orders.placed.v1"),
+        settings.levels_topic: schema_for_topic("inventory.levels.v1"),
+        settings.reservations_topic: schema_for_topic("inventory.reservations.v1"),
+        settings.status_topic: schema_for_topic("orders.status.v1"),
+        settings.changelog_topic: POSITION,
+    }
+    return AvroCodec(RegistryClient.from_settings(load(RegistrySettings)), writer_schemas=schemas,
+                     reader_schemas=schemas)

@@ -1,0 +1,119 @@
+"""The storefront pusher: a burst becomes one call per item with the latest value; failures dead-lettered."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from prometheus_client import CollectorRegistry
+
+from bus.contracts import models as m
+from bus.http import ApiClient
+from bus.runtime.dlq import header_dict
+from bus.runtime.handlers import Consumed
+from bus.runtime.retry import RetryPolicy
+from services.inventory_sync.coalescer import StockPusher
+from services.inventory_sync.handlers import SOURCE
+from services.inventory_sync.sku_map import SkuMap
+from services.inventory_sync.stock import StockBook
+from services.inventory_sync.storefront import LeakyBucket, StorefrontInventory
+from tests.unit.inventory_sync.stock_events import level
+
+LEVELS = "inventory.levels.v1"
+SKUS = {f"SKU-{i}": 808950900 + i for i in range(10)}
+
+
+class MemoryCodec:
+    """Keeps values by a counter; enough to hand the pusher typed events."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def encode(self, topic: str, value: Any) -> bytes:
+        self.values.append(value.to_avro())
+        return str(len(self.values) - 1).encode()
+
+    def decode(self, topic: str, data: bytes) -> Any:
+        return self.values[int(data)]
+
+
+class FakeProducer:
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def produce(self, topic: str, value: bytes | None, key: Any = None, headers: Any = None,
+                timestamp: int | None = None, on_delivery: Any = None) -> None:
+        self.records.append({"topic": topic, "value": value, "key": key, "headers": headers})
+
+    def flush(self, timeout: float = 30.0) -> int:
+        return 0
+
+
+def _ours(sku: str, available: int) -> m.StockLevelChanged:
+    event = level(sku, "TOKYO-1", available)
+    return replace(event, meta=replace(event.meta, source=SOURCE))
+
+
+def _pusher(shop: Any, book: StockBook, registry: CollectorRegistry) -> tuple[StockPusher, MemoryCodec,
+                                                                               FakeProducer]:
+    codec, producer = MemoryCodec(), FakeProducer()
+    api = ApiClient("storefront", "http://shop.test", transport=httpx.MockTransport(shop))
+    pusher = StockPusher(
+        service="inventory-sync", topic=LEVELS, group_id="g", client={},
+        storefront=StorefrontInventory(api, LeakyBucket(40, 2.0, sleep=lambda _s: None)), book=book,
+        sku_map=SkuMap(SKUS, {"TOKYO-1": 655441491}), codec=codec, producer=producer,  # type: ignore[arg-type]
+        retry=RetryPolicy(max_attempts=5, budget_seconds=60), linger=0.0, registry=registry,
+        sleep=lambda _s: None)
+    return pusher, codec, producer
+
+
+def _record(codec: MemoryCodec, event: m.StockLevelChanged, offset: int) -> Consumed:
+    return Consumed(LEVELS, 0, offset, event.sku.encode(), codec.encode(LEVELS, event), [], None)
+
+
+def test_a_burst_of_1000_changes_costs_one_call_per_item_with_the_latest_value() -> None:
+    book = StockBook(timedelta(minutes=15))
+    calls: list[dict[str, int]] = []
+
+    def shop(request: httpx.Request) -> httpx.Response:
+        calls.append(json.loads(request.content))
+        return httpx.Response(200, json={"inventory_level": {}})
+
+    registry = CollectorRegistry()
+    pusher, codec, _ = _pusher(shop, book, registry)
+    for n in range(1000):
+        sku = f"SKU-{n % 10}"
+        book.apply_level(level(sku, "TOKYO-1", n))  # the book moves on as the loop decides
+        pusher.note(_record(codec, _ours(sku, n), n))
+        pusher.note(_record(codec, level(sku, "TOKYO-1", n), n))  # the ERP's own records: skipped
+    pusher.push()
+    assert len(calls) == 10
+    assert {c["inventory_item_id"]: c["available"] for c in calls} == {
+        SKUS[f"SKU-{i}"]: 990 + i for i in range(10)}
+    labels = {"service": "inventory-sync"}
+    assert registry.get_sample_value("ecombus_storefront_inventory_coalesced_updates_total", labels) == 990
+    for i in range(10):
+        pusher.note(_record(codec, _ours(f"SKU-{i}", 0), 2000 + i))
+    pusher.push()
+    assert len(calls) == 10, "unchanged values are not sent again"
+
+
+def test_throttling_is_retried_after_retry_after_and_refusals_are_dead_lettered() -> None:
+    book = StockBook(timedelta(minutes=15))
+    book.apply_level(level("SKU-1", "TOKYO-1", 4))
+    book.apply_level(level("SKU-2", "TOKYO-1", 6))
+    answers = iter([httpx.Response(429, headers={"Retry-After": "1"}, json={"errors": "Exceeded"}),
+                    httpx.Response(200, json={}), httpx.Response(422, json={"errors": "no such item"})])
+    pusher, codec, producer = _pusher(lambda r: next(answers), book, CollectorRegistry())
+    pusher.note(_record(codec, _ours("SKU-1", 4), 1))
+    pusher.note(bad := _record(codec, _ours("SKU-2", 6), 2))
+    pusher.push()
+    assert pusher.pushed == {pusher.sku_map.item("SKU-1", "TOKYO-1"): 4}
+    assert [r["value"] for r in producer.records] == [bad.value]
+    headers = header_dict(producer.records[0]["headers"])
+    assert headers["ecombus.errors.kind"] == "permanent"
+    assert "422" in headers["__connect.errors.exception.message"]
+    assert pusher.dirty == {}

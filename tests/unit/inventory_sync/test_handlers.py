@@ -1,0 +1,91 @@
+"""inventory-sync's handlers: what each event emits, and what is refused."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from bus.contracts import models as m
+from bus.errors import PermanentError
+from bus.runtime.handlers import Context
+from services.inventory_sync.handlers import SOURCE, StockKeeper
+from services.inventory_sync.settings import InventorySyncSettings
+from services.inventory_sync.sku_map import SkuMap
+from services.inventory_sync.stock import StockBook
+from tests.unit.inventory_sync.stock_events import T0, later, level, order
+
+SETTINGS = InventorySyncSettings()
+SKU_MAP = SkuMap({"MATCHA-40G": 808950810}, {"TOKYO-1": 655441491, "LA-1": 655441492})
+
+
+def _keeper() -> StockKeeper:
+    return StockKeeper(StockBook(timedelta(minutes=15)), SKU_MAP, SETTINGS, clock=lambda: later(2))
+
+
+def _ctx(topic: str = "orders.placed.v1") -> Context:
+    return Context(topic=topic, partition=0, offset=0, key=None, headers=[],
+                   timestamp_ms=int(later(1).timestamp() * 1000))
+
+
+def _by_topic(ctx: Context) -> dict[str, list[object]]:
+    out: dict[str, list[object]] = {}
+    for o in ctx.outputs:
+        out.setdefault(o.topic, []).append(o.value)
+    return out
+
+
+def test_erp_level_records_the_position_and_the_net_level() -> None:
+    keeper = _keeper()
+    keeper.apply_level(level("MATCHA-40G", "TOKYO-1", 5, reserved=1), ctx := _ctx("inventory.levels.v1"))
+    out = _by_topic(ctx)
+    assert [p["sku"] for p in out[SETTINGS.changelog_topic]] == ["MATCHA-40G"]  # type: ignore[index]
+    (net,) = out[SETTINGS.levels_topic]
+    assert isinstance(net, m.StockLevelChanged) and net.meta.source == SOURCE
+    assert (net.available, net.reserved, net.on_hand) == (5, 1, 6)
+    assert net.meta.causation_id == "erp:MATCHA-40G:TOKYO-1:" + T0.isoformat()
+
+
+def test_own_levels_are_skipped_and_unknown_skus_are_permanent() -> None:
+    keeper = _keeper()
+    ours = level("MATCHA-40G", "TOKYO-1", 3)
+    keeper.apply_level(replace(ours, meta=replace(ours.meta, source=SOURCE)), ctx := _ctx())
+    assert ctx.outputs == [] and keeper.book.positions == {}
+    with pytest.raises(PermanentError, match="unknown SKU 'GYOKURO-20G'"):
+        keeper.apply_level(level("GYOKURO-20G", "TOKYO-1", 3), _ctx())
+    with pytest.raises(PermanentError, match="unknown location 'OSAKA-2'"):
+        keeper.apply_level(level("MATCHA-40G", "OSAKA-2", 3), _ctx())
+    assert keeper.book.positions == {}, "nothing applied"
+
+
+def test_racing_orders_one_reserved_one_backordered_with_all_outputs() -> None:
+    keeper = _keeper()
+    keeper.apply_level(level("MATCHA-40G", "TOKYO-1", 1), _ctx())
+    keeper.reserve_stock(order(1, ("MATCHA-40G", 1)), first := _ctx())
+    keeper.reserve_stock(order(2, ("MATCHA-40G", 1)), second := _ctx())
+    one, two = _by_topic(first), _by_topic(second)
+    (status,) = one[SETTINGS.status_topic]
+    assert isinstance(status, m.OrderStatusChanged) and status.status == m.OrderStatus.RESERVED
+    (reservation,) = one[SETTINGS.reservations_topic]
+    assert isinstance(reservation, m.StockReservation) and reservation.lines[0].location == "TOKYO-1"
+    (net,) = one[SETTINGS.levels_topic]
+    assert isinstance(net, m.StockLevelChanged) and (net.available, net.reserved) == (0, 1)
+    (status,) = two[SETTINGS.status_topic]
+    assert isinstance(status, m.OrderStatusChanged) and status.status == m.OrderStatus.BACKORDERED
+    assert status.meta.correlation_id == order(2).meta.correlation_id
+    assert SETTINGS.levels_topic not in two, "nothing held, nothing changed on the storefront"
+
+
+def test_the_same_record_again_emits_the_same_decision_a_duplicate_order_nothing() -> None:
+    keeper = _keeper()
+    keeper.apply_level(level("MATCHA-40G", "TOKYO-1", 5), _ctx())
+    keeper.reserve_stock(order(1, ("MATCHA-40G", 2)), first := _ctx())
+    keeper.reserve_stock(order(1, ("MATCHA-40G", 2)), again := _ctx())  # e.g. after an abort
+    assert [(o.topic, o.key) for o in again.outputs] == [(o.topic, o.key) for o in first.outputs]
+    assert keeper.book.sellable("MATCHA-40G", "TOKYO-1") == 3
+    keeper.reserve_stock(order(1, ("MATCHA-40G", 2)), duplicate := replace(_ctx(), offset=9))
+    assert duplicate.outputs == []
+    keeper.book.recent.clear()
+    keeper.reserve_stock(order(1, ("MATCHA-40G", 2)), after_restart := _ctx())
+    assert after_restart.outputs == []
