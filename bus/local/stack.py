@@ -90,6 +90,10 @@ STACK: tuple[ProcessSpec, ...] = (
              "ECOMBUS_SIM_CARRIER_SECRET_AFTERSHIP": DEMO_SECRETS["AFTERSHIP_WEBHOOK_SECRET"]},
         port=8093, listens="EasyPost/AfterShip-like webhooks, POST {url[carrier-sim]}/_sim/shipments"),
     ProcessSpec(
+        "crm-sim", python("-m", "services.simulators.crm", "--port", "{port[crm-sim]}"),
+        port=8086, listens="HubSpot-like contacts batch upsert {url[crm-sim]}/crm/v3/objects/contacts/"
+                           "batch/upsert, controls {url[crm-sim]}/_sim/received"),
+    ProcessSpec(
         "order-capture", ecombus("run", "order-capture"),
         env={**DEMO_SECRETS, "ECOMBUS_ORDER_CAPTURE_PORT": "{port[order-capture]}",
              "ECOMBUS_ADMIN_PORT": "{admin_port[order-capture]}",
@@ -121,6 +125,17 @@ STACK: tuple[ProcessSpec, ...] = (
              "ERP_STOCK_DIR": "var/erp/stock", "ERP_ORDERS_DIR": "var/erp/orders",
              "ERP_ORDERS_BATCH_SECONDS": "10"},
         admin_port=9105, listens="routes of deploy/routes.yaml (ERP files, cXML, order review)"),
+    ProcessSpec(
+        "inventory-sync", ecombus("run", "inventory-sync"),
+        env={"ECOMBUS_ADMIN_PORT": "{admin_port[inventory-sync]}",
+             "ECOMBUS_INVENTORY_STOREFRONT_URL": "{url[storefront-sim]}",
+             "ECOMBUS_INVENTORY_STOREFRONT_TOKEN": "shpat-demo"},
+        admin_port=9102, listens="reservations; sellable stock to {url[storefront-sim]}/admin/api/2024-10/"
+                                 "inventory_levels/set.json"),
+    ProcessSpec(
+        "crm-updater", ecombus("run", "crm-updater"),
+        env={"ECOMBUS_ADMIN_PORT": "{admin_port[crm-updater]}", "ECOMBUS_CRM_API_URL": "{url[crm-sim]}"},
+        admin_port=9103, listens="customers to {url[crm-sim]}/crm/v3/objects/contacts/batch/upsert"),
 )
 """Everything ``ecombus up`` starts, in order. Add a service with one entry."""
 

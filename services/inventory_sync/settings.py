@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bus.topics import REPO_ROOT
+
 
 class InventorySyncSettings(BaseSettings):
     """Topics, the storefront inventory API and its limits, the SKU map.
@@ -21,7 +23,8 @@ class InventorySyncSettings(BaseSettings):
             it also writes the net sellable level back to ``levels_topic``.
         reservations_topic / status_topic: where decisions go.
         changelog_topic: its state per SKU, compacted; read whole on start.
-        sku_map: CSV ``sku,inventory_item_id`` (``ECOMBUS_INVENTORY_SKU_MAP``).
+        sku_map: CSV ``sku,inventory_item_id`` (``ECOMBUS_INVENTORY_SKU_MAP``; the project's
+            ``deploy/sku-map.csv`` by default).
         locations: ERP location code → storefront location id, as JSON
             (``ECOMBUS_INVENTORY_LOCATIONS='{"TOKYO-1": 655441491}'``).
         settle_seconds: how long after an order reaches the bus an ERP count is assumed to
@@ -43,7 +46,7 @@ class InventorySyncSettings(BaseSettings):
     reservations_topic: str = "inventory.reservations.v1"
     status_topic: str = "orders.status.v1"
     changelog_topic: str = "inventory-sync.stock.changelog"
-    sku_map: Path = Path("deploy/sku-map.csv")
+    sku_map: Path = REPO_ROOT / "deploy" / "sku-map.csv"
     locations: dict[str, int] = Field(default_factory=lambda: {"TOKYO-1": 655441491, "LA-1": 655441492})
     settle_seconds: float = Field(900.0, ge=0)
     storefront_url: str = "http://127.0.0.1:8090"
