@@ -3,7 +3,9 @@
 Consumes ERP stock levels (``inventory.levels.v1``, from the router) and orders
 (``orders.placed.v1``). Per SKU it keeps the ERP's count per location and the units held for
 orders (:mod:`.stock`); each order gets one StockReservation and an OrderStatusChanged RESERVED or
-BACKORDERED (:mod:`.handlers`).
+BACKORDERED (:mod:`.allocation`, :mod:`.handlers`). An order naming a SKU whose level was never
+seen (a cold start, orders read before the ERP's first stock file) waits for that level, a few
+minutes at most, instead of being backordered against nothing.
 
 Never oversells, by construction: stock is decided by a single thread of a single owner. The
 service runs the runtime's exactly-once loop, whose transactional.id (``<group>.txn``) is shared
@@ -25,7 +27,7 @@ value through the Shopify-like inventory API within its leaky bucket (:mod:`.sto
 mapping SKUs through ``deploy/sku-map.csv`` (:mod:`.sku_map`); an unknown SKU is dead-lettered.
 
 Modules: ``main`` (entry point), ``wiring`` (objects from settings), ``handlers`` (the rules
-applied to each event), ``settings`` (``ECOMBUS_INVENTORY_*``), ``stock``, ``changelog``,
-``state_store``, ``sku_map``, ``storefront``, ``coalescer``. ``ecombus run inventory-sync``;
-admin endpoints on :9102.
+applied to each event), ``settings`` (``ECOMBUS_INVENTORY_*``), ``stock``, ``allocation``,
+``changelog``, ``state_store``, ``sku_map``, ``storefront``, ``coalescer``.
+``ecombus run inventory-sync``; admin endpoints on :9102.
 """

@@ -36,9 +36,9 @@ from bus.runtime.handlers import Consumed
 from bus.runtime.producer import BusProducer
 from bus.runtime.retry import RetryPolicy
 from bus.settings import ClientConfig
+from services.inventory_sync.allocation import StockBook
 from services.inventory_sync.handlers import is_ours
 from services.inventory_sync.sku_map import SkuMap, StorefrontItem
-from services.inventory_sync.stock import StockBook
 from services.inventory_sync.storefront import StorefrontInventory
 
 log = logging.getLogger(__name__)

@@ -29,6 +29,8 @@ class InventorySyncSettings(BaseSettings):
             (``ECOMBUS_INVENTORY_LOCATIONS='{"TOKYO-1": 655441491}'``).
         settle_seconds: how long after an order reaches the bus an ERP count is assumed to
             include it (the hold is then dropped).
+        park_seconds: how long an order naming a SKU without any level yet waits for one before
+            it is decided anyway (unknown lines out of stock).
         storefront_url / storefront_token: the Shopify-like admin API and its access token.
         bucket_capacity / leak_per_second: the API's leaky bucket (Shopify: 40 and 2/s).
         push_linger_seconds: how long the first changed SKU waits for more changes to the same
@@ -49,6 +51,7 @@ class InventorySyncSettings(BaseSettings):
     sku_map: Path = REPO_ROOT / "deploy" / "sku-map.csv"
     locations: dict[str, int] = Field(default_factory=lambda: {"TOKYO-1": 655441491, "LA-1": 655441492})
     settle_seconds: float = Field(900.0, ge=0)
+    park_seconds: float = Field(300.0, ge=0)
     storefront_url: str = "http://127.0.0.1:8090"
     storefront_token: SecretStr | None = None
     bucket_capacity: int = Field(40, ge=1)

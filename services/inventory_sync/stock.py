@@ -1,8 +1,8 @@
-"""Stock positions and reservations: the state machine that never oversells.
+"""Stock positions: the per-SKU state machine behind reservations that never oversell.
 
-A :class:`Position` is one SKU: the ERP's latest level per location and the *holds* (units
-reserved for orders the ERP has not accounted for yet). What a location can still sell is
-``ERP available - held`` (never below 0). Rules:
+A :class:`Position` is one SKU: the ERP's latest level per location, the *holds* (units
+reserved for orders the ERP has not accounted for yet) and the orders *waiting* for the SKU's
+first level. What a location can still sell is ``ERP available - held`` (never below 0). Rules:
 
 * A level never goes back in time: a count with an older ``as_of`` than the one held is ignored.
 * A hold is taken per order line, at the location with the most sellable units (ties by name),
@@ -11,23 +11,15 @@ reserved for orders the ERP has not accounted for yet). What a location can stil
   order reached the bus (time for the router to hand it to the ERP and the ERP to reserve it),
   the count already includes the order, so the hold is dropped.
 
-:class:`StockBook` decides whole orders. An order is decided once: one seen before the last
-restart (its reservation is on the reservations topic) yields no decision, nor does the same order
-arriving again in another record; the *same record* handed again (after an aborted transaction,
-or a retry) yields the same decision again, so the outputs lost with it are emitted again.
-Only one thread decides (the consumer loop); ``lock`` lets the storefront pusher read safely.
+Whole orders are decided by :class:`~services.inventory_sync.allocation.StockBook`.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bus.contracts import models as m
-
-RECENT_DECISIONS = 50_000
 
 
 @dataclass(frozen=True)
@@ -51,13 +43,36 @@ class Hold:
     held_at: datetime
 
 
+@dataclass(frozen=True)
+class OrderRequest:
+    """What deciding an order needs, also kept while the order waits for a SKU's first level."""
+
+    order_id: str
+    event_id: str
+    correlation_id: str
+    arrived: datetime
+    """When the order reached the bus (its record's timestamp)."""
+    lines: tuple[tuple[str, str, int], ...]
+    """(line_id, sku, quantity) per order line."""
+
+    @classmethod
+    def of(cls, order: m.OrderPlaced, arrived: datetime) -> OrderRequest:
+        return cls(order.order_id, order.meta.event_id, order.meta.correlation_id, arrived,
+                   tuple((line.line_id, line.sku, line.quantity) for line in order.lines))
+
+    @property
+    def skus(self) -> set[str]:
+        return {sku for _, sku, _ in self.lines}
+
+
 @dataclass
 class Position:
-    """One SKU's levels per location and holds per (order, line)."""
+    """One SKU's levels per location, holds per (order, line), and orders waiting for a level."""
 
     sku: str
     levels: dict[str, Level] = field(default_factory=dict)
     holds: dict[tuple[str, str], Hold] = field(default_factory=dict)
+    waiting: dict[str, OrderRequest] = field(default_factory=dict)
 
     def held(self, location: str) -> int:
         return sum(h.quantity for h in self.holds.values() if h.location == location)
@@ -92,95 +107,3 @@ class Position:
         hold = Hold(order_id, line_id, location, quantity, held_at)
         self.holds[(order_id, line_id)] = hold
         return hold
-
-
-@dataclass(frozen=True)
-class Decision:
-    """The reservation decided for one order, and the positions it changed."""
-
-    order_id: str
-    result: m.ReservationResult
-    lines: list[m.ReservationLine]
-    decided_at: datetime
-    touched: dict[str, set[str]]
-    """sku → locations whose sellable quantity may have changed."""
-    source: tuple[str, int, int] | None = None
-    """(topic, partition, offset) of the record it was decided for."""
-
-    @property
-    def status(self) -> m.OrderStatus:
-        reserved = self.result == m.ReservationResult.RESERVED
-        return m.OrderStatus.RESERVED if reserved else m.OrderStatus.BACKORDERED
-
-    @property
-    def reason(self) -> str:
-        if self.result == m.ReservationResult.RESERVED:
-            return "all lines reserved"
-        short = [f"{ln.sku} ({ln.reserved} of {ln.requested})" for ln in self.lines
-                 if ln.reserved < ln.requested]
-        return "not enough stock: " + ", ".join(short)
-
-
-class StockBook:
-    """Every SKU's position and which orders are decided."""
-
-    def __init__(self, settle: timedelta) -> None:
-        self.settle = settle
-        self.positions: dict[str, Position] = {}
-        self.decided: set[str] = set()
-        self.recent: OrderedDict[str, Decision] = OrderedDict()
-        self.lock = threading.RLock()
-
-    def position(self, sku: str) -> Position:
-        found = self.positions.get(sku)
-        if found is None:
-            found = self.positions[sku] = Position(sku)
-        return found
-
-    def sellable(self, sku: str, location: str) -> int:
-        with self.lock:
-            found = self.positions.get(sku)
-            return found.sellable(location) if found else 0
-
-    def apply_level(self, event: m.StockLevelChanged) -> bool:
-        """Apply an ERP count; False when an newer count of that location is already known."""
-        level = Level(event.on_hand, event.available, event.reserved, event.as_of)
-        return self.position(event.sku).apply_level(event.location, level, self.settle)
-
-    def reserve(self, order: m.OrderPlaced, held_at: datetime, now: datetime,
-                source: tuple[str, int, int] | None = None) -> Decision | None:
-        """Decide the order from the record at ``source``; None when it was decided before.
-
-        The same record handed again gets its earlier decision back, to emit again.
-        """
-        earlier = self.recent.get(order.order_id)
-        if earlier is not None:
-            return earlier if earlier.source == source else None
-        if order.order_id in self.decided:
-            return None
-        lines: list[m.ReservationLine] = []
-        touched: dict[str, set[str]] = {}
-        for line in order.lines:
-            hold = self.position(line.sku).hold(order.order_id, line.line_id, line.quantity, held_at) \
-                if line.sku in self.positions else None
-            reserved = hold.quantity if hold else 0
-            result = (m.ReservationResult.RESERVED if reserved >= line.quantity
-                      else m.ReservationResult.PARTIAL if reserved else m.ReservationResult.OUT_OF_STOCK)
-            lines.append(m.ReservationLine(sku=line.sku, requested=line.quantity, reserved=reserved,
-                                           result=result, location=hold.location if hold else None))
-            if hold:
-                touched.setdefault(line.sku, set()).add(hold.location)
-        decision = Decision(order.order_id, _overall(lines), lines, now, touched, source)
-        self.decided.add(order.order_id)
-        self.recent[order.order_id] = decision
-        while len(self.recent) > RECENT_DECISIONS:
-            self.recent.popitem(last=False)
-        return decision
-
-
-def _overall(lines: list[m.ReservationLine]) -> m.ReservationResult:
-    if all(ln.reserved >= ln.requested for ln in lines):
-        return m.ReservationResult.RESERVED
-    if any(ln.reserved for ln in lines):
-        return m.ReservationResult.PARTIAL
-    return m.ReservationResult.OUT_OF_STOCK

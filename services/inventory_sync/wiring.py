@@ -25,13 +25,13 @@ from bus.runtime.producer import BusProducer
 from bus.runtime.retry import RetryPolicy
 from bus.runtime.service import RuntimeSettings, Service
 from bus.settings import KafkaSettings, RegistrySettings, load
+from services.inventory_sync.allocation import StockBook
 from services.inventory_sync.changelog import POSITION, position_from_record
 from services.inventory_sync.coalescer import StockPusher
 from services.inventory_sync.handlers import SERVICE, StockKeeper
 from services.inventory_sync.settings import InventorySyncSettings
 from services.inventory_sync.sku_map import SkuMap
 from services.inventory_sync.state_store import ensure_topics, fence, read_to_end
-from services.inventory_sync.stock import StockBook
 from services.inventory_sync.storefront import LeakyBucket, StorefrontInventory
 
 log = logging.getLogger(__name__)
@@ -64,12 +64,11 @@ class InventorySync:
             for msg in read_to_end(client, settings.changelog_topic, timeout):
                 if msg.value() is not None:
                     record = self.codec.decode(settings.changelog_topic, msg.value() or b"")
-                    position = position_from_record(record)
-                    self.book.positions[position.sku] = position
+                    self.book.restored(position_from_record(record))
             for msg in read_to_end(client, settings.reservations_topic, timeout):
                 self.book.decided.add((msg.key() or b"").decode())
-        log.info("restored %d SKU positions and %d decided orders", len(self.book.positions),
-                 len(self.book.decided))
+        log.info("restored %d SKU positions, %d decided orders, %d orders waiting for stock",
+                 len(self.book.positions), len(self.book.decided), len(self.book.parked))
         return len(self.book.positions), len(self.book.decided)
 
     def run(self, stop: threading.Event | None = None, install_signal_handlers: bool = True) -> None:
@@ -104,7 +103,7 @@ def build(settings: InventorySyncSettings, runtime: RuntimeSettings, kafka: Kafk
     group = runtime.group_id or f"ecombus.{SERVICE}"
     codec = codec or avro_codec(settings)
     sku_map = SkuMap.load(settings.sku_map, settings.locations)
-    book = StockBook(timedelta(seconds=settings.settle_seconds))
+    book = StockBook(timedelta(seconds=settings.settle_seconds), timedelta(seconds=settings.park_seconds))
     service = Service(SERVICE)
     keeper = StockKeeper(book, sku_map, settings)
     service.handler(settings.levels_topic, model=m.StockLevelChanged, name="apply_level")(keeper.apply_level)

@@ -116,6 +116,10 @@ def create_app(limit: int = 100, interval: float = 10.0,
     state = CrmState(limit, interval, clock)
     app.state.crm = state
 
+    @app.get("/readyz")
+    def ready() -> dict[str, str]:
+        return {"status": "ok"}
+
     @app.post(UPSERT_PATH)
     async def batch_upsert(request: Request) -> JSONResponse:
         body = await request.json()

@@ -15,12 +15,12 @@ from bus.http import ApiClient
 from bus.runtime.dlq import header_dict
 from bus.runtime.handlers import Consumed
 from bus.runtime.retry import RetryPolicy
+from services.inventory_sync.allocation import Outcome, StockBook
 from services.inventory_sync.coalescer import StockPusher
 from services.inventory_sync.handlers import SOURCE
 from services.inventory_sync.sku_map import SkuMap
-from services.inventory_sync.stock import StockBook
 from services.inventory_sync.storefront import LeakyBucket, StorefrontInventory
-from tests.unit.inventory_sync.stock_events import level
+from tests.unit.inventory_sync.stock_events import T0, level
 
 LEVELS = "inventory.levels.v1"
 SKUS = {f"SKU-{i}": 808950900 + i for i in range(10)}
@@ -86,7 +86,7 @@ def test_a_burst_of_1000_changes_costs_one_call_per_item_with_the_latest_value()
     pusher, codec, _ = _pusher(shop, book, registry)
     for n in range(1000):
         sku = f"SKU-{n % 10}"
-        book.apply_level(level(sku, "TOKYO-1", n))  # the book moves on as the loop decides
+        book.apply_level(level(sku, "TOKYO-1", n), T0, ("levels", 0, n), Outcome())  # as the loop does
         pusher.note(_record(codec, _ours(sku, n), n))
         pusher.note(_record(codec, level(sku, "TOKYO-1", n), n))  # the ERP's own records: skipped
     pusher.push()
@@ -103,8 +103,8 @@ def test_a_burst_of_1000_changes_costs_one_call_per_item_with_the_latest_value()
 
 def test_throttling_is_retried_after_retry_after_and_refusals_are_dead_lettered() -> None:
     book = StockBook(timedelta(minutes=15))
-    book.apply_level(level("SKU-1", "TOKYO-1", 4))
-    book.apply_level(level("SKU-2", "TOKYO-1", 6))
+    book.apply_level(level("SKU-1", "TOKYO-1", 4), T0, ("levels", 0, 1), Outcome())
+    book.apply_level(level("SKU-2", "TOKYO-1", 6), T0, ("levels", 0, 2), Outcome())
     answers = iter([httpx.Response(429, headers={"Retry-After": "1"}, json={"errors": "Exceeded"}),
                     httpx.Response(200, json={}), httpx.Response(422, json={"errors": "no such item"})])
     pusher, codec, producer = _pusher(lambda r: next(answers), book, CollectorRegistry())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from datetime import timedelta
 
@@ -10,10 +11,10 @@ import pytest
 from bus.contracts import models as m
 from bus.errors import PermanentError
 from bus.runtime.handlers import Context
+from services.inventory_sync.allocation import StockBook
 from services.inventory_sync.handlers import SOURCE, StockKeeper
 from services.inventory_sync.settings import InventorySyncSettings
 from services.inventory_sync.sku_map import SkuMap
-from services.inventory_sync.stock import StockBook
 from tests.unit.inventory_sync.stock_events import T0, later, level, order
 
 SETTINGS = InventorySyncSettings()
@@ -24,8 +25,12 @@ def _keeper() -> StockKeeper:
     return StockKeeper(StockBook(timedelta(minutes=15)), SKU_MAP, SETTINGS, clock=lambda: later(2))
 
 
+_OFFSETS = itertools.count()
+
+
 def _ctx(topic: str = "orders.placed.v1") -> Context:
-    return Context(topic=topic, partition=0, offset=0, key=None, headers=[],
+    """A fresh record's context (every call a new offset)."""
+    return Context(topic=topic, partition=0, offset=next(_OFFSETS), key=None, headers=[],
                    timestamp_ms=int(later(1).timestamp() * 1000))
 
 
@@ -61,7 +66,7 @@ def test_own_levels_are_skipped_and_unknown_skus_are_permanent() -> None:
 
 def test_racing_orders_one_reserved_one_backordered_with_all_outputs() -> None:
     keeper = _keeper()
-    keeper.apply_level(level("MATCHA-40G", "TOKYO-1", 1), _ctx())
+    keeper.apply_level(level("MATCHA-40G", "TOKYO-1", 1), _ctx("inventory.levels.v1"))
     keeper.reserve_stock(order(1, ("MATCHA-40G", 1)), first := _ctx())
     keeper.reserve_stock(order(2, ("MATCHA-40G", 1)), second := _ctx())
     one, two = _by_topic(first), _by_topic(second)
@@ -79,13 +84,26 @@ def test_racing_orders_one_reserved_one_backordered_with_all_outputs() -> None:
 
 def test_the_same_record_again_emits_the_same_decision_a_duplicate_order_nothing() -> None:
     keeper = _keeper()
-    keeper.apply_level(level("MATCHA-40G", "TOKYO-1", 5), _ctx())
+    keeper.apply_level(level("MATCHA-40G", "TOKYO-1", 5), _ctx("inventory.levels.v1"))
     keeper.reserve_stock(order(1, ("MATCHA-40G", 2)), first := _ctx())
-    keeper.reserve_stock(order(1, ("MATCHA-40G", 2)), again := _ctx())  # e.g. after an abort
+    keeper.reserve_stock(order(1, ("MATCHA-40G", 2)), again := replace(first, outputs=[]))  # after an abort
     assert [(o.topic, o.key) for o in again.outputs] == [(o.topic, o.key) for o in first.outputs]
     assert keeper.book.sellable("MATCHA-40G", "TOKYO-1") == 3
-    keeper.reserve_stock(order(1, ("MATCHA-40G", 2)), duplicate := replace(_ctx(), offset=9))
+    keeper.reserve_stock(order(1, ("MATCHA-40G", 2)), duplicate := _ctx())
     assert duplicate.outputs == []
     keeper.book.recent.clear()
-    keeper.reserve_stock(order(1, ("MATCHA-40G", 2)), after_restart := _ctx())
+    keeper.reserve_stock(order(1, ("MATCHA-40G", 2)), after_restart := replace(first, outputs=[]))
     assert after_restart.outputs == []
+
+
+def test_an_order_before_the_first_stock_file_waits_and_is_reserved_when_it_comes() -> None:
+    keeper = _keeper()
+    keeper.reserve_stock(order(1, ("MATCHA-40G", 2)), waiting := _ctx())
+    assert [o.topic for o in waiting.outputs] == [SETTINGS.changelog_topic], "only the waiting order recorded"
+    keeper.apply_level(level("MATCHA-40G", "TOKYO-1", 5), stock := _ctx("inventory.levels.v1"))
+    out = _by_topic(stock)
+    (status,) = out[SETTINGS.status_topic]
+    assert isinstance(status, m.OrderStatusChanged) and status.status == m.OrderStatus.RESERVED
+    assert status.meta.causation_id == order(1).meta.event_id
+    (net,) = out[SETTINGS.levels_topic]
+    assert isinstance(net, m.StockLevelChanged) and net.available == 3
