@@ -4,8 +4,8 @@ Consumes ERP stock levels (``inventory.levels.v1``, from the router) and orders
 (``orders.placed.v1``). Per SKU it keeps the ERP's count per location and the units held for
 orders (:mod:`.stock`); each order gets one StockReservation and an OrderStatusChanged RESERVED or
 BACKORDERED (:mod:`.allocation`, :mod:`.handlers`). An order naming a SKU whose level was never
-seen (a cold start, orders read before the ERP's first stock file) waits for that level, a few
-minutes at most, instead of being backordered against nothing.
+seen (a cold start, orders read before the ERP's first stock file) waits for that level, a
+minute at most by default, instead of being backordered against nothing.
 
 Never oversells, by construction: stock is decided by a single thread of a single owner. The
 service runs the runtime's exactly-once loop, whose transactional.id (``<group>.txn``) is shared

@@ -77,7 +77,7 @@ class Outcome:
 class StockBook:
     """Every SKU's position, the orders decided and the orders waiting."""
 
-    def __init__(self, settle: timedelta, park_timeout: timedelta = timedelta(minutes=5)) -> None:
+    def __init__(self, settle: timedelta, park_timeout: timedelta = timedelta(minutes=1)) -> None:
         self.settle, self.park_timeout = settle, park_timeout
         self.positions: dict[str, Position] = {}
         self.decided: set[str] = set()

@@ -8,7 +8,8 @@
   StockReservation on ``inventory.reservations.v1`` and OrderStatusChanged RESERVED or
   BACKORDERED on ``orders.status.v1``.
 
-Every record handled also decides the orders that waited too long for a level. After it, each
+Every record handled, our own net levels included, also decides the orders that waited too long
+for a level (so in a bus that falls silent they wait until the next record). After it, each
 changed SKU's whole position goes to the changelog and each changed location's net level
 (sellable = ERP available minus holds) to ``inventory.levels.v1`` with source
 ``ecombus/inventory-sync``: that record is what the storefront pusher acts on. Everything is
@@ -50,15 +51,15 @@ class StockKeeper:
         self.book, self.sku_map, self.topics, self._clock = book, sku_map, settings, clock
 
     def apply_level(self, event: m.StockLevelChanged, ctx: Context) -> None:
-        """Take an ERP count of one SKU at one location."""
-        if is_ours(event):
-            return
-        self.sku_map.item(event.sku, event.location)  # UnknownStockItem: dead-lettered
+        """Take an ERP count of one SKU at one location (our own net levels only tick the clock)."""
+        ours = is_ours(event)
+        if not ours:
+            self.sku_map.item(event.sku, event.location)  # UnknownStockItem: dead-lettered
         now, source = self._clock(), (ctx.topic, ctx.partition, ctx.offset)
         with self.book.lock:
             outcome = self.book.replay(source)
             self.book.expire(now, source, outcome)
-            if not self.book.apply_level(event, now, source, outcome):
+            if not ours and not self.book.apply_level(event, now, source, outcome):
                 ctx.log.info("count of %s at %s as of %s is older than the one held; ignored",
                              event.sku, event.location, event.as_of.isoformat())
             self._emit(outcome, event.meta, ctx)

@@ -51,7 +51,7 @@ class InventorySyncSettings(BaseSettings):
     sku_map: Path = REPO_ROOT / "deploy" / "sku-map.csv"
     locations: dict[str, int] = Field(default_factory=lambda: {"TOKYO-1": 655441491, "LA-1": 655441492})
     settle_seconds: float = Field(900.0, ge=0)
-    park_seconds: float = Field(300.0, ge=0)
+    park_seconds: float = Field(60.0, ge=0)
     storefront_url: str = "http://127.0.0.1:8090"
     storefront_token: SecretStr | None = None
     bucket_capacity: int = Field(40, ge=1)

@@ -22,7 +22,8 @@ SKU_MAP = SkuMap({"MATCHA-40G": 808950810}, {"TOKYO-1": 655441491, "LA-1": 65544
 
 
 def _keeper() -> StockKeeper:
-    return StockKeeper(StockBook(timedelta(minutes=15)), SKU_MAP, SETTINGS, clock=lambda: later(2))
+    return StockKeeper(StockBook(timedelta(minutes=15), timedelta(minutes=5)), SKU_MAP, SETTINGS,
+                       clock=lambda: later(2))
 
 
 _OFFSETS = itertools.count()
@@ -107,3 +108,18 @@ def test_an_order_before_the_first_stock_file_waits_and_is_reserved_when_it_come
     assert status.meta.causation_id == order(1).meta.event_id
     (net,) = out[SETTINGS.levels_topic]
     assert isinstance(net, m.StockLevelChanged) and net.available == 3
+
+
+def test_any_record_decides_the_orders_that_waited_too_long() -> None:
+    now = [later(1)]
+    keeper = StockKeeper(StockBook(timedelta(minutes=15), timedelta(minutes=1)), SKU_MAP, SETTINGS,
+                         clock=lambda: now[0])
+    keeper.reserve_stock(order(1, ("GYOKURO-20G", 1)), _ctx())
+    assert keeper.book.parked
+    now[0] = later(4)
+    ours = level("MATCHA-40G", "TOKYO-1", 3)
+    tick = _ctx("inventory.levels.v1")
+    keeper.apply_level(replace(ours, meta=replace(ours.meta, source=SOURCE)), tick)
+    (status,) = _by_topic(tick)[SETTINGS.status_topic]
+    assert isinstance(status, m.OrderStatusChanged) and status.status == m.OrderStatus.BACKORDERED
+    assert keeper.book.parked == {}
