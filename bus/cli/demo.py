@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -20,10 +21,12 @@ from bus.cli.local import REGISTRY_PORT
 from bus.cli.output import heading, progress
 from bus.cli.stack import Infrastructure, print_summary, start_infrastructure, start_stack
 from bus.local.broker import DEFAULT_PORT
+from bus.observability.masking import mask_text
 from bus.ops.reading import partitions_of, read_to_end
 from bus.roundtrip import round_trip
 from bus.serde import AvroDecoder, RegistryClient
 from services.simulators import scenario
+from services.simulators.erp import drop_stock_file
 
 WAIT_SECONDS = 90.0
 
@@ -85,6 +88,50 @@ def show(infra: Infrastructure, store_url: str, story: scenario.Scenario) -> Non
                    f"{fulfillment['tracking_number']} {fulfillment['tracking_url']}")
 
 
+def show_stock_and_customers(infra: Infrastructure, store_url: str, crm_url: str) -> None:
+    """Drop a restock file into the ERP, wait for every order's reservation, show stock and the CRM."""
+    as_of = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    restock = (f"sku,location,on_hand,reserved,as_of\nMATCHA-40G,TOKYO-1,240,4,{as_of}\n"
+               f"HOJICHA-100G,TOKYO-1,50,0,{as_of}\nWHISK-BAMBOO,LA-1,24,0,{as_of}\n")
+    drop_stock_file(Path("var/erp/stock"), restock.encode(), f"erp_stock_restock_{int(time.time())}.csv")
+    progress("ERP restock file dropped (MATCHA-40G, HOJICHA-100G, WHISK-BAMBOO)")
+
+    def waiting() -> set[str]:
+        decided = {r["order_id"] for r in topic_values(infra, "inventory.reservations.v1")}
+        return {o["order_id"] for o in topic_values(infra, "orders.placed.v1")} - decided
+
+    deadline = time.monotonic() + WAIT_SECONDS
+    while waiting() and time.monotonic() < deadline:
+        time.sleep(2)
+    time.sleep(3)  # the pusher's linger and the CRM flusher's batch
+    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for level in topic_values(infra, "inventory.levels.v1"):
+        latest[(level["sku"], level["location"], level["meta"]["source"]["system"])] = level
+    store = httpx.get(f"{store_url}/_sim/received").json()
+    catalog = httpx.get(f"{store_url}/_sim/catalog").json()
+    shown = {(lv["inventory_item_id"], lv["location_id"]): lv["available"] for lv in store["inventory"]}
+    click.echo("Stock: ERP count → sellable after reservations (inventory-sync) → storefront:")
+    for (sku, location, system), erp in sorted(latest.items()):
+        if system == "inventory-sync":
+            continue
+        net = latest.get((sku, location, "inventory-sync"), erp)
+        item = (catalog["inventory_items"].get(sku), catalog["locations"].get(location))
+        held = net["reserved"] - erp["reserved"]
+        click.echo(f"  {sku:14} {location:8} ERP {erp['available']:4}  held {held:3}"
+                   f"  sellable {net['available']:4}  storefront {shown.get(item, '-')}")
+    click.echo("\nReservations on inventory.reservations.v1:")
+    for reservation in topic_values(infra, "inventory.reservations.v1"):
+        lines = ", ".join(f"{ln['sku']} {ln['reserved']}/{ln['requested']}" for ln in reservation["lines"])
+        click.echo(f"  {reservation['order_id']:44} {reservation['result']:12} {lines}")
+    click.echo("\nCRM contacts (crm-updater → HubSpot-like batch upsert; lifetime figures per customer):")
+    for email, contact in httpx.get(f"{crm_url}/_sim/received").json()["contacts"].items():
+        props = contact["properties"]
+        spend = ", ".join(f"{v} {k.rsplit('_', 1)[-1].upper()}" for k, v in sorted(props.items())
+                          if k.startswith("ecombus_lifetime_spend_"))
+        name = f"{props.get('lastname', '')} {props.get('firstname', '')}".strip()
+        click.echo(f"  {mask_text(email):28} {name:20} orders {props['ecombus_orders_count']:>2}  {spend}")
+
+
 @click.command("demo")
 @click.option("--messages", default=1_000, show_default=True, help="Records in the round trip.")
 @click.option("--port", default=DEFAULT_PORT, show_default=True, help="Kafka client port on 127.0.0.1.")
@@ -108,6 +155,9 @@ def demo(messages: int, port: int, registry_port: int) -> None:
         time.sleep(2)
     heading("what happened")
     show(infra, store_url, story)
+    heading("stock and customers: the ERP restocks; inventory-sync and crm-updater at work")
+    crm_url = f"http://127.0.0.1:{stack.ports['crm-sim']}"
+    show_stock_and_customers(infra, store_url, crm_url)
     print_summary(stack, infra)
     if gaps:
         click.secho("not everything arrived within 90 s: " + "; ".join(gaps), fg="red")

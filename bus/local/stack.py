@@ -129,7 +129,7 @@ STACK: tuple[ProcessSpec, ...] = (
         "inventory-sync", ecombus("run", "inventory-sync"),
         env={"ECOMBUS_ADMIN_PORT": "{admin_port[inventory-sync]}",
              "ECOMBUS_INVENTORY_STOREFRONT_URL": "{url[storefront-sim]}",
-             "ECOMBUS_INVENTORY_STOREFRONT_TOKEN": "shpat-demo"},
+             "ECOMBUS_INVENTORY_STOREFRONT_TOKEN": "shpat-demo", "ECOMBUS_INVENTORY_PARK_SECONDS": "10"},
         admin_port=9102, listens="reservations; sellable stock to {url[storefront-sim]}/admin/api/2024-10/"
                                  "inventory_levels/set.json"),
     ProcessSpec(

@@ -58,10 +58,10 @@ class StockKeeper:
         now, source = self._clock(), (ctx.topic, ctx.partition, ctx.offset)
         with self.book.lock:
             outcome = self.book.replay(source)
-            self.book.expire(now, source, outcome)
             if not ours and not self.book.apply_level(event, now, source, outcome):
                 ctx.log.info("count of %s at %s as of %s is older than the one held; ignored",
                              event.sku, event.location, event.as_of.isoformat())
+            self.book.expire(now, source, outcome)  # after the level: it may have released them
             self._emit(outcome, event.meta, ctx)
 
     def reserve_stock(self, order: m.OrderPlaced, ctx: Context) -> None:
