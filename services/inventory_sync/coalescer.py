@@ -10,8 +10,9 @@ Guarantee (at-least-once, latest value wins, nothing lost, nothing blocked):
   them. Once the first has waited ``linger`` seconds, every pair is pushed with the quantity the
   :class:`~.stock.StockBook` holds *at that moment*: a burst of a thousand changes costs one call
   per pair, carrying the latest value, and a record replayed from the DLQ sends today's value.
-  That value may include a decision whose transaction is still committing: it either commits or
-  is made again identically when the loop re-reads its input, so the storefront converges.
+  That value may include a decision whose transaction is still committing: it either commits, or
+  (after a crash) the loop decides that input again and the push that follows carries the result,
+  so the storefront converges on the committed state.
 * A value equal to the last one this process pushed for that item is not sent again.
 * Calls wait for room in the client-side :class:`~.storefront.LeakyBucket`; a 429 is retried
   after its ``Retry-After``, 5xx and timeouts with backoff, within ``retry.budget_seconds``;
