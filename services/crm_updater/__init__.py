@@ -5,7 +5,7 @@ lower-cased email, the CRM's contact id) it keeps the latest profile and the ord
 a replayed or redelivered order never counts twice (:mod:`.profiles`). The state lives in memory
 and in a compacted changelog topic written in the same exactly-once transaction as the consumed
 offsets; on start the service fences any previous instance and reads the changelog back
-(:mod:`.state_store`, :mod:`.changelog`), so a restart or a SIGKILL loses and doubles nothing.
+(:mod:`bus.runtime.state_store`, :mod:`.changelog`), so a restart or a SIGKILL loses and doubles nothing.
 
 Single owner: every replica of the group shares the runtime's transactional.id, so the newest
 instance fences the older ones and exactly one instance updates customers at a time; two orders
@@ -17,5 +17,5 @@ limit, retrying 429/5xx, and dead-letters only the contacts the CRM rejects (:mo
 
 Modules: ``main`` (entry point), ``wiring`` (objects from settings), ``handlers`` (the rules
 applied to each event), ``settings`` (``ECOMBUS_CRM_*``), ``profiles``, ``changelog``,
-``state_store``, ``hubspot``, ``batcher``. ``ecombus run crm-updater``; admin endpoints on :9103.
+``hubspot``, ``batcher`` (fencing and read-back: ``bus.runtime.state_store``). ``ecombus run crm-updater``; admin endpoints on :9103.
 """

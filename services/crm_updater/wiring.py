@@ -22,6 +22,7 @@ from bus.runtime.dlq import dlq_topic
 from bus.runtime.producer import BusProducer
 from bus.runtime.retry import RetryPolicy
 from bus.runtime.service import RuntimeSettings, Service
+from bus.runtime.state_store import ensure_topics, fence, read_to_end
 from bus.settings import KafkaSettings, RegistrySettings, load
 from services.crm_updater.batcher import ContactFlusher
 from services.crm_updater.changelog import CONTACT_UPSERT, CUSTOMER_STATE, state_from_record
@@ -29,7 +30,6 @@ from services.crm_updater.handlers import CustomerFigures
 from services.crm_updater.hubspot import HubSpotContacts, RollingWindow
 from services.crm_updater.profiles import CustomerBook
 from services.crm_updater.settings import CrmUpdaterSettings
-from services.crm_updater.state_store import ensure_topics, fence, read_to_end
 
 SERVICE = "crm-updater"
 log = logging.getLogger(__name__)

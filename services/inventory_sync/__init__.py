@@ -19,7 +19,7 @@ in-memory, thousands per second), not by replicas; a second replica only takes o
 
 State survives restarts and SIGKILL without local files: positions go to a compacted changelog
 and decisions to ``inventory.reservations.v1``, in the same transaction as the consumed offsets,
-and are read back on start (:mod:`.changelog`, :mod:`.state_store`).
+and are read back on start (:mod:`.changelog`, :mod:`bus.runtime.state_store`).
 
 Storefront: every change writes the net sellable level back to ``inventory.levels.v1``; a
 background pusher (:mod:`.coalescer`) coalesces them per SKU and location and sets the latest
@@ -28,6 +28,6 @@ mapping SKUs through ``deploy/sku-map.csv`` (:mod:`.sku_map`); an unknown SKU is
 
 Modules: ``main`` (entry point), ``wiring`` (objects from settings), ``handlers`` (the rules
 applied to each event), ``settings`` (``ECOMBUS_INVENTORY_*``), ``stock``, ``allocation``,
-``changelog``, ``state_store``, ``sku_map``, ``storefront``, ``coalescer``.
+``changelog``, ``sku_map``, ``storefront``, ``coalescer``.
 ``ecombus run inventory-sync``; admin endpoints on :9102.
 """

@@ -24,6 +24,7 @@ from bus.runtime.dlq import dlq_topic
 from bus.runtime.producer import BusProducer
 from bus.runtime.retry import RetryPolicy
 from bus.runtime.service import RuntimeSettings, Service
+from bus.runtime.state_store import ensure_topics, fence, read_to_end
 from bus.settings import KafkaSettings, RegistrySettings, load
 from services.inventory_sync.allocation import StockBook
 from services.inventory_sync.changelog import POSITION, position_from_record
@@ -31,7 +32,6 @@ from services.inventory_sync.coalescer import StockPusher
 from services.inventory_sync.handlers import SERVICE, StockKeeper
 from services.inventory_sync.settings import InventorySyncSettings
 from services.inventory_sync.sku_map import SkuMap
-from services.inventory_sync.state_store import ensure_topics, fence, read_to_end
 from services.inventory_sync.storefront import LeakyBucket, StorefrontInventory
 
 log = logging.getLogger(__name__)
