@@ -17,5 +17,6 @@ limit, retrying 429/5xx, and dead-letters only the contacts the CRM rejects (:mo
 
 Modules: ``main`` (entry point), ``wiring`` (objects from settings), ``handlers`` (the rules
 applied to each event), ``settings`` (``ECOMBUS_CRM_*``), ``profiles``, ``changelog``,
-``hubspot``, ``batcher`` (fencing and read-back: ``bus.runtime.state_store``). ``ecombus run crm-updater``; admin endpoints on :9103.
+``hubspot``, ``batcher`` (fencing and read-back: ``bus.runtime.state_store``).
+``ecombus run crm-updater``; admin endpoints on :9103.
 """
