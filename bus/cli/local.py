@@ -14,9 +14,10 @@ from bus.local.paths import state_dir
 REGISTRY_PORT = 8081
 
 
-def local_broker(port: int = DEFAULT_PORT) -> LocalBroker:
+def local_broker(port: int = DEFAULT_PORT, controller_port: int | None = None) -> LocalBroker:
     """The per-user local broker (state in ``<state dir>/kafka``)."""
-    return LocalBroker(state_dir() / "kafka", port=port, progress=progress)
+    return LocalBroker(state_dir() / "kafka", port=port, controller_port=controller_port,
+                       progress=progress)
 
 
 @click.group("local")
@@ -45,16 +46,19 @@ def fetch() -> None:
 
 @local_group.command("up")
 @click.option("--port", default=DEFAULT_PORT, show_default=True, help="Client port on 127.0.0.1.")
+@click.option("--controller-port", type=int, default=None,
+              help="KRaft controller port, fixed when the data dir is formatted "
+                   "[default: --port + 1, or a free port if that is taken].")
 @click.option("--fresh", is_flag=True, help="Delete the broker's data first (topics, offsets).")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait until ready.")
 @click.option("--registry-port", default=REGISTRY_PORT, show_default=True, envvar="ECOMBUS_REGISTRY_PORT",
               help="Port of the schema registry started beside the broker [env ECOMBUS_REGISTRY_PORT].")
-def up(port: int, fresh: bool, timeout: float, registry_port: int) -> None:
+def up(port: int, controller_port: int | None, fresh: bool, timeout: float, registry_port: int) -> None:
     """Start the local broker and schema registry (idempotent) and print their addresses."""
     heading("local Kafka")
     if fresh:
         processes.stop("registry")  # its schemas go with the broker's data
-    state = local_broker(port).start(fresh=fresh, timeout=timeout)
+    state = local_broker(port, controller_port).start(fresh=fresh, timeout=timeout)
     click.echo(f"Kafka {state.kafka_version} running: KAFKA_BOOTSTRAP_SERVERS={state.bootstrap_servers}")
     click.echo(f"  pid {state.pid}, data {state.data_dir}, log {state.log_file}")
     click.echo(f"SCHEMA_REGISTRY_URL={start_registry(state.bootstrap_servers, registry_port)}")

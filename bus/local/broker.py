@@ -142,8 +142,8 @@ class LocalBroker:
     Args:
         home: the folder holding state, data and logs.
         port: the client (PLAINTEXT) port.
-        controller_port: the KRaft controller port; default ``port + 1`` when the storage is
-            formatted, then whatever was formatted.
+        controller_port: the KRaft controller port, fixed when the storage is formatted and
+            kept afterwards; by default ``port + 1``, or any free port when that one is taken.
         heap: the JVM's maximum heap.
         progress: called with human-readable progress lines.
     """
@@ -217,7 +217,8 @@ class LocalBroker:
                 raise SetupError(
                     f"{what} port {port} is already in use on 127.0.0.1 (another Kafka?). "
                     "Stop it, or pick other ports: 'ecombus local up --port N' "
-                    "(with --fresh if the controller port must change)."
+                    "(the controller port is fixed when the data dir is formatted: "
+                    "add --fresh --controller-port N to change it)."
                 )
         libs = ensure_kafka_jars(self.kafka_version, progress=self._say)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -261,6 +262,9 @@ class LocalBroker:
         if (self.data_dir / "meta.properties").exists() and ports_file.exists():
             return int(json.loads(ports_file.read_text(encoding="utf-8"))["controller_port"])
         port = self.controller_port or self.port + 1
+        if not self.controller_port and not port_is_free(port):
+            port = free_port()
+            self._say(f"port {self.port + 1} is taken: the KRaft controller listens on {port}")
         self.home.mkdir(parents=True, exist_ok=True)
         ports_file.write_text(json.dumps({"controller_port": port}), encoding="utf-8")
         return port

@@ -44,7 +44,8 @@ def local_env(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 def test_up_round_trip_down_leaves_no_java(local_env: dict[str, str], tmp_path: Path) -> None:
     port = free_port()
-    up = _ecombus("local", "up", "--port", str(port), "--registry-port", str(free_port()), env=local_env)
+    up = _ecombus("local", "up", "--port", str(port), "--controller-port", str(free_port()),
+                  "--registry-port", str(free_port()), env=local_env)
     assert up.returncode == 0, up.stderr
     assert f"KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:{port}" in up.stdout
 
@@ -64,7 +65,8 @@ def test_up_round_trip_down_leaves_no_java(local_env: dict[str, str], tmp_path: 
 
 def test_data_survives_down_and_up_unless_fresh(local_env: dict[str, str]) -> None:
     port = free_port()
-    up = ["local", "up", "--port", str(port), "--registry-port", str(free_port())]
+    up = ["local", "up", "--port", str(port), "--controller-port", str(free_port()),
+          "--registry-port", str(free_port())]
     assert _ecombus(*up, env=local_env).returncode == 0
     admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{port}"})
     admin.create_topics([NewTopic("kept.across.restarts.v1", 1, 1)])["kept.across.restarts.v1"].result(30)

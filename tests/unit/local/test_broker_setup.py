@@ -1,5 +1,6 @@
 """Start-up errors of the local broker say what to do, before any JVM or download starts."""
 
+import json
 import os
 import socket
 import stat
@@ -53,3 +54,17 @@ def test_state_of_a_dead_pid_is_not_running(tmp_path: Path) -> None:
     )
     assert not process_alive(999999)
     assert LocalBroker(tmp_path).state() is None
+
+
+def test_default_controller_port_moves_off_a_taken_port_plus_one(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        said: list[str] = []
+        broker = LocalBroker(tmp_path, port=taken - 1, progress=said.append)
+        chosen = broker._controller_port()
+    assert chosen != taken
+    assert f"port {taken} is taken" in said[0] and str(chosen) in said[0]
+    # fixed from now on: the next start (same storage) reads the recorded port back
+    assert json.loads((tmp_path / "ports.json").read_text())["controller_port"] == chosen
