@@ -4,22 +4,20 @@
 decode the OrderPlaced values, keep orders whose total is positive, map each to an
 OrderStatusChanged ACCEPTED, encode and produce it, with the same librdkafka producer settings
 as the other arms. ``SERDE`` ``quix`` uses Quix Streams' own Avro serializers through the schema
-registry (what a Quix user writes); ``fastavro`` uses hand-written fastavro serializers in
-Confluent framing (the same decoding as the bare arm). The schemas come from ``schemas/``
+registry (what a Quix user writes); ``fastavro`` uses the bare arm's plain fastavro functions
+(``bench/plain_avro.py``). The schemas come from ``schemas/``
 through ``bench/quix_schemas.json`` (written by bench_router). Prints READY once set up and
 starts on a line on stdin, so interpreter start-up and imports are not timed.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import struct
 import sys
 from pathlib import Path
 from typing import Any
 
-from fastavro import parse_schema, schemaless_reader, schemaless_writer
+import plain_avro  # bench/plain_avro.py, beside this script
 from quixstreams import Application
 from quixstreams.models import Deserializer, SerializationContext, Serializer
 
@@ -29,25 +27,19 @@ PRODUCER = {"enable.idempotence": True, "acks": "all", "compression.type": "zstd
 class ConfluentAvroIn(Deserializer):  # type: ignore[misc]
     def __init__(self, schema: Any) -> None:
         super().__init__()
-        self.schema = parse_schema(schema)
+        self.decode = plain_avro.decoder(schema)
 
     def __call__(self, value: bytes, ctx: SerializationContext) -> Any:
-        buffer = io.BytesIO(value)
-        buffer.seek(5)
-        return schemaless_reader(buffer, self.schema, None)
+        return self.decode(value)
 
 
 class ConfluentAvroOut(Serializer):  # type: ignore[misc]
     def __init__(self, schema: Any, schema_id: int) -> None:
         super().__init__()
-        self.schema = parse_schema(schema)
-        self.header = struct.pack(">bI", 0, schema_id)
+        self.encode = plain_avro.encoder(schema, schema_id)
 
     def __call__(self, value: Any, ctx: SerializationContext) -> bytes:
-        out = io.BytesIO()
-        out.write(self.header)
-        schemaless_writer(out, self.schema, value)
-        return out.getvalue()
+        return self.encode(value)
 
 
 def accepted(order: dict[str, Any]) -> dict[str, Any]:

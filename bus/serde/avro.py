@@ -5,7 +5,10 @@
   and parsed once; after that, encoding is pure CPU.
 * :class:`AvroDecoder` reads with the consumer's own *reader* schema when it has one, so an old
   consumer reads data from a newer writer (Avro schema resolution), and with the writer schema
-  otherwise (``ecombus tail``). Writer schemas are fetched once per id.
+  otherwise (``ecombus tail``). Writer schemas are fetched once per id. Each (topic, writer
+  id) pair is compiled once to a Python decoder (:mod:`bus.serde.compiled`), about twice as
+  fast as fastavro's interpreter and more for projected readers; pairs that need Avro schema
+  resolution stay on fastavro.
 * :class:`AvroCodec` is both, as the runtime's ``Codec`` protocol wants.
 
 Failures: data that can never be read or written raises
@@ -25,6 +28,7 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
 from bus.contracts import TOPIC_EVENTS, schema_for_topic, subject_for
 from bus.errors import SerializationError
+from bus.serde.compiled import Decode, compile_reader
 from bus.serde.registry_client import RegistryClient, Schema, schema_text
 from bus.serde.wire import HEADER_SIZE, header, schema_id_of
 
@@ -115,7 +119,7 @@ class AvroDecoder:
         self.use_contracts = use_contracts
         self._writers: dict[int, tuple[Parsed, str]] = {}
         self._readers: dict[str, tuple[Parsed, str]] = {}
-        self._plans: dict[tuple[str, int], tuple[Parsed, Parsed | None]] = {}
+        self._plans: dict[tuple[str, int], tuple[Parsed, Parsed | None, Decode | None]] = {}
 
     def decode(self, topic: str, data: bytes) -> Any:
         """Decode one framed value read from ``topic``.
@@ -126,17 +130,23 @@ class AvroDecoder:
             TransientError: the registry is unreachable (first sight of a schema id only).
         """
         schema_id = schema_id_of(data, topic)
-        plan = self._plans.get((topic, schema_id)) or self._plan(topic, schema_id)
-        buf = BytesIO(data)
-        buf.seek(HEADER_SIZE)
+        writer, reader, compiled = self._plans.get((topic, schema_id)) or self._plan(topic, schema_id)
         try:
-            value = schemaless_reader(buf, plan[0], plan[1])
+            if compiled is not None:
+                value, end = compiled(data, HEADER_SIZE)
+                if end > len(data):
+                    raise EOFError(f"the value needs {end - len(data)} more bytes")
+            else:
+                buf = BytesIO(data)
+                buf.seek(HEADER_SIZE)
+                value = schemaless_reader(buf, writer, reader)
+                end = buf.tell()
         except Exception as exc:  # EOFError, UnicodeDecodeError, IndexError, SchemaResolutionError...
             raise SerializationError(f"{topic}: corrupt or truncated Avro data for schema id {schema_id} "
                                      f"({len(data)} bytes): {type(exc).__name__}: {exc}") from exc
-        if buf.tell() != len(data):
+        if end != len(data):
             raise SerializationError(f"{topic}: corrupt Avro data for schema id {schema_id}: "
-                                     f"{len(data) - buf.tell()} bytes left after the value")
+                                     f"{len(data) - end} bytes left after the value")
         return value
 
     def writer_schema(self, schema_id: int) -> Parsed:
@@ -146,7 +156,7 @@ class AvroDecoder:
             self._writers[schema_id] = (_parse(text, f"schema id {schema_id}"), _fingerprint(text))
         return self._writers[schema_id][0]
 
-    def _plan(self, topic: str, schema_id: int) -> tuple[Parsed, Parsed | None]:
+    def _plan(self, topic: str, schema_id: int) -> tuple[Parsed, Parsed | None, Decode | None]:
         writer = self.writer_schema(schema_id)
         reader: Parsed | None = None
         if topic in self.reader_schemas or (self.use_contracts and topic in TOPIC_EVENTS):
@@ -155,8 +165,8 @@ class AvroDecoder:
                 self._readers[topic] = (_parse(schema, f"{topic} reader schema"), _fingerprint(schema))
             parsed, fingerprint = self._readers[topic]
             reader = None if fingerprint == self._writers[schema_id][1] else parsed
-        self._plans[(topic, schema_id)] = (writer, reader)
-        return writer, reader
+        plan = self._plans[(topic, schema_id)] = (writer, reader, compile_reader(writer, reader))
+        return plan
 
 
 def _fingerprint(schema: Schema) -> str:
