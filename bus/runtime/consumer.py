@@ -36,7 +36,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from bus.errors import SerializationError
 from bus.runtime.codec import Codec
 from bus.runtime.dlq import STAGE_DECODE, STAGE_HANDLER, Failure, dead_letter_headers, dlq_topic
-from bus.runtime.handlers import Consumed, Context, HandlerRegistry, Headers
+from bus.runtime.handlers import Consumed, Context, HandlerRegistry, HandlerSpec, Headers
 from bus.runtime.hooks import RuntimeHooks
 from bus.runtime.idempotency import ProcessedEvents
 from bus.runtime.producer import BusProducer
@@ -91,13 +91,20 @@ class _Record(NamedTuple):
     timestamp: int | None = None
 
 
-@dataclass
 class _Pending:
-    """A handled message waiting for its outputs' acknowledgements."""
+    """A handled message waiting for its outputs' acknowledgements (the delivery callback)."""
 
-    msg: Consumed
-    outstanding: int = 0
-    failed: bool = False
+    __slots__ = ("failed", "msg", "outstanding")
+
+    def __init__(self, msg: Consumed) -> None:
+        self.msg = msg
+        self.outstanding = 0
+        self.failed = False
+
+    def __call__(self, err: KafkaError | None, _msg: Message) -> None:
+        self.outstanding -= 1
+        if err is not None:
+            self.failed = True
 
 
 class ConsumerLoop:
@@ -226,72 +233,35 @@ class ConsumerLoop:
     def _process(self, msg: Consumed) -> _Pending:
         """Handle one message and queue its outputs (or its dead letter)."""
         item = _Pending(msg)
-
-        def delivered(err: KafkaError | None, _msg: Message) -> None:
-            item.outstanding -= 1
-            item.failed = item.failed or err is not None
-
         for record in self._outcome(msg):
             item.outstanding += 1
             self.producer.produce(record.topic, record.value, key=record.key, headers=record.headers,
-                                  timestamp=record.timestamp, on_delivery=delivered)
+                                  timestamp=record.timestamp, on_delivery=item)
         return item
 
     # -- the part both modes share -------------------------------------------------------------
 
     def _outcome(self, msg: Consumed) -> list[_Record]:
         """Decode, dedupe, handle with retries; return the records to produce."""
-        topic = msg.topic
-        spec = self.handlers.for_topic(topic)
-        assert spec is not None, f"no handler for {topic}"
+        spec = self.handlers.for_topic(msg.topic)
+        assert spec is not None, f"no handler for {msg.topic}"
         started = time.monotonic()
-        first_failure: float | None = None
-        attempts = 0
-        ctx_holder: list[Context] = []
-        stage = STAGE_DECODE
-
-        def attempt() -> list[_Record]:
-            nonlocal attempts, first_failure, stage
-            attempts += 1
-            try:
-                stage = STAGE_DECODE
-                event = self.codec.decode(topic, msg.value or b"")
-                if spec.model is not None:
-                    event = _typed(spec.model, event)
-                ctx = self._context(msg, event, attempts)
-                ctx_holder[:] = [ctx]
-                stage = STAGE_HANDLER
-                if spec.side_effects and ctx.event_id and self.processed is not None \
-                        and self.processed.seen(ctx.event_id):
-                    raise _Duplicate()
-                spec.fn(event, ctx)
-                return [_Record(o.topic, o.key, self.codec.encode(o.topic, o.value), o.headers)
-                        for o in ctx.outputs]
-            except (_Duplicate, KeyboardInterrupt):
-                raise
-            except BaseException:
-                first_failure = first_failure or self._clock()
-                raise
-
-        def on_retry(number: int, exc: BaseException) -> None:
-            self.hooks.retried(spec, msg, number, exc)
-
+        attempts = _Attempts(self, msg, spec)
         try:
-            records = self.options.retry.call(attempt, on_retry=on_retry, sleep=self._sleep)
+            records = self.options.retry.call(attempts, on_retry=attempts.retried, sleep=self._sleep)
         except _Duplicate:
-            self.hooks.handled(spec, msg, ctx_holder[0] if ctx_holder else None, "duplicate",
-                               time.monotonic() - started)
+            self.hooks.handled(spec, msg, attempts.ctx, "duplicate", time.monotonic() - started)
             return []
         except Exception as exc:
-            failure = Failure(self.service, spec.name, stage, exc, attempts,
-                              first_failure or self._clock(), self._clock(),
+            failure = Failure(self.service, spec.name, attempts.stage, exc, attempts.count,
+                              attempts.first_failure or self._clock(), self._clock(),
                               class_name=f"{spec.fn.__module__}.{spec.fn.__qualname__}",
                               route=getattr(exc, "route", None), step=getattr(exc, "step", None))
-            ctx = ctx_holder[0] if ctx_holder else None
-            self.hooks.dead_lettered(spec, msg, ctx, failure, time.monotonic() - started)
-            headers = dead_letter_headers(msg.headers, topic, msg.partition, msg.offset, failure)
+            self.hooks.dead_lettered(spec, msg, attempts.ctx, failure, time.monotonic() - started)
+            headers = dead_letter_headers(msg.headers, msg.topic, msg.partition, msg.offset, failure)
             return [_Record(dlq_topic(self.service), msg.key, msg.value, headers, msg.timestamp_ms)]
-        ctx = ctx_holder[0]
+        ctx = attempts.ctx
+        assert ctx is not None
         if spec.side_effects and ctx.event_id and self.processed is not None:
             self.processed.mark(ctx.event_id)
         self.hooks.handled(spec, msg, ctx, "ok", time.monotonic() - started)
@@ -388,6 +358,48 @@ class ConsumerLoop:
 
 class _Duplicate(Exception):
     """Internal: the event was already handled (not an error)."""
+
+
+class _Attempts:
+    """Handling one message, attempt after attempt (called by the retry policy).
+
+    Keeps what dead-lettering and metrics need afterwards: how many attempts ran, when the
+    first failed, the stage the last one reached and the handler's context.
+    """
+
+    __slots__ = ("count", "ctx", "first_failure", "loop", "msg", "spec", "stage")
+
+    def __init__(self, loop: ConsumerLoop, msg: Consumed, spec: HandlerSpec) -> None:
+        self.loop, self.msg, self.spec = loop, msg, spec
+        self.count = 0
+        self.first_failure: float | None = None
+        self.stage = STAGE_DECODE
+        self.ctx: Context | None = None
+
+    def __call__(self) -> list[_Record]:
+        loop, msg, spec = self.loop, self.msg, self.spec
+        self.count += 1
+        try:
+            self.stage = STAGE_DECODE
+            event = loop.codec.decode(msg.topic, msg.value or b"")
+            if spec.model is not None:
+                event = _typed(spec.model, event)
+            self.ctx = ctx = loop._context(msg, event, self.count)
+            self.stage = STAGE_HANDLER
+            if spec.side_effects and ctx.event_id and loop.processed is not None \
+                    and loop.processed.seen(ctx.event_id):
+                raise _Duplicate()
+            spec.fn(event, ctx)
+            encode = loop.codec.encode
+            return [_Record(o.topic, o.key, encode(o.topic, o.value), o.headers) for o in ctx.outputs]
+        except (_Duplicate, KeyboardInterrupt):
+            raise
+        except BaseException:
+            self.first_failure = self.first_failure or loop._clock()
+            raise
+
+    def retried(self, number: int, exc: BaseException) -> None:
+        self.loop.hooks.retried(self.spec, self.msg, number, exc)
 
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from bus.errors import ConfigError
 
@@ -27,9 +27,8 @@ Headers = list[tuple[str, bytes]]
 _handler_log = logging.getLogger("ecombus.handler")
 
 
-@dataclass(frozen=True, slots=True)
-class Consumed:
-    """A consumed record with confluent-kafka's optional types pinned down."""
+class Consumed(NamedTuple):
+    """A consumed record with confluent-kafka's optional types pinned down (immutable)."""
 
     topic: str
     partition: int
@@ -42,28 +41,30 @@ class Consumed:
     @classmethod
     def of(cls, msg: Any) -> Consumed:
         """From a confluent-kafka Message (typed loosely there: every accessor may be None)."""
+        kind, timestamp = msg.timestamp()
         return cls(msg.topic() or "", msg.partition() or 0, msg.offset() or 0, msg.key(),
-                   msg.value(), headers_of(msg), msg.timestamp()[1] if msg.timestamp()[0] else None)
+                   msg.value(), headers_of(msg), timestamp if kind else None)
 
 
 def headers_of(msg: Any) -> Headers:
     """A Message's headers as (name, bytes) pairs; None values become b""."""
-    raw = msg.headers() or []
+    raw = msg.headers()
+    if not raw:
+        return []
     pairs = raw.items() if isinstance(raw, dict) else raw
     return [(k, v if isinstance(v, bytes) else (v or "").encode()) for k, v in pairs]
 
 
-@dataclass(frozen=True)
-class Output:
-    """One record a handler asked to produce."""
+class Output(NamedTuple):
+    """One record a handler asked to produce (immutable)."""
 
     topic: str
     value: Any
-    key: str | bytes | None = None
-    headers: Headers = field(default_factory=list)
+    key: str | bytes | None
+    headers: Headers
 
 
-@dataclass
+@dataclass(slots=True)
 class Context:
     """What a handler knows about the message it handles, and where its outputs go.
 
@@ -98,7 +99,7 @@ class Context:
     def emit(self, topic: str, value: Any, key: str | bytes | None = None,
              headers: Headers | None = None) -> None:
         """Queue a record to produce once the handler has returned successfully."""
-        self.outputs.append(Output(topic, value, key, list(headers or [])))
+        self.outputs.append(Output(topic, value, key, list(headers) if headers else []))
 
     def header(self, name: str) -> bytes | None:
         """The last value of a header of the consumed record, or None."""

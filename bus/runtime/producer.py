@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -32,6 +32,20 @@ PRODUCER_DEFAULTS: ClientConfig = {
 def producer_config(client: ClientConfig, **overrides: Any) -> ClientConfig:
     """librdkafka settings for a no-loss producer; explicit overrides win."""
     return {**client, **PRODUCER_DEFAULTS, **overrides}
+
+
+class _Both:
+    """A delivery callback telling the producer's failure hook and the caller's callback."""
+
+    __slots__ = ("on_delivery", "on_failure")
+
+    def __init__(self, on_failure: Callable[[str, KafkaError], None], on_delivery: DeliveryCallback) -> None:
+        self.on_failure, self.on_delivery = on_failure, on_delivery
+
+    def __call__(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self.on_failure(msg.topic() or "", err)
+        self.on_delivery(err, msg)
 
 
 class BusProducer:
@@ -70,25 +84,28 @@ class BusProducer:
     def produce(self, topic: str, value: bytes | None, key: bytes | str | None = None,
                 headers: Headers | None = None, timestamp: int | None = None,
                 on_delivery: DeliveryCallback | None = None) -> None:
-        """Queue one record; waits for room when the local queue is full."""
+        """Queue one record; waits for room when the local queue is full.
 
-        def delivered(err: KafkaError | None, msg: Message) -> None:
-            if err is not None and self._on_failure is not None:
-                self._on_failure(topic, err)
-            if on_delivery is not None:
-                on_delivery(err, msg)
-
-        kwargs: dict[str, Any] = {"key": key, "value": value, "on_delivery": delivered}
-        if headers:
-            kwargs["headers"] = headers
-        if timestamp:
-            kwargs["timestamp"] = timestamp
+        ``on_delivery(err, msg)`` is called from :meth:`poll` (or the poll thread) once the broker
+        acknowledged the record or it failed; ``on_failure`` hears of every failure as well.
+        """
+        if on_delivery is None:
+            callback: DeliveryCallback | None = self._report if self._on_failure is not None else None
+        elif self._on_failure is None:
+            callback = on_delivery
+        else:
+            callback = _Both(self._on_failure, on_delivery)
         while True:
             try:
-                self._producer.produce(topic, **kwargs)
+                self._producer.produce(topic, value, key, headers=cast(Any, headers) or None,
+                                       timestamp=timestamp or 0, on_delivery=callback)
                 return
             except BufferError:
                 self._producer.poll(0.05)
+
+    def _report(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None and self._on_failure is not None:
+            self._on_failure(msg.topic() or "", err)
 
     def poll(self, timeout: float = 0.0) -> int:
         return int(self._producer.poll(timeout))

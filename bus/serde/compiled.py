@@ -63,6 +63,15 @@ def _skip_varint(data: bytes, pos: int) -> int:
     return pos + 1
 
 
+def _length(data: bytes, pos: int) -> tuple[int, int]:
+    """A bytes/string length (a varint at ``pos``) and the position after it; never negative."""
+    first = data[pos]
+    size, pos = _long(data, pos + 1, first) if first >= 128 else ((first >> 1) ^ -(first & 1), pos + 1)
+    if size < 0:
+        raise ValueError(f"length {size} out of range")
+    return size, pos
+
+
 def _bad(what: str, value: int) -> Any:
     raise ValueError(f"{what} {value} out of range")
 
@@ -94,6 +103,7 @@ class _Generator:
         self.reader_names = reader_names
         self.lines: list[str] = []
         self.consts: dict[str, Any] = {"_long": _long, "_skip_varint": _skip_varint, "_bad": _bad,
+                                       "_length": _length,
                                        "_FLOAT": _FLOAT, "_DOUBLE": _DOUBLE}
         self.count = 0
         self.open_records: list[str] = []
@@ -148,9 +158,21 @@ class _Generator:
         self.emit(depth + 1, f"{target}, pos = _long(data, pos, b)")
 
     def length(self, depth: int, target: str) -> None:
-        self.long(depth, target)
-        self.emit(depth, f"if {target} < 0:")
-        self.emit(depth + 1, f"_bad('length', {target})")
+        """A length: one byte holding an even value is the common case (under 64 bytes)."""
+        self.emit(depth, "b = data[pos]")
+        self.emit(depth, "if b < 128 and not b & 1:")
+        self.emit(depth + 1, f"{target} = b >> 1")
+        self.emit(depth + 1, "pos += 1")
+        self.emit(depth, "else:")
+        self.emit(depth + 1, f"{target}, pos = _length(data, pos)")
+
+    def union_index(self, depth: int, branches: int) -> str:
+        """The union's branch number as its raw byte: 0, 2, 4, ... (zig-zag, under 64 branches)."""
+        if branches > 63:
+            raise Unsupported("union of more than 63 branches")
+        self.emit(depth, "b = data[pos]")
+        self.emit(depth, "pos += 1")
+        return "b"
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -235,16 +257,16 @@ class _Generator:
         if len(w) != len(r):
             raise Unsupported("union branches differ")
         index, target = self.var("i"), self.var()
-        self.long(depth, index)
+        self.emit(depth, f"{index} = {self.union_index(depth, len(w))}")
         for position, (wb, rb) in enumerate(zip(w, r, strict=True)):
             rw = self.resolve(wb, self.writer_names)
             rr = self.resolve(rb, self.reader_names)
             if _kind(rw) != _kind(rr) or _name(rw) != _name(rr):
                 raise Unsupported("union branches differ")
-            self.emit(depth, f"{'if' if position == 0 else 'elif'} {index} == {position}:")
+            self.emit(depth, f"{'if' if position == 0 else 'elif'} {index} == {2 * position}:")
             self.emit(depth + 1, f"{target} = {self.read(wb, rb, depth + 1)}")
         self.emit(depth, "else:")
-        self.emit(depth + 1, f"{target} = _bad('union index', {index})")
+        self.emit(depth + 1, f"{target} = _bad('union index byte', {index})")
         return target
 
     def read_container(self, w: dict[str, Any], r: dict[str, Any], depth: int) -> str:
@@ -297,13 +319,13 @@ class _Generator:
             self.open_records.pop()
         elif kind == "union":
             index = self.var("i")
-            self.long(depth, index)
+            self.emit(depth, f"{index} = {self.union_index(depth, len(w))}")
             for position, branch in enumerate(w):
-                self.emit(depth, f"{'if' if position == 0 else 'elif'} {index} == {position}:")
+                self.emit(depth, f"{'if' if position == 0 else 'elif'} {index} == {2 * position}:")
                 self.emit(depth + 1, "pass")
                 self.skip(branch, depth + 1)
             self.emit(depth, "else:")
-            self.emit(depth + 1, f"_bad('union index', {index})")
+            self.emit(depth + 1, f"_bad('union index byte', {index})")
         elif kind in ("array", "map"):
             count = self.var("n")
             self.emit(depth, "while True:")
