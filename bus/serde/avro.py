@@ -2,7 +2,8 @@
 
 * :class:`AvroEncoder` writes with the topic's writer schema (our contract by default). The
   schema is registered (or looked up) once per topic under ``<topic>-value`` (TopicNameStrategy)
-  and parsed once; after that, encoding is pure CPU.
+  and parsed and compiled once (:mod:`bus.serde.compiled_writer`: values in canonical form are
+  written by generated code, anything else by fastavro); after that, encoding is pure CPU.
 * :class:`AvroDecoder` reads with the consumer's own *reader* schema when it has one, so an old
   consumer reads data from a newer writer (Avro schema resolution), and with the writer schema
   otherwise (``ecombus tail``). Writer schemas are fetched once per id. Each (topic, writer
@@ -29,6 +30,7 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from bus.contracts import TOPIC_EVENTS, schema_for_topic, subject_for
 from bus.errors import SerializationError
 from bus.serde.compiled import Decode, compile_reader
+from bus.serde.compiled_writer import Encode, compile_writer
 from bus.serde.registry_client import RegistryClient, Schema, schema_text
 from bus.serde.wire import HEADER_SIZE, header, schema_id_of
 
@@ -63,7 +65,7 @@ class AvroEncoder:
         self.registry = registry
         self.schemas = dict(schemas or {})
         self.auto_register = auto_register
-        self._writers: dict[str, tuple[bytes, Parsed]] = {}
+        self._writers: dict[str, tuple[bytes, Parsed, Encode | None]] = {}
 
     def encode(self, topic: str, value: Any) -> bytes:
         """Frame and encode one value (a dict in Avro form, or a model with ``to_avro()``).
@@ -75,6 +77,13 @@ class AvroEncoder:
         writer = self._writers.get(topic) or self._writer(topic)
         if not isinstance(value, dict):
             value = value.to_avro()
+        if writer[2] is not None:
+            fast = bytearray(writer[0])
+            try:
+                writer[2](value, fast)
+                return bytes(fast)
+            except Exception:  # not in canonical form (or invalid): fastavro decides below
+                pass
         out = BytesIO()
         out.write(writer[0])
         try:
@@ -88,7 +97,7 @@ class AvroEncoder:
         """The registry id of ``topic``'s writer schema (registering it on first use)."""
         return int.from_bytes((self._writers.get(topic) or self._writer(topic))[0][1:], "big")
 
-    def _writer(self, topic: str) -> tuple[bytes, Parsed]:
+    def _writer(self, topic: str) -> tuple[bytes, Parsed, Encode | None]:
         schema = self.schemas.get(topic) or schema_for_topic(topic)
         subject = subject_for(topic)
         if self.auto_register:
@@ -98,7 +107,8 @@ class AvroEncoder:
             if found is None:
                 raise SerializationError(f"{topic}: the writer schema is not registered under {subject}")
             schema_id = found.id
-        self._writers[topic] = (header(schema_id), _parse(schema, f"{topic} writer schema"))
+        parsed = _parse(schema, f"{topic} writer schema")
+        self._writers[topic] = (header(schema_id), parsed, compile_writer(parsed))
         return self._writers[topic]
 
 

@@ -133,21 +133,7 @@ class _Generator:
         self.lines.append("    " * depth + line)
 
     def resolve(self, schema: Schema, names: dict[str, Any]) -> Schema:
-        """A node with named references replaced by their definitions."""
-        while True:
-            if isinstance(schema, str):
-                if schema in PRIMITIVES:
-                    return schema
-                if schema not in names:
-                    raise Unsupported(f"unknown named type {schema}")
-                schema = names[schema]
-            elif isinstance(schema, dict) and isinstance(schema.get("type"), (dict, list)):
-                schema = schema["type"]
-            elif (isinstance(schema, dict) and schema.get("type") in PRIMITIVES
-                  and "logicalType" not in schema):
-                return schema["type"]
-            else:
-                return schema
+        return resolve(schema, names)
 
     def long(self, depth: int, target: str) -> None:
         self.emit(depth, "b = data[pos]")
@@ -344,6 +330,24 @@ class _Generator:
             self.skip(w["values"] if kind == "map" else w["items"], depth + 2)
         else:
             raise Unsupported(f"type {kind}")
+
+
+def resolve(schema: Schema, names: dict[str, Any]) -> Schema:
+    """A schema node with named references replaced by their definitions."""
+    while True:
+        if isinstance(schema, str):
+            if schema in PRIMITIVES:
+                return schema
+            if schema not in names:
+                raise Unsupported(f"unknown named type {schema}")
+            schema = names[schema]
+        elif isinstance(schema, dict) and isinstance(schema.get("type"), (dict, list)):
+            schema = schema["type"]
+        elif (isinstance(schema, dict) and schema.get("type") in PRIMITIVES
+              and "logicalType" not in schema):
+            return schema["type"]
+        else:
+            return schema
 
 
 def _named(schema: Schema) -> dict[str, Any]:
