@@ -26,9 +26,10 @@ def dispatcher(runners: list[RouteRunner]) -> HandlerFn:
     """The handler of one source topic: runs each route reading it."""
 
     def route_record(event: Any, ctx: Context) -> None:
-        headers = {k: v.decode("utf-8", "replace") for k, v in ctx.headers}
-        headers.update({"kafka.topic": ctx.topic, "kafka.partition": str(ctx.partition),
-                        "kafka.offset": str(ctx.offset)})
+        headers = {k: v.decode("utf-8", "replace") for k, v in ctx.headers} if ctx.headers else {}
+        headers["kafka.topic"] = ctx.topic
+        headers["kafka.partition"] = str(ctx.partition)
+        headers["kafka.offset"] = str(ctx.offset)
         key = ctx.key.decode("utf-8", "replace") if ctx.key is not None else None
         stream = f"{ctx.topic}/{ctx.partition}"
         done = [runner.handle(Message(event, dict(headers), key), Origin(stream, ctx.offset), ctx)

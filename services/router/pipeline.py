@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bus.errors import PermanentError, TransientError
 from services.router.endpoints.base import Endpoint, Outbox
@@ -136,11 +137,15 @@ class RouteRunner:
         self.metrics = metrics
         self.sender: Sender = sender or _send
         self._endpoints = [] if sender else route.all_endpoints()
+        self._finishers = [e for e in self._endpoints if getattr(e, "finish", None) is not None]
+        self._timings: dict[Step, _Observer] = {}  # hot path: series looked up once per step
+        self._sent: dict[Endpoint, Any] = {}
+        self._in = metrics.child("messages_in", route.name) if metrics else None
 
     def handle(self, msg: Message, origin: Origin, outbox: Outbox) -> Delivered:
         """Run one input through the route. Raises a RouteFailure naming the step."""
-        if self.metrics:
-            self.metrics.child("messages_in", self.route.name).inc()
+        if self._in is not None:
+            self._in.inc()
         flow = _Flow(self, origin, outbox)
         for out in flow.run(self.route.steps, [msg]):
             flow.deliver(out, self.route.to)
@@ -148,13 +153,11 @@ class RouteRunner:
         return flow.result
 
     def _finish(self, origin: Origin) -> None:
-        for endpoint in self._endpoints:
-            finish = getattr(endpoint, "finish", None)
-            if finish is not None:
-                try:
-                    finish(origin)
-                except Exception as exc:
-                    raise self.failed(f"to:{endpoint.describe()}", exc) from exc
+        for endpoint in self._finishers:
+            try:
+                endpoint.finish(origin)  # type: ignore[attr-defined]
+            except Exception as exc:
+                raise self.failed(f"to:{endpoint.describe()}", exc) from exc
 
     def resume(self, step: Step, messages: list[Message], origin: Origin, outbox: Outbox) -> Delivered:
         """Continue after ``step`` (an aggregate whose window closed) with ``messages``."""
@@ -173,13 +176,19 @@ class RouteRunner:
         return failure
 
     def latency(self, step: Step) -> _Observer:
-        if self.metrics is None:
-            return _NO_TIMING
-        return self.metrics.child("step_seconds", self.route.name, step.name)
+        found = self._timings.get(step)
+        if found is None:
+            found = self._timings[step] = (_NO_TIMING if self.metrics is None else
+                                           self.metrics.child("step_seconds", self.route.name, step.name))
+        return found
 
     def sent(self, endpoint: Endpoint) -> None:
         if self.metrics:
-            self.metrics.child("messages_out", self.route.name, endpoint.describe()).inc()
+            found = self._sent.get(endpoint)
+            if found is None:
+                found = self._sent[endpoint] = self.metrics.child("messages_out", self.route.name,
+                                                                  endpoint.describe())
+            found.inc()
 
     def count(self, metric: str, step: str) -> None:
         if self.metrics:
