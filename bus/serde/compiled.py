@@ -47,6 +47,8 @@ def _long(data: bytes, pos: int, first: int) -> tuple[int, int]:
         pos += 1
         value |= (byte & 0x7F) << shift
         if byte < 128:
+            if value >> 64:  # fastavro would wrap it around silently: it is corrupt
+                raise ValueError("varint beyond 64 bits")
             return (value >> 1) ^ -(value & 1), pos
         shift += 7
         if shift > 63:
