@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bus.local.broker import LocalBroker, free_port
@@ -29,12 +29,18 @@ class BenchCluster:
     _watcher: Consumer | None = field(default=None, repr=False)
 
     def end_offsets(self, topic: str) -> int:
-        """Sum of the high watermarks of ``topic`` (one long-lived client, cheap to poll)."""
+        """Sum of the high watermarks of ``topic`` (one long-lived client, cheap to poll);
+        0 while a new topic's leaders are still being elected."""
         if self._watcher is None:
             self._watcher = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "bench.watch"})
         partitions = self._watcher.list_topics(topic, timeout=30).topics[topic].partitions
-        return sum(self._watcher.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
-                   for p in partitions)
+        try:
+            return sum(self._watcher.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+                       for p in partitions)
+        except KafkaException as exc:
+            if exc.args[0].retriable() or exc.args[0].code() == KafkaError.NOT_LEADER_FOR_PARTITION:
+                return 0
+            raise
 
     def new_topic(self, base: str, partitions: int = 3) -> str:
         """Create a uniquely named topic and return its name."""
