@@ -97,30 +97,25 @@ def compile_reader(writer: Schema, reader: Schema | None = None) -> Decode | Non
     return gen.build(result)
 
 
-class _Generator:
-    """Writes the body of ``decode`` line by line; ``read``/``skip`` emit code for one node."""
+class CodeWriter:
+    """Generated Python, line by line, with its constants passed in as default arguments
+    (locals, the fastest lookup); shared by the reader and writer generators."""
 
-    def __init__(self, writer_names: dict[str, Any], reader_names: dict[str, Any]) -> None:
-        self.writer_names = writer_names
-        self.reader_names = reader_names
+    def __init__(self, consts: dict[str, Any]) -> None:
         self.lines: list[str] = []
-        self.consts: dict[str, Any] = {"_long": _long, "_skip_varint": _skip_varint, "_bad": _bad,
-                                       "_length": _length,
-                                       "_FLOAT": _FLOAT, "_DOUBLE": _DOUBLE}
+        self.consts = dict(consts)
         self.count = 0
         self.open_records: list[str] = []
 
-    def build(self, result: str) -> Decode:
-        params = ", ".join(f"{name}={name}" for name in self.consts)
-        source = "\n".join([f"def decode(data, pos, {params}):", *self.lines,
-                            f"    return {result}, pos"])
+    def function(self, name: str, params: str, result: str, filename: str) -> Any:
+        """Compile ``def name(params): <lines>; return result`` (``.source`` holds the text)."""
+        defaults = ", ".join(f"{const}={const}" for const in self.consts)
+        source = "\n".join([f"def {name}({params}, {defaults}):", *self.lines, f"    return {result}"])
         namespace = dict(self.consts)
-        exec(compile(source, "<compiled avro reader>", "exec"), namespace)  # generated from schemas only
-        decode: Decode = namespace["decode"]
-        decode.source = source  # type: ignore[attr-defined]
-        return decode
-
-    # -- helpers ---------------------------------------------------------------------------
+        exec(compile(source, filename, "exec"), namespace)  # generated from schemas only
+        function = namespace[name]
+        function.source = source
+        return function
 
     def var(self, prefix: str = "v") -> str:
         self.count += 1
@@ -133,6 +128,20 @@ class _Generator:
 
     def emit(self, depth: int, line: str) -> None:
         self.lines.append("    " * depth + line)
+
+
+class _Generator(CodeWriter):
+    """Writes the body of ``decode``; ``read``/``skip`` emit the code for one schema node."""
+
+    def __init__(self, writer_names: dict[str, Any], reader_names: dict[str, Any]) -> None:
+        super().__init__({"_long": _long, "_skip_varint": _skip_varint, "_bad": _bad, "_length": _length,
+                          "_FLOAT": _FLOAT, "_DOUBLE": _DOUBLE})
+        self.writer_names = writer_names
+        self.reader_names = reader_names
+
+    def build(self, result: str) -> Decode:
+        decode: Decode = self.function("decode", "data, pos", f"{result}, pos", "<compiled avro reader>")
+        return decode
 
     def resolve(self, schema: Schema, names: dict[str, Any]) -> Schema:
         return resolve(schema, names)

@@ -23,7 +23,7 @@ from typing import Any
 
 from fastavro.write import LOGICAL_WRITERS
 
-from bus.serde.compiled import Unsupported, _kind, _logical_key, _named, resolve
+from bus.serde.compiled import CodeWriter, Unsupported, _kind, _logical_key, _named, resolve
 
 Encode = Callable[[Any, bytearray], None]
 
@@ -65,38 +65,17 @@ def compile_writer(schema: Any) -> Encode | None:
     return gen.build()
 
 
-class _WriterGenerator:
+class _WriterGenerator(CodeWriter):
     """Writes the body of ``encode``; :meth:`write` emits the code for one schema node."""
 
     def __init__(self, names: dict[str, Any]) -> None:
+        super().__init__({"_varint": _varint, "_no": _not_canonical, "_SMALL": _SMALL,
+                          "_FLOAT": struct.Struct("<f").pack, "_DOUBLE": struct.Struct("<d").pack})
         self.names = names
-        self.lines: list[str] = []
-        self.consts: dict[str, Any] = {
-            "_varint": _varint, "_no": _not_canonical, "_SMALL": _SMALL,
-            "_FLOAT": struct.Struct("<f").pack, "_DOUBLE": struct.Struct("<d").pack}
-        self.count = 0
-        self.open_records: list[str] = []
 
     def build(self) -> Encode:
-        params = ", ".join(f"{name}={name}" for name in self.consts)
-        source = "\n".join([f"def encode(value, out, {params}):", *self.lines, "    return None"])
-        namespace = dict(self.consts)
-        exec(compile(source, "<compiled avro writer>", "exec"), namespace)  # generated from schemas only
-        encode: Encode = namespace["encode"]
-        encode.source = source  # type: ignore[attr-defined]
+        encode: Encode = self.function("encode", "value, out", "None", "<compiled avro writer>")
         return encode
-
-    def var(self, prefix: str = "x") -> str:
-        self.count += 1
-        return f"{prefix}{self.count}"
-
-    def const(self, value: Any, prefix: str) -> str:
-        name = self.var(f"_{prefix}")
-        self.consts[name] = value
-        return name
-
-    def emit(self, depth: int, line: str) -> None:
-        self.lines.append("    " * depth + line)
 
     def write(self, schema: Any, x: str, depth: int) -> None:
         """Emit code appending the encoding of the value in variable ``x``."""
