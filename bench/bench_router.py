@@ -250,6 +250,7 @@ def main() -> None:
           flush=True)
     print(f"  machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} at start", flush=True)
     python = quix_python()
+    results: dict[str, float] = {}
     with bench_cluster(registry=True) as cluster:
         source = cluster.new_topic("orders")
         fill(cluster, source)
@@ -257,7 +258,6 @@ def main() -> None:
         if python is not None:
             arms.append(("quix", lambda c, s: quix(c, s, python)))
             arms.append(("quix+fastavro", lambda c, s: quix(c, s, python, "fastavro")))
-        results: dict[str, float] = {}
         for arm, run in arms:
             say(f"running {arm} ...")
             results[arm] = run(cluster, source)
@@ -270,9 +270,9 @@ def main() -> None:
             print(f"router vs quix: {results['router'] / results['quix']:.2f}x (target ≥ 2x); "
                   f"router vs bare: {results['router'] / base:.2f}x (target ≥ 0.8x)")
         print(f"  load average {os.getloadavg()[0]:.2f} at the end", flush=True)
-        for arm, rate in results.items():
-            if arm != "quix+fastavro":  # shown in the table; the closing lines are the four arms
-                print(f"{arm}: {rate:.0f} msg/s")
+    for arm, rate in results.items():  # after the broker stopped: these lines end the output
+        if arm != "quix+fastavro":  # shown in the table; the closing lines are the four arms
+            print(f"{arm}: {rate:.0f} msg/s", flush=True)
 
 
 if __name__ == "__main__":
