@@ -126,10 +126,10 @@ def runtime(cluster: BenchCluster, source: str, audit: bool) -> float:
 
 def main() -> None:
     print(f"== runtime overhead: {MESSAGES} messages, decode → map → encode → produce ==", flush=True)
+    results: dict[str, float] = {}
     with bench_cluster(registry=True) as cluster:
         source = cluster.new_topic("orders")
         _fill(cluster, source)
-        results: dict[str, float] = {}
         for arm, run in (("bare", lambda: bare(cluster, source)),
                          ("runtime", lambda: runtime(cluster, source, audit=False)),
                          ("runtime+audit", lambda: runtime(cluster, source, audit=True))):
@@ -140,8 +140,8 @@ def main() -> None:
         print(f"{'arm':15} {'msg/s':>10} {'vs bare':>8}")
         for arm, rate in results.items():
             print(f"{arm:15} {rate:10,.0f} {rate / base:8.2f}x")
-        for arm, rate in results.items():
-            print(f"{arm}: {rate:.0f} msg/s")
+    for arm, rate in results.items():  # after the broker stopped: these lines end the output
+        print(f"{arm}: {rate:.0f} msg/s", flush=True)
 
 
 if __name__ == "__main__":

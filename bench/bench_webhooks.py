@@ -185,17 +185,17 @@ def serve(arm: str, port: int, topic: str, customers: str, bootstrap: str, regis
 def main() -> None:
     print(f"== webhook ingestion: {REQUESTS} signed Shopify orders per arm, {CONCURRENCY} in flight, "
           f"at most {SECONDS:.0f}s per arm ==", flush=True)
+    results = []
     with bench_cluster(registry=True) as cluster:
-        results = []
         for arm in ARMS:
             say(f"running {arm} ...")
             result = run_arm(cluster, arm)
             say(f"{arm}: {result.completed} answered 200 ({result.failed} other) in {result.seconds:.1f}s")
             results.append(result)
-        for result in results:
-            print(f"{result.arm}: {result.rate:.0f} req/s")
-            print(f"{result.arm} p50: {result.percentile(0.50):.1f} ms")
-            print(f"{result.arm} p99: {result.percentile(0.99):.1f} ms")
+    for result in results:  # after the broker stopped: these lines end the output
+        print(f"{result.arm}: {result.rate:.0f} req/s")
+        print(f"{result.arm} p50: {result.percentile(0.50):.1f} ms")
+        print(f"{result.arm} p99: {result.percentile(0.99):.1f} ms", flush=True)
 
 
 if __name__ == "__main__":

@@ -115,8 +115,7 @@ class Service:
         admin = AdminServer(self.metrics_registry, self.health, host, port).start()
         stop = stop or threading.Event()
         if install_signal_handlers:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: stop.set())
+            stop_on_signals(stop)
         log.info("%s consuming %s as group %s; admin on %s", self.name,
                  ", ".join(self.handlers.topics), options.group_id, admin.url)
         try:
@@ -127,6 +126,16 @@ class Service:
                 processed.close()
             left = producer.close(settings.shutdown_timeout_seconds)
             log.info("%s stopped (%d records unacknowledged)", self.name, left)
+
+
+def stop_on_signals(stop: threading.Event | None = None) -> threading.Event:
+    """``stop`` (or a new event), set by SIGTERM or SIGINT: what a service's ``run`` waits on.
+
+    Call from the main thread (Python delivers signals there)."""
+    event = stop or threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: event.set())
+    return event
 
 
 def default_codec() -> Codec:

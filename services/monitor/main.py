@@ -6,10 +6,8 @@ Reads ``KAFKA_*`` and ``ECOMBUS_MONITOR_*`` settings, logs JSON lines on stderr,
 
 from __future__ import annotations
 
-import signal
-import threading
-
 from bus.observability.logging import configure_logging
+from bus.runtime.service import stop_on_signals
 from bus.settings import KafkaSettings, load
 from services.monitor.settings import MonitorSettings
 from services.monitor.wiring import SERVICE, build
@@ -20,9 +18,7 @@ def run() -> None:
     settings = load(MonitorSettings)
     configure_logging(SERVICE, settings.log_level)
     monitor = build(settings, load(KafkaSettings))
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals()
     monitor.run(stop)
 
 

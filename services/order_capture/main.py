@@ -7,10 +7,8 @@ serves the webhooks on :8080 and ``/metrics`` ``/healthz`` ``/readyz`` on :9101;
 
 from __future__ import annotations
 
-import signal
-import threading
-
 from bus.observability.logging import configure_logging
+from bus.runtime.service import stop_on_signals
 from bus.settings import KafkaSettings, load
 from services.order_capture.settings import OrderCaptureSettings
 from services.order_capture.wiring import SERVICE, build
@@ -21,9 +19,7 @@ def run() -> None:
     settings = load(OrderCaptureSettings)
     configure_logging(SERVICE, settings.log_level)
     service = build(settings, load(KafkaSettings))
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals()
     service.run(stop)
 
 

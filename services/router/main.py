@@ -9,11 +9,8 @@ cleanly on SIGTERM or Ctrl-C.
 
 from __future__ import annotations
 
-import signal
-import threading
-
 from bus.observability.logging import configure_logging
-from bus.runtime.service import RuntimeSettings
+from bus.runtime.service import RuntimeSettings, stop_on_signals
 from bus.settings import KafkaSettings, RegistrySettings, load
 from services.router.settings import RouterSettings
 from services.router.wiring import SERVICE, build
@@ -25,9 +22,7 @@ def run() -> None:
     runtime = load(RuntimeSettings)
     configure_logging(SERVICE, settings.log_level)
     router = build(settings, runtime, load(KafkaSettings), load(RegistrySettings))
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals()
     router.run(stop)
 
 

@@ -7,10 +7,8 @@ and the carrier webhook secrets; serves the webhooks on :8082 and ``/metrics`` `
 
 from __future__ import annotations
 
-import signal
-import threading
-
 from bus.observability.logging import configure_logging
+from bus.runtime.service import stop_on_signals
 from bus.settings import KafkaSettings, load
 from services.shipping_tracker.handlers import SERVICE
 from services.shipping_tracker.settings import ShippingTrackerSettings
@@ -22,9 +20,7 @@ def run() -> None:
     settings = load(ShippingTrackerSettings)
     configure_logging(SERVICE, settings.log_level)
     tracker = build(settings, load(KafkaSettings))
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals()
     tracker.run(stop)
 
 
