@@ -34,19 +34,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
 from prometheus_client import CollectorRegistry
 
-from bench import plain_avro
+from bench import pipeline, plain_avro
 from bench.cluster import BenchCluster, bench_cluster, say
+from bench.mapping import accepted
 from bus.contracts.catalog import schema_for_topic
-from bus.contracts.examples import order_placed
-from bus.runtime.producer import PRODUCER_DEFAULTS
 from bus.runtime.service import RuntimeSettings
-from bus.serde import AvroCodec, RegistryClient
 from bus.settings import KafkaSettings, RegistrySettings
 
-MESSAGES = int(os.environ.get("BENCH_MESSAGES", "50000"))
 ROOT = Path(__file__).resolve().parent.parent
 QUIX_VENV = ROOT / ".venv-quix"
 
@@ -74,67 +70,21 @@ routes:
 """
 
 
-def accepted(order: dict[str, Any]) -> dict[str, Any]:
-    """The map of the bare and Quix arms (the route's map, written by hand)."""
-    meta = order["meta"]
-    return {"meta": {"event_id": f"accepted:{meta['event_id']}", "occurred_at": meta["occurred_at"],
-                     "source": {"platform": "ecombus", "system": "bench"},
-                     "correlation_id": meta["correlation_id"], "causation_id": meta["event_id"]},
-            "order_id": order["order_id"], "status": "ACCEPTED", "previous_status": "PLACED",
-            "reason": None}
-
-
-def _codec(cluster: BenchCluster, source: str, target: str) -> AvroCodec:
-    assert cluster.registry_url
-    return AvroCodec(RegistryClient(cluster.registry_url),
-                     writer_schemas={source: schema_for_topic("orders.placed.v1"),
-                                     target: schema_for_topic("orders.status.v1")},
-                     reader_schemas={source: schema_for_topic("orders.placed.v1")})
-
-
-def fill(cluster: BenchCluster, source: str) -> None:
-    codec = _codec(cluster, source, source + ".unused")
-    producer = Producer({"bootstrap.servers": cluster.bootstrap, **PRODUCER_DEFAULTS})
-    for i in range(MESSAGES):
-        order = order_placed(1042 + i, line_count=1).to_avro()
-        producer.produce(source, key=order["order_id"].encode(), value=codec.encode(source, order))
-        if i % 10_000 == 0:
-            producer.poll(0)
-    producer.flush(60)
-    size = len(codec.encode(source, order_placed(1042, line_count=1).to_avro()))
-    say(f"{MESSAGES} OrderPlaced records ({size} bytes: 1 line, Japanese address) in {source}")
-
-
-def wait_output(cluster: BenchCluster, target: str, started: float, timeout: float = 600) -> float:
-    """Messages per second from ``started`` until every output record is on the broker."""
-    deadline = time.monotonic() + timeout
-    while cluster.end_offsets(target) < MESSAGES:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{target}: {cluster.end_offsets(target)} of {MESSAGES} outputs")
-        time.sleep(0.05)
-    return MESSAGES / (time.monotonic() - started)
-
-
-def _consumer(cluster: BenchCluster, group: str) -> Consumer:
-    return Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group,
-                     "auto.offset.reset": "earliest"})
-
-
 def raw(cluster: BenchCluster, source: str) -> float:
     """Bytes in, bytes out: the I/O ceiling."""
     target = cluster.new_topic("raw-out")
-    consumer = _consumer(cluster, f"bench.raw.{target}")
-    producer = Producer({"bootstrap.servers": cluster.bootstrap, **PRODUCER_DEFAULTS})
+    consumer = pipeline.consumer(cluster, f"bench.raw.{target}")
+    producer = pipeline.producer(cluster)
     consumer.subscribe([source])
     started, done = time.monotonic(), 0
-    while done < MESSAGES:
+    while done < pipeline.MESSAGES:
         for msg in consumer.consume(num_messages=500, timeout=0.5):
             if not msg.error():
                 producer.produce(target, key=msg.key(), value=msg.value())
                 done += 1
         producer.poll(0)
     producer.flush(60)
-    rate = wait_output(cluster, target, started)
+    rate = pipeline.wait_output(cluster, target, started)
     consumer.close()
     return rate
 
@@ -144,12 +94,12 @@ def bare(cluster: BenchCluster, source: str) -> float:
     target = cluster.new_topic("bare-out")
     decode = plain_avro.decoder(schema_for_topic("orders.placed.v1"))
     encode = plain_avro.encoder(schema_for_topic("orders.status.v1"),
-                                _codec(cluster, source, target).encoder.schema_id(target))
-    consumer = _consumer(cluster, f"bench.bare.{target}")
-    producer = Producer({"bootstrap.servers": cluster.bootstrap, **PRODUCER_DEFAULTS})
+                                pipeline.codec(cluster, source, target).encoder.schema_id(target))
+    consumer = pipeline.consumer(cluster, f"bench.bare.{target}")
+    producer = pipeline.producer(cluster)
     consumer.subscribe([source])
     started, done = time.monotonic(), 0
-    while done < MESSAGES:
+    while done < pipeline.MESSAGES:
         for msg in consumer.consume(num_messages=500, timeout=0.5):
             if msg.error():
                 continue
@@ -159,7 +109,7 @@ def bare(cluster: BenchCluster, source: str) -> float:
                 producer.produce(target, key=msg.key(), value=encode(accepted(order)))
         producer.poll(0)
     producer.flush(60)
-    rate = wait_output(cluster, target, started)
+    rate = pipeline.wait_output(cluster, target, started)
     consumer.close()
     return rate
 
@@ -185,7 +135,7 @@ def router(cluster: BenchCluster, source: str) -> float:
     thread = threading.Thread(target=built.run, args=(stop,), daemon=True)
     started = time.monotonic()
     thread.start()
-    rate = wait_output(cluster, target, started)
+    rate = pipeline.wait_output(cluster, target, started)
     stop.set()
     thread.join(30)
     return rate
@@ -217,8 +167,7 @@ def quix(cluster: BenchCluster, source: str, python: Path, serde: str = "quix") 
     import json
 
     target = cluster.new_topic("quix-out")
-    codec = _codec(cluster, source, target)
-    schema_id = codec.encoder.schema_id(target)
+    schema_id = pipeline.codec(cluster, source, target).encoder.schema_id(target)
     schemas = {t: schema_for_topic(t) for t in ("orders.placed.v1", "orders.status.v1")}
     (ROOT / "bench" / "quix_schemas.json").write_text(json.dumps(schemas), encoding="utf-8")
     process = subprocess.Popen(
@@ -236,7 +185,7 @@ def quix(cluster: BenchCluster, source: str, python: Path, serde: str = "quix") 
     process.stdin.write("GO\n")
     process.stdin.flush()
     try:
-        return wait_output(cluster, target, started)
+        return pipeline.wait_output(cluster, target, started)
     finally:
         process.terminate()
         try:
@@ -246,14 +195,14 @@ def quix(cluster: BenchCluster, source: str, python: Path, serde: str = "quix") 
 
 
 def main() -> None:
-    print(f"== router Kafka→Kafka: {MESSAGES} messages, decode → filter → map → encode → produce ==",
-          flush=True)
+    print(f"== router Kafka→Kafka: {pipeline.MESSAGES} messages, decode → filter → map → encode → "
+          "produce ==", flush=True)
     print(f"  machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} at start", flush=True)
     python = quix_python()
     results: dict[str, float] = {}
     with bench_cluster(registry=True) as cluster:
         source = cluster.new_topic("orders")
-        fill(cluster, source)
+        pipeline.fill(cluster, source, lines=1)
         arms: list[tuple[str, Any]] = [("raw", raw), ("bare", bare), ("router", router)]
         if python is not None:
             arms.append(("quix", lambda c, s: quix(c, s, python)))

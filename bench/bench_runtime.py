@@ -2,9 +2,10 @@
 
 Both arms read the same input topic (OrderPlaced, Avro, Confluent framing), decode it, map it to
 an OrderStatusChanged (ACCEPTED), encode it and produce it to their own output topic. They share
-the broker, the registry, the schemas and the fastavro decoder/encoder; the difference is what
-the runtime adds: per-batch delivery confirmation before offsets are stored (at-least-once), retry
-and DLQ bookkeeping, metrics, and in the third arm one audit record per message.
+the broker, the registry, the schemas and ecombus' codec (compiled readers and writers); the
+difference is what the runtime adds: offsets stored only as the outputs' acknowledgements arrive
+(at-least-once), retry and DLQ bookkeeping, metrics, and in the third arm one audit record per
+message.
 
 Prints progress, then one line per arm: ``<arm>: <messages per second> msg/s``.
 Set BENCH_MESSAGES to change the volume (default 50,000).
@@ -12,77 +13,35 @@ Set BENCH_MESSAGES to change the volume (default 50,000).
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
 from prometheus_client import CollectorRegistry
 
+from bench import pipeline
 from bench.cluster import BenchCluster, bench_cluster, say
+from bench.mapping import accepted
 from bus.contracts.catalog import schema_for_topic
-from bus.contracts.examples import order_placed
 from bus.observability.metrics import RuntimeMetrics
 from bus.runtime import ConsumerLoop, Context, HandlerRegistry, LoopOptions
 from bus.runtime.audit import AUDIT_TOPIC, AuditTrail
 from bus.runtime.hooks import RuntimeHooks
-from bus.runtime.producer import PRODUCER_DEFAULTS, BusProducer
-from bus.serde import AvroCodec, RegistryClient
+from bus.runtime.producer import BusProducer
 from bus.settings import ClientConfig
-
-MESSAGES = int(os.environ.get("BENCH_MESSAGES", "50000"))
-
-
-def accepted(order: dict[str, Any]) -> dict[str, Any]:
-    """The mapping both arms run: an OrderPlaced becomes an OrderStatusChanged(ACCEPTED)."""
-    meta = order["meta"]
-    return {"meta": {"event_id": f"accepted:{meta['event_id']}", "occurred_at": meta["occurred_at"],
-                     "source": {"platform": "ecombus", "system": "bench"},
-                     "correlation_id": meta["correlation_id"], "causation_id": meta["event_id"]},
-            "order_id": order["order_id"], "status": "ACCEPTED", "previous_status": "PLACED",
-            "reason": None}
-
-
-def _codec(cluster: BenchCluster, source: str, target: str) -> AvroCodec:
-    assert cluster.registry_url
-    return AvroCodec(RegistryClient(cluster.registry_url),
-                     writer_schemas={source: schema_for_topic("orders.placed.v1"),
-                                     target: schema_for_topic("orders.status.v1")},
-                     reader_schemas={source: schema_for_topic("orders.placed.v1")})
-
-
-def _fill(cluster: BenchCluster, source: str) -> None:
-    codec = _codec(cluster, source, source + ".unused")
-    producer = Producer({"bootstrap.servers": cluster.bootstrap, **PRODUCER_DEFAULTS})
-    for i in range(MESSAGES):
-        order = order_placed(1042 + i, line_count=2).to_avro()
-        producer.produce(source, key=order["order_id"].encode(), value=codec.encode(source, order))
-        if i % 10_000 == 0:
-            producer.poll(0)
-    producer.flush(60)
-    say(f"{MESSAGES} OrderPlaced records (2 lines, Japanese address) in {source}")
-
-
-def _wait_output(cluster: BenchCluster, target: str, started: float) -> float:
-    """Messages per second from ``started`` until every output record is on the broker."""
-    while cluster.end_offsets(target) < MESSAGES:
-        time.sleep(0.05)
-    return MESSAGES / (time.monotonic() - started)
 
 
 def bare(cluster: BenchCluster, source: str) -> float:
     """A hand-written loop: consume batch → decode → map → encode → produce; auto-commit."""
     target = cluster.new_topic("bare-out")
-    codec = _codec(cluster, source, target)
+    codec = pipeline.codec(cluster, source, target)
     decode, encode = codec.decode, codec.encode
-    consumer = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": f"bench.bare.{target}",
-                         "auto.offset.reset": "earliest"})
-    producer = Producer({"bootstrap.servers": cluster.bootstrap, **PRODUCER_DEFAULTS})
+    consumer = pipeline.consumer(cluster, f"bench.bare.{target}")
+    producer = pipeline.producer(cluster)
     consumer.subscribe([source])
     started = time.monotonic()
     done = 0
-    while done < MESSAGES:
+    while done < pipeline.MESSAGES:
         for msg in consumer.consume(num_messages=500, timeout=0.5):
             if msg.error():
                 continue
@@ -91,7 +50,7 @@ def bare(cluster: BenchCluster, source: str) -> float:
             done += 1
         producer.poll(0)
     producer.flush(60)
-    rate = _wait_output(cluster, target, started)
+    rate = pipeline.wait_output(cluster, target, started)
     consumer.close()
     return rate
 
@@ -99,7 +58,7 @@ def bare(cluster: BenchCluster, source: str) -> float:
 def runtime(cluster: BenchCluster, source: str, audit: bool) -> float:
     """The ecombus ConsumerLoop with metrics (and optionally the audit trail) on."""
     target = cluster.new_topic("runtime-out")
-    codec = _codec(cluster, source, target)
+    codec = pipeline.codec(cluster, source, target)
     handlers = HandlerRegistry()
 
     @handlers.handler(source)
@@ -118,18 +77,19 @@ def runtime(cluster: BenchCluster, source: str, audit: bool) -> float:
     thread = threading.Thread(target=loop.run, args=(stop,), daemon=True)
     started = time.monotonic()
     thread.start()
-    rate = _wait_output(cluster, target, started)
+    rate = pipeline.wait_output(cluster, target, started)
     stop.set()
     thread.join(30)
     return rate
 
 
 def main() -> None:
-    print(f"== runtime overhead: {MESSAGES} messages, decode → map → encode → produce ==", flush=True)
+    print(f"== runtime overhead: {pipeline.MESSAGES} messages, decode → map → encode → produce ==",
+          flush=True)
     results: dict[str, float] = {}
     with bench_cluster(registry=True) as cluster:
         source = cluster.new_topic("orders")
-        _fill(cluster, source)
+        pipeline.fill(cluster, source, lines=2)
         for arm, run in (("bare", lambda: bare(cluster, source)),
                          ("runtime", lambda: runtime(cluster, source, audit=False)),
                          ("runtime+audit", lambda: runtime(cluster, source, audit=True))):

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import plain_avro  # bench/plain_avro.py, beside this script
+import plain_avro  # bench/plain_avro.py and bench/mapping.py, beside this script
+from mapping import accepted
 from quixstreams import Application
 from quixstreams.models import Deserializer, SerializationContext, Serializer
 
@@ -40,15 +41,6 @@ class ConfluentAvroOut(Serializer):  # type: ignore[misc]
 
     def __call__(self, value: Any, ctx: SerializationContext) -> bytes:
         return self.encode(value)
-
-
-def accepted(order: dict[str, Any]) -> dict[str, Any]:
-    meta = order["meta"]
-    return {"meta": {"event_id": f"accepted:{meta['event_id']}", "occurred_at": meta["occurred_at"],
-                     "source": {"platform": "ecombus", "system": "bench"},
-                     "correlation_id": meta["correlation_id"], "causation_id": meta["event_id"]},
-            "order_id": order["order_id"], "status": "ACCEPTED", "previous_status": "PLACED",
-            "reason": None}
 
 
 def main() -> None:
