@@ -7,7 +7,7 @@ import json
 import click
 
 from bus.contracts import COMPATIBILITY, TOPIC_EVENTS, default_schema_set, schema_for_topic, subject_for
-from bus.contracts.history import compare, previous_release, schemas_at
+from bus.contracts.history import compare, previous_releases, schemas_at
 from bus.serde import NotFoundError, RegistryClient, RegistryRequestError
 from bus.settings import RegistrySettings, load
 
@@ -70,13 +70,13 @@ def register(registry_url: str | None) -> None:
 @_registry_option
 @click.option("--against-git", "ref", default=None, metavar="REF",
               help="Compare with the schemas at a git ref instead of the registry (no registry "
-                   "needed); 'auto' = newest v* tag, else merge-base with origin/main, else HEAD~1.")
+                   "needed); 'auto' = every v* tag, else every commit that changed schemas/.")
 def check(registry_url: str | None, ref: str | None) -> None:
     """Check every schema is compatible with what is already out there.
 
     Against the registry: each subject's latest version, under the subject's own level. Against
-    git: the same event at REF, under FULL_TRANSITIVE. Exit code 1 on any incompatibility; each
-    problem names the field.
+    git: the same event at REF (or at every earlier release with 'auto'), under FULL_TRANSITIVE.
+    Exit code 1 on any incompatibility; each problem names the field.
     """
     bad = _check_git(ref) if ref else _check_registry(registry_url)
     if bad:
@@ -99,20 +99,19 @@ def _check_registry(registry_url: str | None) -> int:
 
 
 def _check_git(ref: str) -> int:
-    why = "given"
-    if ref == "auto":
-        found = previous_release()
-        if found is None:
-            click.echo("no previous release; nothing to compare")
-            return 0
-        ref, why = found
-    label = ref[:12] if len(ref) == 40 else ref
-    previous = schemas_at(ref)
-    if previous is None:
-        click.echo(f"no schemas/ at {label} ({why}); nothing to compare")
+    refs, why = previous_releases() if ref == "auto" else ([ref], "given")
+    versions = []
+    for each in refs:
+        schemas = schemas_at(each)
+        if schemas is not None:
+            versions.append((each[:12] if len(each) == 40 else each, schemas))
+    if not versions:
+        click.echo(f"no earlier schemas/ ({why}: {len(refs)} found); nothing to compare")
         return 0
-    click.echo(f"comparing schemas/ with {label} ({why}) under {COMPATIBILITY}")
-    result = compare(default_schema_set(), previous, label)
+    shown = ", ".join(label for label, _ in versions[:5]) + (" ..." if len(versions) > 5 else "")
+    click.echo(f"comparing schemas/ with {len(versions)} earlier version(s) ({why}: {shown}) "
+               f"under {COMPATIBILITY}")
+    result = compare(default_schema_set(), versions)
     for event in result.added:
         click.echo(f"{event:34} new")
     for event in result.compatible:

@@ -1,10 +1,11 @@
-"""Compare the working tree's contracts with those of a previous release, without a registry.
+"""Compare the working tree's contracts with earlier releases, without a registry.
 
 ``ecombus schemas check --against-git REF`` (and ``make test``) uses this: every event must be
-FULL_TRANSITIVE compatible with the same event at the previous release, because producers,
-consumers and analysts' readers upgrade independently. With ``REF = auto`` the previous release
-is, in order: the newest ``v*`` tag, the merge-base with ``origin/main``, ``HEAD~1``; with none
-of them there is nothing to compare and the check passes.
+FULL_TRANSITIVE compatible with the same event in every earlier release, because producers,
+consumers and analysts' readers upgrade independently. With ``REF = auto`` the earlier releases
+are every ``v*`` tag; without tags, every commit that changed ``schemas/`` (so a clean clone
+checks the newest committed change against all before it, and a working tree its edits against
+all that is committed); with neither there is nothing to compare and the check passes.
 """
 
 from __future__ import annotations
@@ -31,18 +32,14 @@ def _git(repo: Path, *args: str) -> str | None:
     return done.stdout.decode("utf-8") if done.returncode == 0 else None
 
 
-def previous_release(repo: Path = REPO_ROOT) -> tuple[str, str] | None:
-    """``(ref, why)`` of the previous release, or None when there is nothing to compare with."""
+def previous_releases(repo: Path = REPO_ROOT, limit: int = 100) -> tuple[list[str], str]:
+    """The refs to be compatible with, newest first (at most ``limit``), and why those."""
     tags = (_git(repo, "tag", "--list", "v*", "--sort=-v:refname") or "").split()
     if tags:
-        return tags[0], "newest v* tag"
-    if _git(repo, "rev-parse", "--verify", "-q", "origin/main^{commit}"):
-        base = (_git(repo, "merge-base", "HEAD", "origin/main") or "").strip()
-        if base:
-            return base, "merge-base with origin/main"
-    if _git(repo, "rev-parse", "--verify", "-q", "HEAD~1^{commit}"):
-        return "HEAD~1", "previous commit"
-    return None
+        return tags[:limit], "every v* tag"
+    prefix = SCHEMAS_DIR.relative_to(REPO_ROOT).as_posix()
+    changes = (_git(repo, "log", "--format=%H", "-n", str(limit), "--", prefix) or "").split()
+    return changes, "every commit that changed schemas/"
 
 
 def schemas_at(ref: str, repo: Path = REPO_ROOT) -> SchemaSet | None:
@@ -83,25 +80,29 @@ class Comparison:
         return not self.problems
 
 
-def compare(current: SchemaSet, previous: SchemaSet, label: str = "the previous release",
+def compare(current: SchemaSet, versions: list[tuple[str, SchemaSet]],
             level: str = COMPATIBILITY) -> Comparison:
-    """Check every event of ``current`` against the same event in ``previous`` under ``level``.
+    """Check every event of ``current`` against the same event in each of ``versions``
+    (``(label, schemas)``, newest first) under ``level``.
 
-    An event that ``previous`` had and ``current`` lacks is a problem too: its topics' readers
-    would lose their contract.
+    An event that the newest version had and ``current`` lacks is a problem too: its topics'
+    readers would lose their contract.
     """
     result = Comparison()
     for event in current.events:
         short = event.rsplit(".", 1)[-1]
-        if event not in previous.events:
+        earlier = [(label, schemas.expanded(event)) for label, schemas in versions if event in schemas.events]
+        if not earlier:
             result.added.append(short)
             continue
-        problems = incompatibilities(current.expanded(event), [previous.expanded(event)], level,
-                                     labels=[label])
+        problems = incompatibilities(current.expanded(event), [schema for _, schema in earlier], level,
+                                     labels=[label for label, _ in earlier])
         if problems:
             result.problems[short] = problems
         else:
             result.compatible.append(short)
-    for event in sorted(set(previous.events) - set(current.events)):
-        result.problems[event.rsplit(".", 1)[-1]] = [f"the event was removed (it exists in {label})"]
+    if versions:
+        label, newest = versions[0]
+        for event in sorted(set(newest.events) - set(current.events)):
+            result.problems[event.rsplit(".", 1)[-1]] = [f"the event was removed (it exists in {label})"]
     return result

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bus.contracts import SchemaSet, read_schema_files
-from bus.contracts.history import compare, previous_release, schemas_at
+from bus.contracts.history import compare, previous_releases, schemas_at
 from bus.errors import ConfigError
 
 FILES = read_schema_files()
@@ -23,7 +23,7 @@ def _edited(path: str, edit: object) -> SchemaSet:
 
 
 def test_identical_schemas_are_compatible() -> None:
-    result = compare(SchemaSet.from_files(FILES), SchemaSet.from_files(FILES))
+    result = compare(SchemaSet.from_files(FILES), [("v1", SchemaSet.from_files(FILES))])
     assert result.ok and len(result.compatible) == 7
 
 
@@ -31,7 +31,8 @@ def test_deleting_a_field_without_default_fails_and_names_the_field() -> None:
     def drop_reserved(schema: dict) -> None:  # type: ignore[type-arg]
         schema["fields"] = [f for f in schema["fields"] if f["name"] != "reserved"]
 
-    result = compare(_edited("StockLevelChanged.avsc", drop_reserved), SchemaSet.from_files(FILES), "v0.1.0")
+    result = compare(_edited("StockLevelChanged.avsc", drop_reserved),
+                     [("v0.1.0", SchemaSet.from_files(FILES))])
     assert not result.ok
     assert list(result.problems) == ["StockLevelChanged"]
     assert "'reserved'" in result.problems["StockLevelChanged"][0]
@@ -42,7 +43,7 @@ def test_adding_a_required_field_to_a_shared_type_fails_every_event_using_it() -
     def add_required(schema: dict) -> None:  # type: ignore[type-arg]
         schema["fields"].append({"name": "tenant", "type": "string", "doc": "no default"})
 
-    result = compare(_edited("types/Meta.avsc", add_required), SchemaSet.from_files(FILES))
+    result = compare(_edited("types/Meta.avsc", add_required), [("v1", SchemaSet.from_files(FILES))])
     assert set(result.problems) == {"CustomerUpserted", "OrderPlaced", "OrderStatusChanged",
                                     "ProcessingRecord", "ShipmentUpdated", "StockLevelChanged",
                                     "StockReservation"}
@@ -56,15 +57,33 @@ def test_adding_an_optional_field_and_an_enum_symbol_is_compatible() -> None:
     status["symbols"].insert(-1, "ON_HOLD")
     current = SchemaSet.from_files({**FILES, "OrderPlaced.avsc": json.dumps(order),
                                     "types/OrderStatus.avsc": json.dumps(status)})
-    assert compare(current, SchemaSet.from_files(FILES)).ok
+    assert compare(current, [("v1", SchemaSet.from_files(FILES))]).ok
 
 
 def test_new_and_removed_events() -> None:
     fewer = {k: v for k, v in FILES.items() if k != "StockReservation.avsc"}
-    added = compare(SchemaSet.from_files(FILES), SchemaSet.from_files(fewer))
+    added = compare(SchemaSet.from_files(FILES), [("v1", SchemaSet.from_files(fewer))])
     assert added.ok and added.added == ["StockReservation"]
-    removed = compare(SchemaSet.from_files(fewer), SchemaSet.from_files(FILES))
+    removed = compare(SchemaSet.from_files(fewer), [("v1", SchemaSet.from_files(FILES))])
     assert "StockReservation" in removed.problems
+
+
+def test_compatible_with_the_newest_but_not_an_older_version_fails_naming_the_older() -> None:
+    def with_gift(schema: dict) -> None:  # type: ignore[type-arg]
+        schema["fields"].append({"name": "gift", "type": "string", "default": "", "doc": "d"})
+
+    def gift_required(schema: dict) -> None:  # type: ignore[type-arg]
+        schema["fields"].append({"name": "gift", "type": "string", "doc": "d"})
+
+    # v2 added 'gift' with a default; dropping the default stays compatible with v2 (it has the
+    # field) but not with v1, whose records lack it: FULL_TRANSITIVE catches what v2 alone hides
+    v1 = SchemaSet.from_files(FILES)
+    v2 = _edited("OrderPlaced.avsc", with_gift)
+    current = _edited("OrderPlaced.avsc", gift_required)
+    assert compare(current, [("v2", v2)]).ok
+    result = compare(current, [("v2", v2), ("v1", v1)])
+    assert list(result.problems) == ["OrderPlaced"]
+    assert "v1" in result.problems["OrderPlaced"][0] and "gift" in result.problems["OrderPlaced"][0]
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -87,26 +106,22 @@ def _commit(repo: Path, message: str) -> None:
     _git(repo, "commit", "-q", "--allow-empty", "-m", message)
 
 
-def test_previous_release_order_tag_then_previous_commit_then_none(repo: Path) -> None:
-    assert previous_release(repo) is None  # not even a commit
-    _commit(repo, "one")
-    assert previous_release(repo) is None  # no tag, no origin/main, no HEAD~1
-    _commit(repo, "two")
-    assert previous_release(repo) == ("HEAD~1", "previous commit")
-    _git(repo, "tag", "v0.9.0", "HEAD~1")
+def test_earlier_releases_are_every_tag_else_every_commit_changing_schemas(repo: Path) -> None:
+    assert previous_releases(repo)[0] == []  # not even a commit
+    _commit(repo, "no schemas")
+    assert previous_releases(repo)[0] == []
+    (repo / "schemas").mkdir()
+    (repo / "schemas" / "A.avsc").write_text("{}")
+    _commit(repo, "schemas 1")
+    first = _git(repo, "rev-parse", "HEAD")
+    _commit(repo, "unrelated")
+    (repo / "schemas" / "A.avsc").write_text("{ }")
+    _commit(repo, "schemas 2")
+    second = _git(repo, "rev-parse", "HEAD")
+    assert previous_releases(repo) == ([second, first], "every commit that changed schemas/")
+    _git(repo, "tag", "v0.9.0", first)
     _git(repo, "tag", "v0.10.0")
-    assert previous_release(repo) == ("v0.10.0", "newest v* tag")
-
-
-def test_previous_release_is_the_merge_base_with_origin_main(repo: Path, tmp_path: Path) -> None:
-    _commit(repo, "one")
-    _commit(repo, "two")
-    base = _git(repo, "rev-parse", "HEAD")
-    clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
-    _git(clone, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "--allow-empty",
-         "-m", "three")
-    assert previous_release(clone) == (base, "merge-base with origin/main")
+    assert previous_releases(repo) == (["v0.10.0", "v0.9.0"], "every v* tag")
 
 
 def test_schemas_at_a_ref_read_from_git(repo: Path) -> None:

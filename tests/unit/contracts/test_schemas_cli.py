@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from bus.cli import main
-from bus.contracts import TOPIC_EVENTS
+from bus.contracts import TOPIC_EVENTS, SchemaSet, read_schema_files
 from tests.unit.serde.fake_registry import FakeRegistry
 
 
@@ -50,10 +50,24 @@ def test_check_against_an_unknown_ref_fails_clearly() -> None:
 
 
 def test_check_against_git_auto_without_history_passes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bus.cli.schemas.previous_release", lambda: None)
+    monkeypatch.setattr("bus.cli.schemas.previous_releases", lambda: ([], "every v* tag"))
     result = CliRunner().invoke(main, ["schemas", "check", "--against-git", "auto"])
     assert result.exit_code == 0
-    assert "no previous release; nothing to compare" in result.output
+    assert "no earlier schemas/ (every v* tag: 0 found); nothing to compare" in result.output
+
+
+def test_check_against_git_auto_fails_on_any_earlier_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    files = read_schema_files()
+    order = json.loads(files["OrderPlaced.avsc"])
+    order["fields"].append({"name": "gift", "type": "string", "doc": "required in that version"})
+    older = SchemaSet.from_files({**files, "OrderPlaced.avsc": json.dumps(order)})
+    versions = {"v2": SchemaSet.from_files(files), "v1": older}
+    monkeypatch.setattr("bus.cli.schemas.previous_releases", lambda: (["v2", "v1"], "every v* tag"))
+    monkeypatch.setattr("bus.cli.schemas.schemas_at", versions.get)
+    result = CliRunner().invoke(main, ["schemas", "check", "--against-git", "auto"])
+    assert result.exit_code == 1, result.output
+    assert "2 earlier version(s) (every v* tag: v2, v1)" in result.output
+    assert "OrderPlaced" in result.output and "gift" in result.output and "v1" in result.output
 
 
 def test_show_and_list() -> None:
