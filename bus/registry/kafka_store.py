@@ -100,6 +100,8 @@ class KafkaStore(SchemaStore):
                 return  # another replica created it first
             raise RegistryError(f"cannot reach Kafka at {self.kafka.get('bootstrap.servers')} to "
                                 f"prepare the registry topic '{self.topic}': {exc}") from exc
+        finally:
+            del admin  # the traceback would keep it alive, retrying a broker that is not there
 
     def _tail(self) -> None:
         assert self._consumer is not None
