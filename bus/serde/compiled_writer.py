@@ -27,7 +27,6 @@ from bus.serde.compiled import CodeWriter, Unsupported, _kind, _logical_key, _na
 
 Encode = Callable[[Any, bytearray], None]
 
-_SMALL = [bytes([n]) for n in range(128)]
 _LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
 
 
@@ -41,13 +40,17 @@ def _varint(n: int) -> bytes:
         raise OverflowError(f"{n} does not fit in a long")
     n = (n << 1) ^ (n >> 63)
     if n < 128:
-        return _SMALL[n]
+        return bytes((n,))
     out = bytearray()
     while n >= 128:
         out.append((n & 0x7F) | 0x80)
         n >>= 7
     out.append(n)
     return bytes(out)
+
+
+_COUNTS = [_varint(n) for n in range(8192)]
+"""The varints of 0..8191 (one or two bytes): lengths, counts and small numbers, looked up."""
 
 
 def _not_canonical(what: str) -> Any:
@@ -69,7 +72,7 @@ class _WriterGenerator(CodeWriter):
     """Writes the body of ``encode``; :meth:`write` emits the code for one schema node."""
 
     def __init__(self, names: dict[str, Any]) -> None:
-        super().__init__({"_varint": _varint, "_no": _not_canonical, "_SMALL": _SMALL,
+        super().__init__({"_varint": _varint, "_no": _not_canonical, "_COUNTS": _COUNTS,
                           "_FLOAT": struct.Struct("<f").pack, "_DOUBLE": struct.Struct("<d").pack})
         self.names = names
 
@@ -97,7 +100,7 @@ class _WriterGenerator(CodeWriter):
             self.emit(depth, f"if type({x}) is not int: _no('{kind}')")
             if kind == "int":
                 self.emit(depth, f"if not -2147483648 <= {x} <= 2147483647: _no('int range')")
-            self.emit(depth, f"out += _SMALL[{x} << 1] if 0 <= {x} < 64 else _varint({x})")
+            self.emit(depth, f"out += _COUNTS[{x}] if 0 <= {x} < 8192 else _varint({x})")
         elif kind in ("float", "double"):
             self.emit(depth, f"if type({x}) is not float and type({x}) is not int: _no('{kind}')")
             self.emit(depth, f"out += {'_FLOAT' if kind == 'float' else '_DOUBLE'}({x})")
@@ -105,7 +108,7 @@ class _WriterGenerator(CodeWriter):
             encoded = self.var("b")
             self.emit(depth, f"if type({x}) is not str: _no('string')")
             self.emit(depth, f"{encoded} = {x}.encode()")
-            self.emit(depth, f"out += _SMALL[len({encoded}) << 1] if len({encoded}) < 64 else "
+            self.emit(depth, f"out += _COUNTS[len({encoded})] if len({encoded}) < 8192 else "
                              f"_varint(len({encoded}))")
             self.emit(depth, f"out += {encoded}")
         elif kind == "bytes":
@@ -116,11 +119,11 @@ class _WriterGenerator(CodeWriter):
             self.emit(depth, f"if type({x}) is not bytes or len({x}) != {int(s['size'])}: _no('fixed')")
             self.emit(depth, f"out += {x}")
         elif kind == "enum":
-            index = self.var("i")
-            symbols = self.const({symbol: i for i, symbol in enumerate(s["symbols"])}, "symbols")
-            self.emit(depth, f"{index} = {symbols}.get({x}) if type({x}) is str else None")
-            self.emit(depth, f"if {index} is None: _no('enum')")
-            self.emit(depth, f"out += _varint({index})")
+            encoded = self.var("b")
+            symbols = self.const({symbol: _varint(i) for i, symbol in enumerate(s["symbols"])}, "symbols")
+            self.emit(depth, f"{encoded} = {symbols}.get({x}) if type({x}) is str else None")
+            self.emit(depth, f"if {encoded} is None: _no('enum')")
+            self.emit(depth, f"out += {encoded}")
         elif kind == "record":
             self.write_record(s, x, depth)
         elif kind == "union":

@@ -56,7 +56,8 @@ def test_every_avro_type_encodes_as_fastavro_does() -> None:
         value["maybe"] = None if number % 2 else f"値{number}"
         value["price"] = Decimal(number * 37 - 3000) / 100  # logical types as services give them
         value["at_ms"] = datetime(2025, 6, 3, 1, 12, 43, number * 1000, tzinfo=UTC)
-        value["big"] = [0, 63, 64, -64, -65, 2**63 - 1, -(2**63)][number % 7]
+        value["big"] = [0, 63, 64, -64, -65, 8191, 8192, 2**63 - 1, -(2**63)][number % 9]
+        value["text"] = "語" * [0, 21, 22, 2730, 2731, 5000][number % 6]  # lengths around 63 and 8191 bytes
         assert _compiled(schema, value) == _fastavro(schema, value), number
 
 
