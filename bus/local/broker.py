@@ -260,7 +260,11 @@ class LocalBroker:
     def _controller_port(self) -> int:
         ports_file = self.home / "ports.json"
         if (self.data_dir / "meta.properties").exists() and ports_file.exists():
-            return int(json.loads(ports_file.read_text(encoding="utf-8"))["controller_port"])
+            recorded = int(json.loads(ports_file.read_text(encoding="utf-8"))["controller_port"])
+            if self.controller_port and self.controller_port != recorded:
+                self._say(f"the data dir was formatted with controller port {recorded}: keeping it "
+                          f"(--fresh deletes the data and takes {self.controller_port})")
+            return recorded
         port = self.controller_port or self.port + 1
         if not self.controller_port and not port_is_free(port):
             port = free_port()

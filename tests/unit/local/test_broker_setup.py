@@ -68,3 +68,13 @@ def test_default_controller_port_moves_off_a_taken_port_plus_one(tmp_path: Path)
     assert f"port {taken} is taken" in said[0] and str(chosen) in said[0]
     # fixed from now on: the next start (same storage) reads the recorded port back
     assert json.loads((tmp_path / "ports.json").read_text())["controller_port"] == chosen
+
+
+def test_a_formatted_data_dir_keeps_its_controller_port_and_says_so(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "meta.properties").write_text("formatted")
+    (tmp_path / "ports.json").write_text('{"controller_port": 19093}')
+    said: list[str] = []
+    broker = LocalBroker(tmp_path, port=free_port(), controller_port=29093, progress=said.append)
+    assert broker._controller_port() == 19093
+    assert "formatted with controller port 19093" in said[0] and "--fresh" in said[0]
