@@ -29,7 +29,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -131,14 +130,7 @@ def router(cluster: BenchCluster, source: str) -> float:
                   KafkaSettings(bootstrap_servers=cluster.bootstrap),
                   RegistrySettings(url=cluster.registry_url), metrics=CollectorRegistry(), environ={},
                   address=("127.0.0.1", free_port()))
-    stop = threading.Event()
-    thread = threading.Thread(target=built.run, args=(stop,), daemon=True)
-    started = time.monotonic()
-    thread.start()
-    rate = pipeline.wait_output(cluster, target, started)
-    stop.set()
-    thread.join(30)
-    return rate
+    return pipeline.rate_of(built.run, cluster, target)
 
 
 def quix_python() -> Path | None:

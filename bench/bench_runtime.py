@@ -13,7 +13,6 @@ Set BENCH_MESSAGES to change the volume (default 50,000).
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -73,14 +72,7 @@ def runtime(cluster: BenchCluster, source: str, audit: bool) -> float:
         codec.encoder.schemas[hooks.audit.topic] = schema_for_topic(AUDIT_TOPIC)
     loop = ConsumerLoop("bench", handlers, client, codec,
                         LoopOptions(group_id=f"bench.runtime.{target}"), producer=producer, hooks=hooks)
-    stop = threading.Event()
-    thread = threading.Thread(target=loop.run, args=(stop,), daemon=True)
-    started = time.monotonic()
-    thread.start()
-    rate = pipeline.wait_output(cluster, target, started)
-    stop.set()
-    thread.join(30)
-    return rate
+    return pipeline.rate_of(loop.run, cluster, target)
 
 
 def main() -> None:

@@ -8,7 +8,9 @@ broker.
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections.abc import Callable
 
 from confluent_kafka import Consumer, Producer
 
@@ -21,7 +23,7 @@ from bus.serde import AvroCodec, RegistryClient
 
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "50000"))
 
-__all__ = ["MESSAGES", "accepted", "codec", "consumer", "fill", "producer", "wait_output"]
+__all__ = ["MESSAGES", "accepted", "codec", "consumer", "fill", "producer", "rate_of", "wait_output"]
 
 
 def codec(cluster: BenchCluster, source: str, target: str) -> AvroCodec:
@@ -65,3 +67,16 @@ def wait_output(cluster: BenchCluster, target: str, started: float, timeout: flo
             raise TimeoutError(f"{target}: {cluster.end_offsets(target)} of {MESSAGES} outputs")
         time.sleep(0.05)
     return MESSAGES / (time.monotonic() - started)
+
+
+def rate_of(run: Callable[[threading.Event], None], cluster: BenchCluster, target: str) -> float:
+    """Run ``run(stop)`` in a thread until every output is on ``target``; messages per second."""
+    stop = threading.Event()
+    thread = threading.Thread(target=run, args=(stop,), daemon=True)
+    started = time.monotonic()
+    thread.start()
+    try:
+        return wait_output(cluster, target, started)
+    finally:
+        stop.set()
+        thread.join(30)

@@ -21,7 +21,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
@@ -136,6 +136,16 @@ def stop_on_signals(stop: threading.Event | None = None) -> threading.Event:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: event.set())
     return event
+
+
+class Runnable(Protocol):
+    def run(self, stop: threading.Event) -> None: ...
+
+
+def run_until_signalled(service: str, log_level: str, build: Callable[[], Runnable]) -> None:
+    """A service's ``main``: JSON logs, build it, run it until SIGTERM or SIGINT."""
+    configure_logging(service, log_level)
+    build().run(stop_on_signals())
 
 
 def default_codec() -> Codec:

@@ -6,8 +6,7 @@ Reads ``KAFKA_*`` and ``ECOMBUS_MONITOR_*`` settings, logs JSON lines on stderr,
 
 from __future__ import annotations
 
-from bus.observability.logging import configure_logging
-from bus.runtime.service import stop_on_signals
+from bus.runtime.service import run_until_signalled
 from bus.settings import KafkaSettings, load
 from services.monitor.settings import MonitorSettings
 from services.monitor.wiring import SERVICE, build
@@ -16,10 +15,7 @@ from services.monitor.wiring import SERVICE, build
 def run() -> None:
     """Run the monitor until SIGTERM or SIGINT."""
     settings = load(MonitorSettings)
-    configure_logging(SERVICE, settings.log_level)
-    monitor = build(settings, load(KafkaSettings))
-    stop = stop_on_signals()
-    monitor.run(stop)
+    run_until_signalled(SERVICE, settings.log_level, lambda: build(settings, load(KafkaSettings)))
 
 
 if __name__ == "__main__":

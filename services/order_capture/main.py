@@ -7,8 +7,7 @@ serves the webhooks on :8080 and ``/metrics`` ``/healthz`` ``/readyz`` on :9101;
 
 from __future__ import annotations
 
-from bus.observability.logging import configure_logging
-from bus.runtime.service import stop_on_signals
+from bus.runtime.service import run_until_signalled
 from bus.settings import KafkaSettings, load
 from services.order_capture.settings import OrderCaptureSettings
 from services.order_capture.wiring import SERVICE, build
@@ -17,10 +16,7 @@ from services.order_capture.wiring import SERVICE, build
 def run() -> None:
     """Run order-capture until SIGTERM or SIGINT."""
     settings = load(OrderCaptureSettings)
-    configure_logging(SERVICE, settings.log_level)
-    service = build(settings, load(KafkaSettings))
-    stop = stop_on_signals()
-    service.run(stop)
+    run_until_signalled(SERVICE, settings.log_level, lambda: build(settings, load(KafkaSettings)))
 
 
 if __name__ == "__main__":

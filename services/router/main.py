@@ -9,8 +9,7 @@ cleanly on SIGTERM or Ctrl-C.
 
 from __future__ import annotations
 
-from bus.observability.logging import configure_logging
-from bus.runtime.service import RuntimeSettings, stop_on_signals
+from bus.runtime.service import RuntimeSettings, run_until_signalled
 from bus.settings import KafkaSettings, RegistrySettings, load
 from services.router.settings import RouterSettings
 from services.router.wiring import SERVICE, build
@@ -20,10 +19,8 @@ def run() -> None:
     """Run the router until SIGTERM or SIGINT."""
     settings = load(RouterSettings)
     runtime = load(RuntimeSettings)
-    configure_logging(SERVICE, settings.log_level)
-    router = build(settings, runtime, load(KafkaSettings), load(RegistrySettings))
-    stop = stop_on_signals()
-    router.run(stop)
+    run_until_signalled(SERVICE, settings.log_level,
+                        lambda: build(settings, runtime, load(KafkaSettings), load(RegistrySettings)))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import httpx
 from prometheus_client import CollectorRegistry
 
 from bus.contracts.catalog import TOPIC_EVENTS, schema_for_topic
+from bus.errors import ConfigError
 from bus.observability.admin_server import AdminServer, admin_address
 from bus.observability.health import Health
 from bus.observability.metrics import RuntimeMetrics
@@ -31,7 +32,7 @@ from bus.runtime.service import RuntimeSettings, broker_reachable
 from bus.settings import ClientConfig, KafkaSettings, RegistrySettings
 from bus.webhooks.server import HttpServer
 from services.router.build import BuildContext
-from services.router.checks import source_paths
+from services.router.checks import check_fields, source_paths
 from services.router.codec import RouterCodec
 from services.router.endpoints.base import Endpoint
 from services.router.endpoints.file_in import FileIn
@@ -188,6 +189,10 @@ def build(settings: RouterSettings, runtime: RuntimeSettings, kafka: KafkaSettin
                            state_dir=settings.state_dir, http_transport=http_transport,
                            topics=dict(settings.topics))
     routes = load_routes(settings.routes_file, context)
+    problems = check_fields(routes)
+    if problems:  # a field no source record can have would dead-letter every message
+        raise ConfigError(f"{settings.routes_file}: " + "; ".join(problems)
+                          + f" (see 'ecombus routes check {settings.routes_file}')")
     registry = metrics if metrics is not None else CollectorRegistry()
     runtime_metrics = RuntimeMetrics(SERVICE, registry)
     router_metrics = RouterMetrics(registry)

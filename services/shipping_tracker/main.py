@@ -7,8 +7,7 @@ and the carrier webhook secrets; serves the webhooks on :8082 and ``/metrics`` `
 
 from __future__ import annotations
 
-from bus.observability.logging import configure_logging
-from bus.runtime.service import stop_on_signals
+from bus.runtime.service import run_until_signalled
 from bus.settings import KafkaSettings, load
 from services.shipping_tracker.handlers import SERVICE
 from services.shipping_tracker.settings import ShippingTrackerSettings
@@ -18,10 +17,7 @@ from services.shipping_tracker.wiring import build
 def run() -> None:
     """Run shipping-tracker until SIGTERM or SIGINT."""
     settings = load(ShippingTrackerSettings)
-    configure_logging(SERVICE, settings.log_level)
-    tracker = build(settings, load(KafkaSettings))
-    stop = stop_on_signals()
-    tracker.run(stop)
+    run_until_signalled(SERVICE, settings.log_level, lambda: build(settings, load(KafkaSettings)))
 
 
 if __name__ == "__main__":

@@ -62,3 +62,22 @@ def test_projection_reads_only_what_the_route_needs() -> None:
     assert value == {"customer": {}, "lines": [{"sku": "MATCHA-40G", "quantity": 2},
                                                {"sku": "HOJICHA-100G", "quantity": 2}],
                      "totals": {"total": {"shop": {"amount": total}}}}
+
+
+def test_the_router_refuses_to_start_on_a_field_no_record_has(tmp_path: Path) -> None:
+    import pytest
+    from prometheus_client import CollectorRegistry
+
+    from bus.errors import ConfigError
+    from bus.runtime.service import RuntimeSettings
+    from bus.settings import KafkaSettings, RegistrySettings
+    from services.router.settings import RouterSettings
+    from services.router.wiring import build
+
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(ROUTES, encoding="utf-8")
+    settings = RouterSettings(routes_file=routes, state_dir=tmp_path / "state")
+    expected = r"route 'lines', step '3-map': field 'customer.emial'.*routes check"
+    with pytest.raises(ConfigError, match=expected):
+        build(settings, RuntimeSettings(), KafkaSettings(bootstrap_servers="127.0.0.1:1"),
+              RegistrySettings(url="http://127.0.0.1:1"), metrics=CollectorRegistry(), environ={})
