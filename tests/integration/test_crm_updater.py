@@ -4,7 +4,6 @@ rejected contact, and a SIGKILL mid-stream leaves the figures right after a rest
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,12 +11,11 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from bus.contracts import models as m
@@ -30,9 +28,8 @@ from bus.webhooks.server import HttpServer
 from services.crm_updater.settings import CrmUpdaterSettings
 from services.crm_updater.wiring import avro_codec, build
 from services.simulators.crm import create_app
+from tests.integration.processes import ROOT, service_env
 from tests.integration.runtime.kafka_io import committed_total, end_offsets, read_all, wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -153,27 +150,18 @@ def test_figures_exact_replay_changes_nothing_and_only_the_rejected_contact_is_d
 
 
 def _start(settings: CrmUpdaterSettings, bootstrap: str, registry: str, group: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-           "SCHEMA_REGISTRY_URL": registry, "ECOMBUS_GROUP_ID": group, "ECOMBUS_BATCH_SIZE": "50",
-           "ECOMBUS_ADMIN_PORT": str(free_port()), "ECOMBUS_AUDIT": "false",
-           "KAFKA_EXTRA_CONFIG": '{"session.timeout.ms": "6000"}',
-           "ECOMBUS_CRM_ORDERS_TOPIC": settings.orders_topic,
-           "ECOMBUS_CRM_PROFILES_TOPIC": settings.profiles_topic,
-           "ECOMBUS_CRM_CHANGELOG_TOPIC": settings.changelog_topic,
-           "ECOMBUS_CRM_OUTBOX_TOPIC": settings.outbox_topic, "ECOMBUS_CRM_API_URL": settings.api_url,
-           "ECOMBUS_CRM_BATCH_LINGER_SECONDS": "0.2"}
+    env = service_env(bootstrap, registry, group, ECOMBUS_BATCH_SIZE="50",
+                      ECOMBUS_CRM_ORDERS_TOPIC=settings.orders_topic,
+                      ECOMBUS_CRM_PROFILES_TOPIC=settings.profiles_topic,
+                      ECOMBUS_CRM_CHANGELOG_TOPIC=settings.changelog_topic,
+                      ECOMBUS_CRM_OUTBOX_TOPIC=settings.outbox_topic, ECOMBUS_CRM_API_URL=settings.api_url,
+                      ECOMBUS_CRM_BATCH_LINGER_SECONDS="0.2")
     return subprocess.Popen([sys.executable, "-m", "services.crm_updater.main"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
 def _committed(bootstrap: str, topic: str, group: str) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                         "isolation.level": "read_uncommitted"})
-    try:
-        parts = [TopicPartition(topic, p) for p in range(3)]
-        return sum(max(tp.offset, 0) for tp in consumer.committed(parts, timeout=30))
-    finally:
-        consumer.close()
+    return committed_total(bootstrap, topic, group, isolation="read_uncommitted")
 
 
 def test_sigkill_mid_stream_then_restart_leaves_figures_exact(

@@ -4,7 +4,6 @@ and a SIGKILL mid-stream with nothing oversold, lost or decided twice after the 
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from bus.contracts import models as m
 from bus.contracts.examples import meta, order_placed
@@ -30,9 +29,9 @@ from bus.webhooks.server import HttpServer
 from services.inventory_sync.settings import InventorySyncSettings
 from services.inventory_sync.wiring import avro_codec, build
 from services.simulators.storefront import StorefrontConfig, create_app
+from tests.integration.processes import ROOT, service_env
 from tests.integration.runtime.kafka_io import committed_total, end_offsets, read_all, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 SET_ROUTE = "POST /admin/api/2024-10/inventory_levels/set.json"
 TOKYO, TOKYO_ID = "TOKYO-1", 655441491
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
@@ -162,27 +161,18 @@ def test_race_unknown_sku_and_a_burst_under_the_rate_limit(
 
 def _start(settings: InventorySyncSettings, bootstrap: str, registry: str,
            group: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-           "SCHEMA_REGISTRY_URL": registry, "ECOMBUS_GROUP_ID": group, "ECOMBUS_BATCH_SIZE": "50",
-           "ECOMBUS_ADMIN_PORT": str(free_port()), "ECOMBUS_AUDIT": "false",
-           "KAFKA_EXTRA_CONFIG": '{"session.timeout.ms": "6000"}'}
-    for name in ("orders_topic", "levels_topic", "reservations_topic", "status_topic", "changelog_topic",
-                 "sku_map", "storefront_url", "push_linger_seconds"):
-        env[f"ECOMBUS_INVENTORY_{name.upper()}"] = str(getattr(settings, name))
-    env["ECOMBUS_INVENTORY_LOCATIONS"] = f'{{"{TOKYO}": {TOKYO_ID}}}'
+    names = ("orders_topic", "levels_topic", "reservations_topic", "status_topic", "changelog_topic",
+             "sku_map", "storefront_url", "push_linger_seconds")
+    own = {f"ECOMBUS_INVENTORY_{name.upper()}": str(getattr(settings, name)) for name in names}
+    env = service_env(bootstrap, registry, group, ECOMBUS_BATCH_SIZE="50",
+                      ECOMBUS_INVENTORY_LOCATIONS=f'{{"{TOKYO}": {TOKYO_ID}}}', **own)
     return subprocess.Popen([sys.executable, "-m", "services.inventory_sync.main"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
 def _committed(bootstrap: str, topic: str, group: str) -> int:
     """Committed offsets, read_uncommitted: a killed instance's open transaction must not hold us up."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                         "isolation.level": "read_uncommitted"})
-    try:
-        parts = [TopicPartition(topic, p) for p in range(3)]
-        return sum(max(tp.offset, 0) for tp in consumer.committed(parts, timeout=30))
-    finally:
-        consumer.close()
+    return committed_total(bootstrap, topic, group, isolation="read_uncommitted")
 
 
 def test_sigkill_mid_stream_then_restart_oversells_nothing(

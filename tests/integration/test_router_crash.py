@@ -26,12 +26,11 @@ from confluent_kafka import Producer
 
 from bus.contracts.catalog import schema_for_topic
 from bus.contracts.examples import order_placed
-from bus.local.broker import free_port
 from bus.serde import AvroCodec, RegistryClient
 from services.router.routes import DEFAULT_ROUTES_FILE
+from tests.integration.processes import ROOT, service_env
 from tests.integration.runtime.kafka_io import read_all, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 ORDERS, STOCK_ROWS = 3_000, 20_000
 
 
@@ -59,15 +58,13 @@ def test_sigkill_mid_batch_and_mid_file_loses_and_duplicates_nothing(
     orders_topic, levels_topic = new_topic("orders", partitions=3), new_topic("levels", partitions=3)
     stock_dir, orders_dir, state = tmp_path / "stock", tmp_path / "orders", tmp_path / "state"
     log_file = tmp_path / "router.log"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-           "SCHEMA_REGISTRY_URL": schema_registry_url, "KAFKA_EXTRA_CONFIG": '{"session.timeout.ms": "6000"}',
-           "ECOMBUS_ROUTER_ROUTES_FILE": str(_routes_file(tmp_path)), "ECOMBUS_ROUTER_STATE_DIR": str(state),
-           "ECOMBUS_ROUTER_TOPICS": json.dumps({"orders.placed.v1": orders_topic,
-                                                "inventory.levels.v1": levels_topic}),
-           "ECOMBUS_GROUP_ID": f"ecombus.router.{orders_topic}", "ECOMBUS_AUDIT": "false",
-           "ECOMBUS_ADMIN_PORT": str(free_port()), "ERP_STOCK_DIR": str(stock_dir),
-           "ERP_ORDERS_DIR": str(orders_dir), "ERP_ORDERS_BATCH_ROWS": "400", "ERP_ORDERS_BATCH_SECONDS": "2",
-           "ERP_STOCK_SETTLE_SECONDS": "0"}
+    env = service_env(kafka_bootstrap, schema_registry_url, f"ecombus.router.{orders_topic}",
+                      ECOMBUS_ROUTER_ROUTES_FILE=str(_routes_file(tmp_path)),
+                      ECOMBUS_ROUTER_STATE_DIR=str(state),
+                      ECOMBUS_ROUTER_TOPICS=json.dumps({"orders.placed.v1": orders_topic,
+                                                        "inventory.levels.v1": levels_topic}),
+                      ERP_STOCK_DIR=str(stock_dir), ERP_ORDERS_DIR=str(orders_dir),
+                      ERP_ORDERS_BATCH_ROWS="400", ERP_ORDERS_BATCH_SECONDS="2", ERP_STOCK_SETTLE_SECONDS="0")
 
     def start() -> subprocess.Popen[bytes]:
         with open(log_file, "ab") as log:

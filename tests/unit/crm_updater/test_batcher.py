@@ -18,20 +18,9 @@ from services.crm_updater.batcher import ContactBatch, ContactFlusher
 from services.crm_updater.changelog import contact_upsert
 from services.crm_updater.hubspot import HubSpotContacts, RollingWindow
 from services.crm_updater.profiles import CustomerBook
+from tests.unit.runtime.fakes import FakeProducer
 
 OUTBOX = "crm-updater.contacts.outbox"
-
-
-class FakeProducer:
-    def __init__(self) -> None:
-        self.records: list[dict[str, Any]] = []
-
-    def produce(self, topic: str, value: bytes | None, key: Any = None, headers: Any = None,
-                timestamp: int | None = None, on_delivery: Any = None) -> None:
-        self.records.append({"topic": topic, "value": value, "key": key, "headers": headers})
-
-    def flush(self, timeout: float = 30.0) -> int:
-        return 0
 
 
 def _record(key: str, value: dict[str, Any], offset: int = 0) -> Consumed:

@@ -21,6 +21,7 @@ from services.inventory_sync.handlers import SOURCE
 from services.inventory_sync.sku_map import SkuMap
 from services.inventory_sync.storefront import LeakyBucket, StorefrontInventory
 from tests.unit.inventory_sync.stock_events import T0, level
+from tests.unit.runtime.fakes import FakeProducer
 
 LEVELS = "inventory.levels.v1"
 SKUS = {f"SKU-{i}": 808950900 + i for i in range(10)}
@@ -38,18 +39,6 @@ class MemoryCodec:
 
     def decode(self, topic: str, data: bytes) -> Any:
         return self.values[int(data)]
-
-
-class FakeProducer:
-    def __init__(self) -> None:
-        self.records: list[dict[str, Any]] = []
-
-    def produce(self, topic: str, value: bytes | None, key: Any = None, headers: Any = None,
-                timestamp: int | None = None, on_delivery: Any = None) -> None:
-        self.records.append({"topic": topic, "value": value, "key": key, "headers": headers})
-
-    def flush(self, timeout: float = 30.0) -> int:
-        return 0
 
 
 def _ours(sku: str, available: int) -> m.StockLevelChanged:
