@@ -138,6 +138,33 @@ def stop_on_signals(stop: threading.Event | None = None) -> threading.Event:
     return event
 
 
+class Worker(Protocol):
+    """A background worker beside a service's consumer loop (a flusher, a pusher): it runs until
+    ``stop`` is set, finishing what waits within ``shutdown_timeout``, on its own producer."""
+
+    producer: BusProducer
+
+    def run(self, stop: threading.Event, shutdown_timeout: float) -> None: ...
+
+
+def run_beside(service: Service, worker: Worker, name: str, *, settings: RuntimeSettings,
+               kafka: KafkaSettings, codec: Codec, stop: threading.Event | None = None,
+               install_signal_handlers: bool = True) -> None:
+    """Run ``service`` with ``worker`` in a thread called ``name``; when either ends, stop both,
+    give the worker its shutdown time and close its producer."""
+    stop = stop or threading.Event()
+    timeout = settings.shutdown_timeout_seconds
+    thread = threading.Thread(target=worker.run, name=name, daemon=True, args=(stop, timeout))
+    thread.start()
+    try:
+        service.run(settings=settings, kafka=kafka, codec=codec, stop=stop,
+                    install_signal_handlers=install_signal_handlers)
+    finally:
+        stop.set()
+        thread.join(timeout + 10)
+        worker.producer.close(timeout)
+
+
 class Runnable(Protocol):
     def run(self, stop: threading.Event) -> None: ...
 

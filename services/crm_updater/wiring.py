@@ -21,7 +21,7 @@ from bus.runtime.codec import Codec
 from bus.runtime.dlq import dlq_topic
 from bus.runtime.producer import BusProducer
 from bus.runtime.retry import RetryPolicy
-from bus.runtime.service import RuntimeSettings, Service
+from bus.runtime.service import RuntimeSettings, Service, run_beside
 from bus.runtime.state_store import ensure_topics, fence, read_to_end
 from bus.settings import KafkaSettings, RegistrySettings, load
 from services.crm_updater.batcher import ContactFlusher
@@ -68,18 +68,9 @@ class CrmUpdater:
 
     def run(self, stop: threading.Event | None = None, install_signal_handlers: bool = True) -> None:
         """Restore, then flush contacts and consume until ``stop`` is set (SIGTERM/SIGINT set it)."""
-        stop = stop or threading.Event()
         self.restore()
-        flusher = threading.Thread(target=self.flusher.run, name="crm-flusher", daemon=True,
-                                   args=(stop, self.runtime.shutdown_timeout_seconds))
-        flusher.start()
-        try:
-            self.service.run(settings=self.runtime, kafka=self.kafka, codec=self.codec, stop=stop,
-                             install_signal_handlers=install_signal_handlers)
-        finally:
-            stop.set()
-            flusher.join(self.runtime.shutdown_timeout_seconds + 10)
-            self.flusher.producer.close(self.runtime.shutdown_timeout_seconds)
+        run_beside(self.service, self.flusher, "crm-flusher", settings=self.runtime, kafka=self.kafka,
+                   codec=self.codec, stop=stop, install_signal_handlers=install_signal_handlers)
 
 
 def build(settings: CrmUpdaterSettings, runtime: RuntimeSettings, kafka: KafkaSettings, *,

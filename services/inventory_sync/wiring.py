@@ -23,7 +23,7 @@ from bus.runtime.codec import Codec
 from bus.runtime.dlq import dlq_topic
 from bus.runtime.producer import BusProducer
 from bus.runtime.retry import RetryPolicy
-from bus.runtime.service import RuntimeSettings, Service
+from bus.runtime.service import RuntimeSettings, Service, run_beside
 from bus.runtime.state_store import ensure_topics, fence, read_to_end
 from bus.settings import KafkaSettings, RegistrySettings, load
 from services.inventory_sync.allocation import StockBook
@@ -73,18 +73,9 @@ class InventorySync:
 
     def run(self, stop: threading.Event | None = None, install_signal_handlers: bool = True) -> None:
         """Restore, then push and consume until ``stop`` is set (SIGTERM/SIGINT set it)."""
-        stop = stop or threading.Event()
         self.restore()
-        pusher = threading.Thread(target=self.pusher.run, name="storefront-pusher", daemon=True,
-                                  args=(stop, self.runtime.shutdown_timeout_seconds))
-        pusher.start()
-        try:
-            self.service.run(settings=self.runtime, kafka=self.kafka, codec=self.codec, stop=stop,
-                             install_signal_handlers=install_signal_handlers)
-        finally:
-            stop.set()
-            pusher.join(self.runtime.shutdown_timeout_seconds + 10)
-            self.pusher.producer.close(self.runtime.shutdown_timeout_seconds)
+        run_beside(self.service, self.pusher, "storefront-pusher", settings=self.runtime, kafka=self.kafka,
+                   codec=self.codec, stop=stop, install_signal_handlers=install_signal_handlers)
 
 
 def build(settings: InventorySyncSettings, runtime: RuntimeSettings, kafka: KafkaSettings, *,
