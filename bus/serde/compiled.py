@@ -143,9 +143,6 @@ class _Generator(CodeWriter):
         decode: Decode = self.function("decode", "data, pos", f"{result}, pos", "<compiled avro reader>")
         return decode
 
-    def resolve(self, schema: Schema, names: dict[str, Any]) -> Schema:
-        return resolve(schema, names)
-
     def long(self, depth: int, target: str) -> None:
         self.emit(depth, "b = data[pos]")
         self.emit(depth, "pos += 1")
@@ -175,8 +172,8 @@ class _Generator(CodeWriter):
 
     def read(self, writer: Schema, reader: Schema, depth: int) -> str:
         """Emit code reading one ``writer`` value as ``reader``; return the expression holding it."""
-        w = self.resolve(writer, self.writer_names)
-        r = self.resolve(reader, self.reader_names)
+        w = resolve(writer, self.writer_names)
+        r = resolve(reader, self.reader_names)
         kind = _kind(w)
         if kind != _kind(r):
             raise Unsupported(f"{kind} read as {_kind(r)}")
@@ -256,8 +253,8 @@ class _Generator(CodeWriter):
         index, target = self.var("i"), self.var()
         self.emit(depth, f"{index} = {self.union_index(depth, len(w))}")
         for position, (wb, rb) in enumerate(zip(w, r, strict=True)):
-            rw = self.resolve(wb, self.writer_names)
-            rr = self.resolve(rb, self.reader_names)
+            rw = resolve(wb, self.writer_names)
+            rr = resolve(rb, self.reader_names)
             if _kind(rw) != _kind(rr) or _name(rw) != _name(rr):
                 raise Unsupported("union branches differ")
             self.emit(depth, f"{'if' if position == 0 else 'elif'} {index} == {2 * position}:")
@@ -291,7 +288,7 @@ class _Generator(CodeWriter):
 
     def skip(self, writer: Schema, depth: int) -> None:
         """Emit code stepping over one ``writer`` value."""
-        w = self.resolve(writer, self.writer_names)
+        w = resolve(writer, self.writer_names)
         kind = _kind(w)
         if kind == "null":
             return
