@@ -31,7 +31,7 @@ down: install ## stop everything `make demo` started
 
 lint: install ## ruff and mypy
 	@echo "==> ruff"
-	@$(BIN)/ruff check bus services tests bench
+	@$(BIN)/ruff check bus services simulators tests bench
 	@echo "==> mypy"
 	@$(BIN)/mypy
 
@@ -57,11 +57,11 @@ test-unit: install ## unit tests only (no broker)
 test-integration: install jars ## integration tests only (real broker)
 	@$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
-deploy-render: install ## regenerate deploy/k8s and deploy/grafana from bus/deploy and deploy/*.yaml
-	@$(BIN)/python -m bus.deploy
+deploy-render: install ## regenerate deploy/k8s and deploy/grafana from bus/tools/deploy and deploy/*.yaml
+	@$(BIN)/python -m bus.tools.deploy
 
 deploy-check: install ## manifests, alerts, dashboard: drift, kustomize, kubernetes-validate, promtool
-	@$(BIN)/python -m bus.deploy --check
+	@$(BIN)/python -m bus.tools.deploy --check
 	@$(BIN)/pytest -q -p no:cacheprovider tests/unit/deploy
 
 bench: install jars ## benchmarks, each printed beside its baseline measured in the same run

@@ -124,7 +124,7 @@ def router(cluster: BenchCluster, source: str) -> float:
     assert cluster.registry_url
     settings = RouterSettings(routes_file=folder / "routes.yaml", state_dir=folder / "state",
                               topics={"orders.placed.v1": source, "orders.status.v1": target})
-    from bus.local.broker import free_port
+    from bus.tools.local.broker import free_port
 
     built = build(settings, RuntimeSettings(group_id=f"bench.router.{target}", audit=False),
                   KafkaSettings(bootstrap_servers=cluster.bootstrap),

@@ -34,9 +34,9 @@ from typing import Any
 import httpx
 
 from bench.cluster import BenchCluster, bench_cluster, say
-from bus.local.broker import free_port
+from bus.tools.local.broker import free_port
 from bus.webhooks.signatures import SCHEMES
-from services.simulators import fixture
+from simulators import fixture
 
 REQUESTS = int(os.environ.get("BENCH_WEBHOOKS", "5000"))
 SECONDS = float(os.environ.get("BENCH_WEBHOOK_SECONDS", "60"))

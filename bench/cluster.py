@@ -18,8 +18,8 @@ from pathlib import Path
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from bus.local.broker import LocalBroker, free_port
-from bus.registry.testing import RegistryProcess
+from bus.tools.local.broker import LocalBroker, free_port
+from services.registry.testing import RegistryProcess
 
 
 @dataclass

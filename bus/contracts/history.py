@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bus.contracts.catalog import COMPATIBILITY
+from bus.contracts.compatibility import incompatibilities
 from bus.contracts.schemas import SCHEMAS_DIR, SchemaSet
 from bus.errors import ConfigError
-from bus.registry.compatibility import incompatibilities
 
 REPO_ROOT = SCHEMAS_DIR.parent
 

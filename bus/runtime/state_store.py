@@ -18,8 +18,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Pro
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bus.errors import TransientError
-from bus.ops.reading import partitions_of
 from bus.settings import ClientConfig
+from bus.tools.ops.reading import partitions_of
 
 log = logging.getLogger(__name__)
 

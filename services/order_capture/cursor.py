@@ -13,9 +13,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from bus import topics as topics_lib
-from bus.ops.reading import read_to_end
 from bus.runtime.producer import BusProducer
 from bus.settings import ClientConfig
+from bus.tools.ops.reading import read_to_end
 
 
 class CursorStore:

@@ -26,9 +26,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from bus.contracts import models as m
 from bus.errors import BusError
-from bus.ops.reading import partitions_of, read_to_end
 from bus.runtime.codec import Codec
 from bus.settings import ClientConfig
+from bus.tools.ops.reading import partitions_of, read_to_end
 
 log = logging.getLogger("ecombus.shipping_tracker.statuses")
 

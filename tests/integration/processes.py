@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bus.local.broker import free_port
+from bus.tools.local.broker import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

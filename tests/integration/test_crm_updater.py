@@ -20,14 +20,14 @@ from confluent_kafka.admin import AdminClient
 
 from bus.contracts import models as m
 from bus.contracts.examples import examples, order_placed
-from bus.local.broker import free_port
 from bus.runtime.dlq import header_dict
 from bus.runtime.service import RuntimeSettings
 from bus.settings import KafkaSettings
+from bus.tools.local.broker import free_port
 from bus.webhooks.server import HttpServer
 from services.crm_updater.settings import CrmUpdaterSettings
 from services.crm_updater.wiring import avro_codec, build
-from services.simulators.crm import create_app
+from simulators.crm import create_app
 from tests.integration.processes import ROOT, service_env
 from tests.integration.runtime.kafka_io import committed_total, end_offsets, read_all, wait_for
 

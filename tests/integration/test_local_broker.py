@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from bus.local.broker import free_port
 from bus.roundtrip import round_trip
+from bus.tools.local.broker import free_port
 
 
 def _ecombus(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bus.cli", *args], env=env, text=True,
+    return subprocess.run([sys.executable, "-m", "bus.tools.cli", *args], env=env, text=True,
                           capture_output=True, timeout=180)
 
 

@@ -19,10 +19,10 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 
-from bus.cli import main
 from bus.observability.lag import GroupLag, measure_lag
 from bus.observability.oldest_message import OldestMessageReader
 from bus.settings import KafkaSettings
+from bus.tools.cli import main
 from services.monitor.handlers import LagExporter
 from services.monitor.settings import MonitorSettings
 from services.monitor.wiring import build

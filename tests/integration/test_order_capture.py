@@ -23,17 +23,17 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from bus.contracts.catalog import schema_for_topic
-from bus.local.broker import LocalBroker, free_port
-from bus.ops.trace import trace
 from bus.runtime.audit import AUDIT_TOPIC
 from bus.serde import AvroCodec, RegistryClient
 from bus.settings import KafkaSettings
+from bus.tools.local.broker import LocalBroker, free_port
+from bus.tools.ops.trace import trace
 from bus.webhooks import HttpServer
 from bus.webhooks.signatures import SCHEMES
 from services.order_capture.settings import OrderCaptureSettings
 from services.order_capture.wiring import OrderCaptureService, build
-from services.simulators import fixture
-from services.simulators.storefront import DEMO_SECRETS, StorefrontConfig, create_app
+from simulators import fixture
+from simulators.storefront import DEMO_SECRETS, StorefrontConfig, create_app
 from tests.integration.runtime.kafka_io import read_all, wait_for
 
 SHOP = "hanako-tea.myshopify.com"

@@ -23,21 +23,21 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from bus.contracts import models as m
 from bus.contracts.catalog import schema_for_topic
-from bus.local.broker import free_port
 from bus.runtime.audit import AUDIT_TOPIC
 from bus.runtime.dlq import header_dict
 from bus.runtime.service import RuntimeSettings
 from bus.serde import AvroCodec, RegistryClient
 from bus.settings import KafkaSettings, RegistrySettings
+from bus.tools.local.broker import free_port
 from bus.webhooks.server import HttpServer
 from services.order_capture import shopify, woocommerce
 from services.router.settings import RouterSettings
 from services.router.wiring import build
-from services.simulators.erp import OrderImports, drop_stock_file, erp_app
+from simulators.erp import OrderImports, drop_stock_file, erp_app
 from tests.integration.runtime.kafka_io import read_all, wait_for
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
-FIXTURES = SHARED if SHARED.exists() else Path(__file__).resolve().parents[2] / "services/simulators/fixtures"
+FIXTURES = SHARED if SHARED.exists() else Path(__file__).resolve().parents[2] / "simulators/fixtures"
 
 
 def fixture_orders() -> list[m.OrderPlaced]:

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from bus.cli import main
 from bus.contracts import TOPIC_EVENTS, schema_for_topic
-from bus.registry.testing import RegistryProcess
+from bus.tools.cli import main
+from services.registry.testing import RegistryProcess
 
 
 @pytest.fixture

@@ -12,17 +12,17 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bus.contracts.catalog import schema_for_topic
-from bus.local.broker import free_port
 from bus.runtime.audit import AUDIT_TOPIC
 from bus.runtime.dlq import header_dict
 from bus.runtime.service import RuntimeSettings
 from bus.serde import AvroCodec, RegistryClient
 from bus.settings import KafkaSettings
+from bus.tools.local.broker import free_port
 from bus.webhooks import HttpServer
 from services.shipping_tracker.settings import ShippingTrackerSettings
 from services.shipping_tracker.wiring import ShippingTrackerService, build
-from services.simulators.carrier import DEMO_SECRETS, CarrierSimulator, Shipment
-from services.simulators.storefront import StorefrontConfig, create_app
+from simulators.carrier import DEMO_SECRETS, CarrierSimulator, Shipment
+from simulators.storefront import StorefrontConfig, create_app
 from tests.integration.runtime.kafka_io import read_all, wait_for
 
 SHOP = "hanako-tea.myshopify.com"

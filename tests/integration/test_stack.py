@@ -14,10 +14,10 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from bus.contracts.catalog import schema_for_topic
 from bus.errors import ConfigError
-from bus.local.broker import free_port, process_alive
-from bus.local.stack import STACK, ProcessSpec, Stack
 from bus.runtime.audit import AUDIT_TOPIC
 from bus.serde import AvroCodec, RegistryClient
+from bus.tools.local.broker import free_port, process_alive
+from bus.tools.local.stack import STACK, ProcessSpec, Stack
 from tests.integration.runtime.kafka_io import read_all, wait_for
 
 ORDER_FLOW = ("storefront-sim", "carrier-sim", "order-capture", "shipping-tracker")

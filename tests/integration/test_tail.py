@@ -15,10 +15,10 @@ from click.testing import CliRunner
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from bus.cli import main
 from bus.contracts import default_schema_set
 from bus.contracts.examples import order_placed
 from bus.serde import AvroEncoder, RegistryClient
+from bus.tools.cli import main
 
 SCHEMA = default_schema_set().schema_json("OrderPlaced")
 
@@ -160,8 +160,8 @@ def test_follow_waits_for_new_records(kafka_bootstrap: str, schema_registry_url:
     produce(1, 2)
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
            "SCHEMA_REGISTRY_URL": schema_registry_url}
-    proc = subprocess.Popen([sys.executable, "-m", "bus.cli", "tail", topic, "--from-beginning", "--follow",
-                             "--max", "4"], stdout=subprocess.PIPE, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "bus.tools.cli", "tail", topic, "--from-beginning",
+                             "--follow", "--max", "4"], stdout=subprocess.PIPE, env=env)
     try:
         assert proc.stdout is not None
         seen = [proc.stdout.readline(), proc.stdout.readline()]  # the existing two

@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
-from bus.cli import main
+from bus.tools.cli import main
 
 
 def test_apply_twice_creates_once_then_reports_drift(kafka_bootstrap: str, tmp_path: Path) -> None:

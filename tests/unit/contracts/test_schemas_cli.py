@@ -7,15 +7,15 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from bus.cli import main
 from bus.contracts import TOPIC_EVENTS, SchemaSet, read_schema_files
+from bus.tools.cli import main
 from tests.unit.serde.fake_registry import FakeRegistry
 
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeRegistry:
     registry = FakeRegistry()
-    monkeypatch.setattr("bus.cli.schemas._client", lambda _url: registry.client())
+    monkeypatch.setattr("bus.tools.cli.schemas._client", lambda _url: registry.client())
     return registry
 
 
@@ -50,7 +50,7 @@ def test_check_against_an_unknown_ref_fails_clearly() -> None:
 
 
 def test_check_against_git_auto_without_history_passes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bus.cli.schemas.previous_releases", lambda: ([], "every v* tag"))
+    monkeypatch.setattr("bus.tools.cli.schemas.previous_releases", lambda: ([], "every v* tag"))
     result = CliRunner().invoke(main, ["schemas", "check", "--against-git", "auto"])
     assert result.exit_code == 0
     assert "no earlier schemas/ (every v* tag: 0 found); nothing to compare" in result.output
@@ -62,8 +62,8 @@ def test_check_against_git_auto_fails_on_any_earlier_version(monkeypatch: pytest
     order["fields"].append({"name": "gift", "type": "string", "doc": "required in that version"})
     older = SchemaSet.from_files({**files, "OrderPlaced.avsc": json.dumps(order)})
     versions = {"v2": SchemaSet.from_files(files), "v1": older}
-    monkeypatch.setattr("bus.cli.schemas.previous_releases", lambda: (["v2", "v1"], "every v* tag"))
-    monkeypatch.setattr("bus.cli.schemas.schemas_at", versions.get)
+    monkeypatch.setattr("bus.tools.cli.schemas.previous_releases", lambda: (["v2", "v1"], "every v* tag"))
+    monkeypatch.setattr("bus.tools.cli.schemas.schemas_at", versions.get)
     result = CliRunner().invoke(main, ["schemas", "check", "--against-git", "auto"])
     assert result.exit_code == 1, result.output
     assert "2 earlier version(s) (every v* tag: v2, v1)" in result.output

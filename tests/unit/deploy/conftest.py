@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bus.deploy import REPO_ROOT
+from bus.tools.deploy import REPO_ROOT
 
 OVERLAY = REPO_ROOT / "deploy" / "k8s" / "overlays" / "example"
 

@@ -9,8 +9,8 @@ import subprocess
 import pytest
 import yaml
 
-from bus.deploy.monitoring import ALERTS_FILE, alert_expressions, alert_groups
-from bus.deploy.series import exposed_series, unknown_metrics
+from bus.tools.deploy.monitoring import ALERTS_FILE, alert_expressions, alert_groups
+from bus.tools.deploy.series import exposed_series, unknown_metrics
 
 ALERTS_TESTS = (ALERTS_FILE.with_name("alerts.test.yaml"), ALERTS_FILE.with_name("alerts.business.test.yaml"))
 REQUIRED = {"EcombusConsumerLagHigh", "EcombusConsumerLagNotShrinking", "EcombusConsumerLagSecondsHigh",

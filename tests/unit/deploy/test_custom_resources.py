@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
-from bus.deploy.components import COMPONENTS, REGISTRY_TOPIC, REPLICATION_FACTOR, LagScaling
-from bus.deploy.monitoring import ALERTS_FILE
+from bus.tools.deploy.components import COMPONENTS, REGISTRY_TOPIC, REPLICATION_FACTOR, LagScaling
+from bus.tools.deploy.monitoring import ALERTS_FILE
 from bus.topics import load_topics
 
 Objects = dict[str, dict[str, dict[str, Any]]]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
-from bus.deploy import REPO_ROOT
-from bus.deploy.dashboard import dashboard, expressions
-from bus.deploy.render import DASHBOARD
-from bus.deploy.series import exposed_series, metric_names, unknown_metrics
+from bus.tools.deploy import REPO_ROOT
+from bus.tools.deploy.dashboard import dashboard, expressions
+from bus.tools.deploy.render import DASHBOARD
+from bus.tools.deploy.series import exposed_series, metric_names, unknown_metrics
 
 
 def test_the_committed_dashboard_is_valid_json_and_the_generated_one() -> None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import re
 
-from bus.deploy import REPO_ROOT
-from bus.deploy.components import UID
+from bus.tools.deploy import REPO_ROOT
+from bus.tools.deploy.components import UID
 
 DOCKERFILE = REPO_ROOT / "deploy" / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"

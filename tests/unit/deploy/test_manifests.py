@@ -9,11 +9,11 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from bus.cli.run import available_services
-from bus.deploy.components import COMPONENTS, SHUTDOWN_DRAIN_SECONDS, UID
-from bus.deploy.render import drift, render
 from bus.observability.admin_server import DEFAULT_ADMIN_PORTS
 from bus.runtime.service import RuntimeSettings
+from bus.tools.cli.run import available_services
+from bus.tools.deploy.components import COMPONENTS, SHUTDOWN_DRAIN_SECONDS, UID
+from bus.tools.deploy.render import drift, render
 
 Objects = dict[str, dict[str, dict[str, Any]]]
 CUSTOM_KINDS = {"ScaledObject", "KafkaTopic", "PrometheusRule", "PodMonitor"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from bus.deploy.series import exposed_series, metric_names, metrics_in_source, unknown_metrics
 from bus.observability.metrics import RuntimeMetrics
+from bus.tools.deploy.series import exposed_series, metric_names, metrics_in_source, unknown_metrics
 from services.monitor.handlers import LagExporter
 from services.router.metrics import COUNTERS, RouterMetrics
 

@@ -10,11 +10,11 @@ from typing import Any
 
 from pydantic_settings import BaseSettings
 
-from bus.cli.run import available_services
 from bus.observability.admin_server import HOST_ENV, PORT_ENV
-from bus.registry.settings import RegistryServerSettings
 from bus.runtime.service import RuntimeSettings
 from bus.settings import KafkaSettings, RegistrySettings
+from bus.tools.cli.run import available_services
+from services.registry.settings import RegistryServerSettings
 
 Objects = dict[str, dict[str, dict[str, Any]]]
 ROUTES_VARIABLES = re.compile(r"\$\{([A-Z0-9_]+)(?::-[^}]*)?\}")

@@ -19,8 +19,8 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 def test_shipped_map_matches_the_storefront_simulator_catalog() -> None:
-    from services.simulators.storefront.state import CATALOG
-    from services.simulators.storefront.state import LOCATIONS as SIM_LOCATIONS
+    from simulators.storefront.state import CATALOG
+    from simulators.storefront.state import LOCATIONS as SIM_LOCATIONS
 
     shipped = SkuMap.load(Path(__file__).resolve().parents[3] / "deploy" / "sku-map.csv", SIM_LOCATIONS)
     assert shipped.items == CATALOG

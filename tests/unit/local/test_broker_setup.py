@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bus.errors import SetupError
-from bus.local.broker import LocalBroker, free_port, process_alive
-from bus.local.jars import ensure_kafka_jars
+from bus.tools.local.broker import LocalBroker, free_port, process_alive
+from bus.tools.local.jars import ensure_kafka_jars
 
 
 def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 import services
-from bus.cli import lag as lag_cli
-from bus.cli import main
+from bus.tools.cli import lag as lag_cli
+from bus.tools.cli import main
 from tests.unit.observability.fakes import FakeCluster, FakeTimestamps, State
 
 

@@ -15,7 +15,7 @@ from bus.webhooks.body import parse_json_object
 from bus.webhooks.errors import MalformedBody
 from services.order_capture import bigcommerce, money, shopify, woocommerce
 from services.order_capture.orders import customer_upserted
-from services.simulators import fixture
+from simulators import fixture
 from tests.unit.serde.fake_registry import FakeRegistry
 
 SHOP = "hanako-tea.myshopify.com"

@@ -14,7 +14,7 @@ from bus.serde import AvroCodec
 from bus.webhooks import Publisher, Unavailable
 from services.order_capture.handlers import OrderCapture, Topics, placed_key
 from services.order_capture.reconciliation import Reconciler
-from services.simulators import fixture
+from simulators import fixture
 from tests.unit.serde.fake_registry import FakeRegistry
 from tests.unit.webhooks.fakes import FakeDedupe, FakeSender
 

@@ -18,7 +18,7 @@ from bus.webhooks.signatures import SCHEMES
 from services.order_capture.handlers import OrderCapture, Topics
 from services.order_capture.settings import OrderCaptureSettings
 from services.order_capture.wiring import endpoints
-from services.simulators import fixture
+from simulators import fixture
 from tests.unit.serde.fake_registry import FakeRegistry
 from tests.unit.webhooks.fakes import FakeDedupe, FakeSender
 

@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from bus.registry.app import MEDIA_TYPE, create_app
-from bus.registry.store import InMemoryStore
+from services.registry.app import MEDIA_TYPE, create_app
+from services.registry.store import InMemoryStore
 
 HEADERS = {"Content-Type": MEDIA_TYPE}
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from bus.cli import main
 from bus.errors import ConfigError
-from bus.registry.settings import RegistryServerSettings
 from bus.settings import load
+from bus.tools.cli import main
+from services.registry.settings import RegistryServerSettings
 
 
 def test_serve_help_explains_the_options() -> None:
@@ -41,7 +41,7 @@ def test_serve_with_a_bad_bootstrap_address_fails_with_a_one_line_error() -> Non
 
 
 def test_serve_without_kafka_fails_with_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bus.local.broker import free_port
+    from bus.tools.local.broker import free_port
 
     monkeypatch.setenv("ECOMBUS_REGISTRY_TIMEOUT_SECONDS", "2")
     closed = f"127.0.0.1:{free_port()}"

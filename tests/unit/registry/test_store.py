@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from bus.registry import records as rec
-from bus.registry.service import Registry, avro_schema
-from bus.registry.state import RegistryState
-from bus.registry.store import InMemoryLog, InMemoryStore
+from services.registry import records as rec
+from services.registry.service import Registry, avro_schema
+from services.registry.state import RegistryState
+from services.registry.store import InMemoryLog, InMemoryStore
 
 T = avro_schema(json.dumps({"type": "record", "name": "T", "fields": [{"name": "a", "type": "int"}]}))
 U = avro_schema(json.dumps({"type": "record", "name": "U", "fields": [{"name": "b", "type": "int"}]}))

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from bus.contracts.examples import order_placed
 from services.router.formats.cxml import order_request
-from services.simulators.erp import OrderImports, drop_stock_file, erp_app
+from simulators.erp import OrderImports, drop_stock_file, erp_app
 
 
 def test_cxml_orders_are_imported_once_and_failures_can_be_injected(tmp_path: Path) -> None:

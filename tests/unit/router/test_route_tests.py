@@ -6,7 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from bus.cli import main
+from bus.tools.cli import main
 from services.router.route_tests import companion_tests_file, run_tests
 from services.router.routes import DEFAULT_ROUTES_FILE
 

@@ -115,7 +115,7 @@ def test_timeout_is_transient() -> None:
 
 
 def test_a_real_closed_port_is_transient() -> None:
-    from bus.local.broker import free_port
+    from bus.tools.local.broker import free_port
 
     with RegistryClient(f"http://127.0.0.1:{free_port()}", timeout=2) as client, \
             pytest.raises(TransientError):

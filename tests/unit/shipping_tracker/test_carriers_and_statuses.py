@@ -10,8 +10,8 @@ from bus.contracts import models as m
 from bus.webhooks.body import parse_json_object
 from services.shipping_tracker import carriers
 from services.shipping_tracker.statuses import Known, StatusBook, advances
-from services.simulators import fixture
-from services.simulators.carrier import Shipment, life_events, sending_order
+from simulators import fixture
+from simulators.carrier import Shipment, life_events, sending_order
 
 Status = m.OrderStatus
 ORDER = "shopify:hanako-tea.myshopify.com:6120004415"

@@ -23,7 +23,7 @@ from bus.webhooks.signatures import SCHEMES
 from services.shipping_tracker.handlers import ShipmentTracker, TrackingWebhooks
 from services.shipping_tracker.statuses import StatusBook
 from services.shipping_tracker.storefront import Storefront
-from services.simulators import fixture
+from simulators import fixture
 from tests.unit.serde.fake_registry import FakeRegistry
 from tests.unit.webhooks.fakes import FakeDedupe, FakeSender
 

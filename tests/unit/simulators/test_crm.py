@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from services.simulators.crm import UPSERT_PATH, create_app
+from simulators.crm import UPSERT_PATH, create_app
 
 
 class FakeClock:

@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 
 from bus.webhooks.errors import InvalidSignature
 from bus.webhooks.signatures import SCHEMES, lower_headers
-from services.simulators import fixture
-from services.simulators.storefront import StorefrontConfig, create_app
-from services.simulators.storefront.orders import PROFILES, generated_order
-from services.simulators.storefront.ratelimit import LeakyBucket
+from simulators import fixture
+from simulators.storefront import StorefrontConfig, create_app
+from simulators.storefront.orders import PROFILES, generated_order
+from simulators.storefront.ratelimit import LeakyBucket
 
 ADMIN = "/admin/api/2024-10"
 

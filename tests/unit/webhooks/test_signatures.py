@@ -12,7 +12,7 @@ import pytest
 
 from bus.webhooks.errors import InvalidSignature
 from bus.webhooks.signatures import SCHEMES, StandardWebhooks, lower_headers
-from services.simulators import FIXTURES
+from simulators import FIXTURES
 
 SECRET = "s3cr3t-ü"
 NOW = 1_749_000_000.0

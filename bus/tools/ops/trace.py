@@ -1,0 +1,68 @@
+"""Follow one order (or correlation id, or event id) through the audit trail ``bus.audit.v1``.
+
+Every service writes one ProcessingRecord per processing outcome, so the records matching an id
+are the order's timeline; a DEAD_LETTERED record says exactly where and why it stopped. The
+audit topic is read from ``since`` (default: the last 7 days) to its end.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from bus.runtime.audit import AUDIT_TOPIC
+from bus.runtime.codec import Codec
+from bus.settings import ClientConfig
+from bus.tools.ops.reading import partitions_of, read_to_end
+
+
+@dataclass(frozen=True)
+class Step:
+    """One processing outcome in an order's timeline."""
+
+    at: datetime | int
+    service: str
+    handler: str
+    outcome: str
+    event_id: str
+    where: str
+    duration_seconds: float
+    attempts: int
+    error: str | None
+    dlq_topic: str | None
+
+
+def _matches(record: dict[str, Any], wanted: str) -> bool:
+    meta = record.get("meta") or {}
+    return wanted in (meta.get("correlation_id"), record.get("order_id"), record.get("event_id"))
+
+
+def trace(client: ClientConfig, codec: Codec, wanted: str, since_seconds: float = 7 * 24 * 3600,
+          topic: str = AUDIT_TOPIC) -> list[Step]:
+    """The timeline of ``wanted`` (order id, correlation id or event id), oldest first."""
+    consumer = Consumer({**client, "group.id": "ecombus.trace", "enable.auto.commit": False})
+    try:
+        since_ms = int((time.time() - since_seconds) * 1000)
+        parts = [TopicPartition(topic, p, since_ms) for p in partitions_of(consumer, topic)]
+        starts = consumer.offsets_for_times(parts, timeout=30)
+        steps = []
+        for msg in read_to_end(consumer, list(starts)):
+            record = codec.decode(topic, msg.value() or b"")
+            if not _matches(record, wanted):
+                continue
+            error = record.get("error") or {}
+            steps.append(Step(
+                at=record["meta"]["occurred_at"], service=record["service"], handler=record["handler"],
+                outcome=record["outcome"], event_id=record["event_id"],
+                where=f"{record['topic']}[{record['partition']}]@{record['offset']}",
+                duration_seconds=record["duration_seconds"], attempts=record["attempts"],
+                error=f"{error['class_name']}: {error['message']}" if error else None,
+                dlq_topic=error.get("dlq_topic") if error else None,
+            ))
+        return sorted(steps, key=lambda s: s.at if isinstance(s.at, int) else s.at.timestamp())
+    finally:
+        consumer.close()
