@@ -19,7 +19,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bus.tools.local.broker import LocalBroker, free_port
-from services.registry.testing import RegistryProcess
+from bus.tools.local.registry import RegistryProcess
 
 
 @dataclass

@@ -106,7 +106,7 @@ def new_topic(kafka_admin: AdminClient, unique_topic: Callable[[str], str]) -> C
 @pytest.fixture(scope="session")
 def schema_registry_url(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of an ``ecombus registry serve`` process on the session broker (its own log topic)."""
-    from services.registry.testing import RegistryProcess
+    from bus.tools.local.registry import RegistryProcess
 
     log_file = tmp_path_factory.mktemp("registry") / "registry.log"
     registry = RegistryProcess(kafka_bootstrap, f"_schemas.test.{uuid.uuid4().hex[:8]}", log_file=log_file)

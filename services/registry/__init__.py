@@ -10,5 +10,5 @@ Modules, from the wire inwards:
   :mod:`~services.registry.records` documents its records and the conflict rule that
   :mod:`~services.registry.state` applies.
 - :mod:`~services.registry.settings`, :mod:`~services.registry.errors`, :mod:`~services.registry.metrics`,
-  :mod:`~services.registry.testing` (run a registry process in tests).
+  :mod:`~bus.tools.local.registry` (run a registry process in tests).
 """

@@ -15,7 +15,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, Schema
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from services.registry.testing import RegistryProcess
+from bus.tools.local.registry import RegistryProcess
 
 ORDER = {
     "type": "record", "name": "OrderPlaced", "namespace": "com.ecombus.orders",

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from bus.contracts import TOPIC_EVENTS, schema_for_topic
 from bus.tools.cli import main
-from services.registry.testing import RegistryProcess
+from bus.tools.local.registry import RegistryProcess
 
 
 @pytest.fixture

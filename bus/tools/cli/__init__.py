@@ -1,8 +1,9 @@
 """The ``ecombus`` command: everything a person does with the bus.
 
-Each command family lives in its own module and registers itself on :data:`main`; a
-:class:`~bus.errors.BusError` becomes a one-line ``error:`` message and exit code 2 instead of a
-traceback.
+Each command family of the tools lives in its own module and registers itself on :data:`main`;
+services and simulators contribute theirs (``routes``, ``registry``, ``demo``) as entry points,
+loaded on demand (:mod:`bus.tools.cli.plugins`). A :class:`~bus.errors.BusError` becomes a
+one-line ``error:`` message and exit code 2 instead of a traceback.
 """
 
 from __future__ import annotations
@@ -14,9 +15,18 @@ import click
 
 from bus import __version__
 from bus.errors import BusError
+from bus.tools.cli import plugins
 
 
 class _Group(click.Group):
+    """The tools' own commands plus those contributed through entry points."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *plugins.command_entry_points()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name) or plugins.load_command(cmd_name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -42,24 +52,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from bus.tools.cli import (
-        demo,
-        dlq,
-        lag,
-        local,
-        registry,
-        routes,
-        run,
-        schemas,
-        selftest,
-        stack,
-        tail,
-        topics,
-        trace,
-    )
+    from bus.tools.cli import dlq, lag, local, run, schemas, selftest, stack, tail, topics, trace
 
-    for module in (local, stack, registry, topics, schemas, tail, selftest, demo, run, lag, dlq, trace,
-                   routes):
+    for module in (local, stack, topics, schemas, tail, selftest, run, lag, dlq, trace):
         for command in module.COMMANDS:
             main.add_command(command)
 

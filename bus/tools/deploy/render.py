@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from bus.tools.cli.run import available_services
+from bus.tools.cli.plugins import available_services
 from bus.tools.deploy import REPO_ROOT
 from bus.tools.deploy.components import COMPONENTS, CONFIG_MAP, SHARED_CONFIG, Component
 from bus.tools.deploy.dashboard import dashboard, expressions

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-import services
 from bus.tools.cli import lag as lag_cli
-from bus.tools.cli import main
+from bus.tools.cli import main, plugins
 from tests.unit.observability.fakes import FakeCluster, FakeTimestamps, State
 
 
@@ -61,33 +61,35 @@ def test_lag_reports_an_unreachable_cluster_as_an_error_line(cluster: FakeCluste
 
 @pytest.fixture
 def fake_services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """services/ gets a second root holding throwaway packages."""
-    for name, main_py in {
-        "zz_fake_sync": "CALLS = []\n\ndef run():\n    CALLS.append('ran')\n",
-        "zz_no_entry": "def serve():\n    pass\n",
-        "simulators": "def run():\n    pass\n",
-    }.items():
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "__init__.py").write_text("")
-        (tmp_path / name / "main.py").write_text(main_py)
-    monkeypatch.setattr(services, "__path__", [*services.__path__, str(tmp_path)])
+    """A throwaway package declared as one more ``ecombus.services`` entry point."""
+    (tmp_path / "zz_fake_sync.py").write_text("CALLS = []\n\ndef run():\n    CALLS.append('ran')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    real = plugins.entry_points
+
+    def with_fake(group: str) -> list[EntryPoint]:
+        found = list(real(group=group))
+        if group == plugins.SERVICES_GROUP:
+            found.append(EntryPoint("zz-fake-sync", "zz_fake_sync:run", group))
+        return found
+
+    monkeypatch.setattr(plugins, "entry_points", with_fake)
     yield tmp_path
-    for module in [m for m in sys.modules if m.startswith("services.zz_")]:
-        del sys.modules[module]
+    sys.modules.pop("zz_fake_sync", None)
 
 
-def test_run_help_lists_services_with_a_run_entry_point_but_not_simulators(fake_services: Path) -> None:
+def test_run_help_lists_the_declared_services_but_not_simulators(fake_services: Path) -> None:
     result = CliRunner().invoke(main, ["run", "--help"])
     assert result.exit_code == 0
     services_section = result.output.split("Services:")[1]
     assert "monitor" in services_section and "zz-fake-sync" in services_section
-    assert "zz-no-entry" not in services_section and "simulators" not in services_section
+    assert "services.router.main:run" in services_section and "simulators" not in services_section
+    assert "zz_fake_sync" not in sys.modules  # listed from the metadata, not imported
 
 
 def test_run_imports_the_service_main_and_calls_run(fake_services: Path) -> None:
     result = CliRunner().invoke(main, ["run", "zz-fake-sync"])
     assert result.exit_code == 0, result.output
-    assert sys.modules["services.zz_fake_sync.main"].CALLS == ["ran"]
+    assert sys.modules["zz_fake_sync"].CALLS == ["ran"]
 
 
 def test_run_rejects_an_unknown_service_naming_the_choices(fake_services: Path) -> None:

@@ -5,6 +5,7 @@ expressions (compiled), and every field path against the Avro schema of the sour
 problem names the route, the step and the field. ``test`` runs the route tests declared beside
 it (``<name>.tests.yaml``) without Kafka, files or HTTP, and reports choice branches no test
 exercised. Both exit 1 when something is wrong (``test --strict``: also on unexercised branches).
+Contributed to ``ecombus`` through the ``ecombus.commands`` entry point ``routes``.
 """
 
 from __future__ import annotations
@@ -77,5 +78,3 @@ def test(file: Path, tests_file: Path | None, strict: bool) -> None:
     if report.failed or (strict and report.unexercised):
         sys.exit(1)
 
-
-COMMANDS = [routes]

@@ -1,10 +1,16 @@
-"""``ecombus registry serve``: the embedded Confluent-compatible schema registry."""
+"""``ecombus registry serve``: the embedded Confluent-compatible schema registry.
+
+Contributed to ``ecombus`` through the ``ecombus.commands`` entry point ``registry``.
+"""
 
 from __future__ import annotations
 
 import click
 
-from bus.tools.cli.output import progress
+
+def progress(line: str) -> None:
+    """A progress line on stderr (stdout stays clean), as the tools print theirs."""
+    click.echo(f"  {line}", err=True)
 
 
 @click.group("registry")
@@ -54,5 +60,3 @@ def serve(host: str | None, port: int | None, topic: str | None, bootstrap_serve
     finally:
         store.close()
 
-
-COMMANDS = [registry_group]

@@ -3,6 +3,7 @@
 It starts the whole local bus (``ecombus up``), proves a round trip, has the simulators push a
 scenario through the services (simulators/scenario.py) and shows what reached the
 topics and the store, decoded from Avro as ``ecombus tail`` does. Everything keeps running.
+Contributed to ``ecombus`` through the ``ecombus.commands`` entry point ``demo``.
 """
 
 from __future__ import annotations
@@ -165,5 +166,3 @@ def demo(messages: int, port: int, registry_port: int) -> None:
     click.echo("Next: ecombus ps | ecombus tail orders.placed.v1 --from-beginning | "
                "ecombus trace <order id> | make down")
 
-
-COMMANDS = [demo]
