@@ -1,6 +1,6 @@
 """Shared fixtures: one real Kafka broker per test session, unique topic names per test.
 
-The broker is chosen in this order (ARCHITECTURE.md, "Running it"):
+The broker is chosen in this order (README.md, "Pointing at an existing cluster"):
 
 1. ``KAFKA_BOOTSTRAP_SERVERS`` names an existing cluster: use it, start nothing.
 2. A Docker engine answers: testcontainers' Kafka module.

@@ -24,7 +24,7 @@ TOPIC_EVENTS: dict[str, str] = {
 """topic → event (the short name of a top-level ``schemas/<Event>.avsc``)."""
 
 COMPATIBILITY = "FULL_TRANSITIVE"
-"""The compatibility level of every subject of ours (ARCHITECTURE.md, "Topics and contracts")."""
+"""The compatibility level of every subject of ours (schemas/README.md)."""
 
 
 def subject_for(topic: str) -> str:

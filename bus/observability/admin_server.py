@@ -4,7 +4,7 @@ A stdlib :class:`~http.server.ThreadingHTTPServer` in a daemon thread: small, no
 independent of the service's own event loop, so a stuck loop still answers ``/healthz`` (with a
 503) instead of timing out. Nothing touches the network until :meth:`AdminServer.start`.
 
-Ports (ARCHITECTURE.md, "Public interface defaults"): order-capture 9101, inventory-sync 9102,
+Ports (README.md, "Operating it"): order-capture 9101, inventory-sync 9102,
 crm-updater 9103, shipping-tracker 9104, router 9105, monitor 9106, registry 9107; the
 ``ECOMBUS_ADMIN_PORT`` environment variable overrides the port and ``ECOMBUS_ADMIN_HOST`` the
 interface (default ``0.0.0.0`` so Prometheus and kubelet probes reach it in a pod).

@@ -165,14 +165,6 @@ def run_beside(service: Service, worker: Worker, name: str, *, settings: Runtime
         worker.producer.close(timeout)
 
 
-class Runnable(Protocol):
-    def run(self, stop: threading.Event) -> None: ...
-
-
-def run_until_signalled(service: str, log_level: str, build: Callable[[], Runnable]) -> None:
-    """A service's ``main``: JSON logs, build it, run it until SIGTERM or SIGINT."""
-    configure_logging(service, log_level)
-    build().run(stop_on_signals())
 
 
 def default_codec() -> Codec:

@@ -20,7 +20,7 @@ from bus.webhooks.errors import MalformedBody, PayloadTooLarge, UnsupportedMedia
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
-"""5 MiB (ARCHITECTURE.md, "Security and bad input")."""
+"""5 MiB: a webhook larger than this is refused with 413 before its signature is checked."""
 
 
 def media_type(content_type: str | None) -> str:

@@ -20,3 +20,6 @@ applied to each event), ``settings`` (``ECOMBUS_CRM_*``), ``profiles``, ``change
 ``hubspot``, ``batcher`` (fencing and read-back: ``bus.runtime.state_store``).
 ``ecombus run crm-updater``; admin endpoints on :9103.
 """
+
+SERVICE = "crm-updater"
+"""The service's name: consumer group ``ecombus.crm-updater``, logs, metrics, ``dlq.crm-updater``."""

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from bus.assembly import Assembly, ServiceDefinition
 from bus.contracts import models as m
 from bus.contracts.catalog import schema_for_topic
 from bus.http import ApiClient
@@ -24,6 +25,7 @@ from bus.runtime.retry import RetryPolicy
 from bus.runtime.service import RuntimeSettings, Service, run_beside
 from bus.runtime.state_store import ensure_topics, fence, read_to_end
 from bus.settings import KafkaSettings, RegistrySettings, load
+from services.crm_updater import SERVICE
 from services.crm_updater.batcher import ContactFlusher
 from services.crm_updater.changelog import CONTACT_UPSERT, CUSTOMER_STATE, state_from_record
 from services.crm_updater.handlers import CustomerFigures
@@ -31,7 +33,6 @@ from services.crm_updater.hubspot import HubSpotContacts, RollingWindow
 from services.crm_updater.profiles import CustomerBook
 from services.crm_updater.settings import CrmUpdaterSettings
 
-SERVICE = "crm-updater"
 log = logging.getLogger(__name__)
 
 
@@ -66,7 +67,7 @@ class CrmUpdater:
         log.info("restored %d customers from %s", len(self.book), topic)
         return len(self.book)
 
-    def run(self, stop: threading.Event | None = None, install_signal_handlers: bool = True) -> None:
+    def run(self, stop: threading.Event | None = None, install_signal_handlers: bool = False) -> None:
         """Restore, then flush contacts and consume until ``stop`` is set (SIGTERM/SIGINT set it)."""
         self.restore()
         run_beside(self.service, self.flusher, "crm-flusher", settings=self.runtime, kafka=self.kafka,
@@ -122,3 +123,12 @@ def avro_codec(settings: CrmUpdaterSettings) -> Codec:
     }
     return AvroCodec(RegistryClient.from_settings(load(RegistrySettings)), writer_schemas=schemas,
                      reader_schemas=schemas)
+
+
+def assemble(assembly: Assembly) -> None:
+    """Declare the service's parts from the environment (nothing connects until it runs)."""
+    assembly.add(SERVICE, build(load(CrmUpdaterSettings), load(RuntimeSettings), load(KafkaSettings)))
+
+
+DEFINITION = ServiceDefinition(SERVICE, assemble)
+"""What ``ecombus run crm-updater`` runs (:func:`bus.assembly.run_service`)."""

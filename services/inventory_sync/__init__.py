@@ -31,3 +31,6 @@ applied to each event), ``settings`` (``ECOMBUS_INVENTORY_*``), ``stock``, ``all
 ``changelog``, ``sku_map``, ``storefront``, ``coalescer``.
 ``ecombus run inventory-sync``; admin endpoints on :9102.
 """
+
+SERVICE = "inventory-sync"
+"""The service's name: consumer group ``ecombus.inventory-sync``, logs, metrics, ``dlq.inventory-sync``."""

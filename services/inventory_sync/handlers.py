@@ -24,13 +24,13 @@ from datetime import UTC, datetime
 
 from bus.contracts import models as m
 from bus.runtime.handlers import Context
+from services.inventory_sync import SERVICE
 from services.inventory_sync.allocation import Decision, Outcome, StockBook
 from services.inventory_sync.changelog import position_record
 from services.inventory_sync.settings import InventorySyncSettings
 from services.inventory_sync.sku_map import SkuMap
 from services.inventory_sync.stock import OrderRequest
 
-SERVICE = "inventory-sync"
 SOURCE = m.Source(platform="ecombus", system=SERVICE)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from bus.assembly import Assembly, ServiceDefinition
 from bus.contracts import models as m
 from bus.contracts.catalog import schema_for_topic
 from bus.http import ApiClient
@@ -26,10 +27,11 @@ from bus.runtime.retry import RetryPolicy
 from bus.runtime.service import RuntimeSettings, Service, run_beside
 from bus.runtime.state_store import ensure_topics, fence, read_to_end
 from bus.settings import KafkaSettings, RegistrySettings, load
+from services.inventory_sync import SERVICE
 from services.inventory_sync.allocation import StockBook
 from services.inventory_sync.changelog import POSITION, position_from_record
 from services.inventory_sync.coalescer import StockPusher
-from services.inventory_sync.handlers import SERVICE, StockKeeper
+from services.inventory_sync.handlers import StockKeeper
 from services.inventory_sync.settings import InventorySyncSettings
 from services.inventory_sync.sku_map import SkuMap
 from services.inventory_sync.storefront import LeakyBucket, StorefrontInventory
@@ -71,7 +73,7 @@ class InventorySync:
                  len(self.book.positions), len(self.book.decided), len(self.book.parked))
         return len(self.book.positions), len(self.book.decided)
 
-    def run(self, stop: threading.Event | None = None, install_signal_handlers: bool = True) -> None:
+    def run(self, stop: threading.Event | None = None, install_signal_handlers: bool = False) -> None:
         """Restore, then push and consume until ``stop`` is set (SIGTERM/SIGINT set it)."""
         self.restore()
         run_beside(self.service, self.pusher, "storefront-pusher", settings=self.runtime, kafka=self.kafka,
@@ -129,3 +131,12 @@ def avro_codec(settings: InventorySyncSettings) -> Codec:
     }
     return AvroCodec(RegistryClient.from_settings(load(RegistrySettings)), writer_schemas=schemas,
                      reader_schemas=schemas)
+
+
+def assemble(assembly: Assembly) -> None:
+    """Declare the service's parts from the environment (nothing connects until it runs)."""
+    assembly.add(SERVICE, build(load(InventorySyncSettings), load(RuntimeSettings), load(KafkaSettings)))
+
+
+DEFINITION = ServiceDefinition(SERVICE, assemble)
+"""What ``ecombus run inventory-sync`` runs (:func:`bus.assembly.run_service`)."""

@@ -6,3 +6,6 @@ lag keeps rising on the dashboard. ``ecombus run monitor``; admin endpoints on :
 Modules: ``main`` (entry point), ``wiring`` (objects from settings), ``handlers`` (publishing a
 measurement as gauges), ``settings`` (``ECOMBUS_MONITOR_*``).
 """
+
+SERVICE = "monitor"
+"""The service's name: consumer group ``ecombus.monitor``, logs, metrics, ``dlq.monitor``."""

@@ -22,7 +22,6 @@ class MonitorSettings(BaseSettings):
         request_timeout_seconds: timeout of each admin request and of reading message timestamps.
         isolation_level: how the oldest unconsumed message is read (``read_committed`` like our
             consumers, or ``read_uncommitted``).
-        log_level: ``DEBUG``, ``INFO``, ``WARNING``, ``ERROR``.
     """
 
     model_config = SettingsConfigDict(env_prefix="ECOMBUS_MONITOR_", frozen=True, extra="ignore")
@@ -32,7 +31,6 @@ class MonitorSettings(BaseSettings):
     groups: Annotated[tuple[str, ...], NoDecode] = ()
     request_timeout_seconds: float = Field(default=10.0, gt=0)
     isolation_level: str = Field(default="read_committed", pattern="^read_(un)?committed$")
-    log_level: str = Field(default="INFO", pattern="^(?i:debug|info|warning|error)$")
 
     @field_validator("groups", mode="before")
     @classmethod

@@ -14,16 +14,17 @@ from dataclasses import dataclass
 from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 
+from bus.assembly import Assembly, ServiceDefinition
 from bus.observability.admin_server import AdminServer, admin_address
 from bus.observability.health import Health
 from bus.observability.lag import LagReport, measure_lag
 from bus.observability.metrics import RuntimeMetrics
 from bus.observability.oldest_message import OldestMessageReader
-from bus.settings import KafkaSettings
+from bus.settings import KafkaSettings, load
+from services.monitor import SERVICE
 from services.monitor.handlers import LagExporter
 from services.monitor.settings import MonitorSettings
 
-SERVICE = "monitor"
 log = logging.getLogger(__name__)
 
 
@@ -86,3 +87,12 @@ def build(
     host, port = address or admin_address(SERVICE)
     return Monitor(settings, measure, exporter, RuntimeMetrics(SERVICE, registry), health,
                    AdminServer(registry, health, host=host, port=port))
+
+
+def assemble(assembly: Assembly) -> None:
+    """Declare the service's parts from the environment (nothing connects until it runs)."""
+    assembly.add(SERVICE, build(load(MonitorSettings), load(KafkaSettings)))
+
+
+DEFINITION = ServiceDefinition(SERVICE, assemble)
+"""What ``ecombus run monitor`` runs (:func:`bus.assembly.run_service`)."""

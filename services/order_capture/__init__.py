@@ -11,3 +11,6 @@ webhook means), ``settings`` (``ECOMBUS_ORDER_CAPTURE_*``); per platform ``shopi
 ``woocommerce``, ``bigcommerce``; ``orders`` and ``money`` (the canonical order),
 ``reconciliation`` and ``cursor`` (backfilling missed orders).
 """
+
+SERVICE = "order-capture"
+"""The service's name: consumer group ``ecombus.order-capture``, logs, metrics, ``dlq.order-capture``."""

@@ -69,4 +69,3 @@ class OrderCaptureSettings(BaseSettings):
     reconcile_lookback_seconds: float = Field(24 * 3600.0, gt=0)
     cursor_topic: str = "bus.cursors.order-capture.v1"
     audit: bool = True
-    log_level: str = Field("INFO", pattern="^(?i:debug|info|warning|error)$")

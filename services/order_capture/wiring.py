@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
 
+from bus.assembly import Assembly, ServiceDefinition
 from bus.contracts.catalog import schema_for_topic
 from bus.errors import BusError
 from bus.http import ApiClient
@@ -30,12 +31,12 @@ from bus.webhooks.audit import WebhookAudit
 from bus.webhooks.body import JSON
 from bus.webhooks.publisher import webhook_producer_overrides
 from bus.webhooks.signatures import StandardWebhooks
+from services.order_capture import SERVICE
 from services.order_capture.cursor import CursorStore
 from services.order_capture.handlers import OrderCapture, Topics, woocommerce_ping
 from services.order_capture.reconciliation import Reconciler
 from services.order_capture.settings import OrderCaptureSettings
 
-SERVICE = "order-capture"
 log = logging.getLogger("ecombus.order_capture")
 
 
@@ -184,3 +185,12 @@ def _bigcommerce_api(settings: OrderCaptureSettings, metrics: RuntimeMetrics) ->
                                        budget_seconds=budget, jitter=0.05),
                      headers={"X-Auth-Token": settings.bigcommerce_api_token.get_secret_value()},
                      timeout=budget)
+
+
+def assemble(assembly: Assembly) -> None:
+    """Declare the service's parts from the environment (nothing connects until it runs)."""
+    assembly.add(SERVICE, build(load(OrderCaptureSettings), load(KafkaSettings)))
+
+
+DEFINITION = ServiceDefinition(SERVICE, assemble)
+"""What ``ecombus run order-capture`` runs (:func:`bus.assembly.run_service`)."""

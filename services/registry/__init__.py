@@ -12,3 +12,6 @@ Modules, from the wire inwards:
 - :mod:`~services.registry.settings`, :mod:`~services.registry.errors`, :mod:`~services.registry.metrics`,
   :mod:`~bus.tools.local.registry` (run a registry process in tests).
 """
+
+SERVICE = "registry"
+"""The service's name: consumer group ``ecombus.registry``, logs, metrics, ``dlq.registry``."""

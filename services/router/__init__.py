@@ -11,3 +11,6 @@ each), ``formats/`` (CSV, XML, cXML, Avro ⇄ JSON), ``pipeline`` (running a rou
 ``checks`` (field paths against schemas, projection), ``metrics``, ``route_tests`` (the
 ``routes test`` runner), ``money``.
 """
+
+SERVICE = "router"
+"""The service's name: consumer group ``ecombus.router``, logs, metrics, ``dlq.router``."""

@@ -31,12 +31,12 @@ from bus.runtime.dlq import STAGE_TRANSFORM, Failure, dead_letter_headers, dlq_t
 from bus.runtime.producer import BusProducer
 from bus.runtime.retry import RetryPolicy
 from bus.serde.json_view import to_json
+from services.router import SERVICE
 from services.router.endpoints.file_in import FileFormatError, FileIn
 from services.router.message import Message, Origin
 from services.router.metrics import RouterMetrics
 from services.router.pipeline import Delivered, RouteFailure, RouteRunner, route_failure
 
-SERVICE = "router"
 log = logging.getLogger("ecombus.router")
 
 Record = tuple[str, bytes | None, str | bytes | None, list[tuple[str, bytes]]]

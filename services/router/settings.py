@@ -24,7 +24,6 @@ class RouterSettings(BaseSettings):
         http_host / http_port: the server of ``http_in`` routes (default 0.0.0.0:8084).
         topics: logical → actual topic names, as JSON (``{"orders.placed.v1": "staging.orders"}``).
         tick_seconds: how often batch windows and aggregate windows are checked.
-        log_level: ``DEBUG``, ``INFO``, ``WARNING``, ``ERROR``.
     """
 
     model_config = SettingsConfigDict(env_prefix="ECOMBUS_ROUTER_", frozen=True, extra="ignore")
@@ -35,4 +34,3 @@ class RouterSettings(BaseSettings):
     http_port: int = Field(8084, ge=0, le=65535)
     topics: dict[str, str] = Field(default_factory=dict)
     tick_seconds: float = Field(0.5, gt=0)
-    log_level: str = Field("INFO", pattern="^(?i:debug|info|warning|error)$")

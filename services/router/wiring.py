@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry
 
+from bus.assembly import Assembly, ServiceDefinition
 from bus.contracts.catalog import TOPIC_EVENTS, schema_for_topic
 from bus.errors import ConfigError
 from bus.observability.admin_server import AdminServer, admin_address
@@ -29,8 +30,9 @@ from bus.runtime.idempotency import ProcessedEvents
 from bus.runtime.producer import BusProducer
 from bus.runtime.retry import RetryPolicy
 from bus.runtime.service import RuntimeSettings, broker_reachable
-from bus.settings import ClientConfig, KafkaSettings, RegistrySettings
+from bus.settings import ClientConfig, KafkaSettings, RegistrySettings, load
 from bus.webhooks.server import HttpServer
+from services.router import SERVICE
 from services.router.build import BuildContext
 from services.router.checks import check_fields, source_paths
 from services.router.codec import RouterCodec
@@ -50,7 +52,6 @@ from services.router.settings import RouterSettings
 from services.router.steps.aggregate import Aggregate
 from services.router.steps.base import Step
 
-SERVICE = "router"
 log = logging.getLogger("ecombus.router")
 
 
@@ -248,3 +249,13 @@ def build(settings: RouterSettings, runtime: RuntimeSettings, kafka: KafkaSettin
     host, port = address or admin_address(SERVICE)
     return Router(routes, runners, settings, health, AdminServer(registry, health, host, port), loop, files,
                   http, producer, stores, codec)
+
+
+def assemble(assembly: Assembly) -> None:
+    """Declare the service's parts from the environment (nothing connects until it runs)."""
+    assembly.add(SERVICE, build(load(RouterSettings), load(RuntimeSettings), load(KafkaSettings),
+                                load(RegistrySettings)))
+
+
+DEFINITION = ServiceDefinition(SERVICE, assemble)
+"""What ``ecombus run router`` runs (:func:`bus.assembly.run_service`)."""

@@ -12,3 +12,6 @@ webhook and a shipment update mean), ``settings`` (``ECOMBUS_SHIPPING_TRACKER_*`
 (EasyPost/AfterShip payloads), ``statuses`` (the monotonic status machine and the status book),
 ``storefront`` (the store's order and fulfillment API).
 """
+
+SERVICE = "shipping-tracker"
+"""The service's name: group ``ecombus.shipping-tracker``, logs, metrics, ``dlq.shipping-tracker``."""

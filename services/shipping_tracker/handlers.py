@@ -24,11 +24,9 @@ from bus.errors import PermanentError
 from bus.runtime.handlers import Context
 from bus.webhooks.endpoint import Delivery
 from bus.webhooks.publisher import Publication, Record
-from services.shipping_tracker import carriers
+from services.shipping_tracker import SERVICE, carriers
 from services.shipping_tracker.statuses import SHIPMENT_TO_ORDER, Known, StatusBook, millis
 from services.shipping_tracker.storefront import Storefront
-
-SERVICE = "shipping-tracker"
 
 
 class Marks(Protocol):

@@ -45,4 +45,3 @@ class ShippingTrackerSettings(BaseSettings):
     storefront_api_token: SecretStr | None = None
     notify_customer: bool = False
     dedupe_ttl_seconds: float = Field(30 * 24 * 3600, gt=0)
-    log_level: str = Field("INFO", pattern="^(?i:debug|info|warning|error)$")

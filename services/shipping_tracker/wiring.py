@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from bus.assembly import Assembly, ServiceDefinition
 from bus.contracts import models as m
 from bus.contracts.catalog import schema_for_topic
 from bus.errors import SetupError
@@ -32,7 +33,8 @@ from bus.settings import KafkaSettings, RegistrySettings, load
 from bus.webhooks import Endpoint, HttpServer, Publisher, webhook_app
 from bus.webhooks.audit import WebhookAudit
 from bus.webhooks.publisher import webhook_producer_overrides
-from services.shipping_tracker.handlers import SERVICE, ShipmentTracker, TrackingWebhooks
+from services.shipping_tracker import SERVICE
+from services.shipping_tracker.handlers import ShipmentTracker, TrackingWebhooks
 from services.shipping_tracker.settings import ShippingTrackerSettings
 from services.shipping_tracker.statuses import StatusBook
 from services.shipping_tracker.storefront import Storefront
@@ -150,3 +152,12 @@ def _codec(settings: ShippingTrackerSettings) -> Codec:
                settings.status_topic: schema_for_topic("orders.status.v1")}
     return AvroCodec(RegistryClient.from_settings(load(RegistrySettings)), writer_schemas=schemas,
                      reader_schemas=schemas)
+
+
+def assemble(assembly: Assembly) -> None:
+    """Declare the service's parts from the environment (nothing connects until it runs)."""
+    assembly.add(SERVICE, build(load(ShippingTrackerSettings), load(KafkaSettings)))
+
+
+DEFINITION = ServiceDefinition(SERVICE, assemble)
+"""What ``ecombus run shipping-tracker`` runs (:func:`bus.assembly.run_service`)."""

@@ -156,7 +156,7 @@ def _start(settings: CrmUpdaterSettings, bootstrap: str, registry: str, group: s
                       ECOMBUS_CRM_CHANGELOG_TOPIC=settings.changelog_topic,
                       ECOMBUS_CRM_OUTBOX_TOPIC=settings.outbox_topic, ECOMBUS_CRM_API_URL=settings.api_url,
                       ECOMBUS_CRM_BATCH_LINGER_SECONDS="0.2")
-    return subprocess.Popen([sys.executable, "-m", "services.crm_updater.main"], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "bus.tools.cli", "run", "crm-updater"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 

@@ -166,8 +166,8 @@ def _start(settings: InventorySyncSettings, bootstrap: str, registry: str,
     own = {f"ECOMBUS_INVENTORY_{name.upper()}": str(getattr(settings, name)) for name in names}
     env = service_env(bootstrap, registry, group, ECOMBUS_BATCH_SIZE="50",
                       ECOMBUS_INVENTORY_LOCATIONS=f'{{"{TOKYO}": {TOKYO_ID}}}', **own)
-    return subprocess.Popen([sys.executable, "-m", "services.inventory_sync.main"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-m", "bus.tools.cli", "run", "inventory-sync"], cwd=ROOT,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
 def _committed(bootstrap: str, topic: str, group: str) -> int:

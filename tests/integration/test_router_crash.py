@@ -1,6 +1,6 @@
 """SIGKILL the router mid-batch and mid-file, restart it: no row lost, none duplicated.
 
-The router runs as a real process (``python -m services.router.main``) on the shipped routes
+The router runs as a real process (``ecombus run router``) on the shipped routes
 for the ERP files: 3,000 orders (6,000 order lines) become ERP import rows in batches of 400,
 and a 20,000-row stock file becomes StockLevelChanged events. The router is killed once while
 batches are being written, once in the middle of the stock file's transaction, then restarted
@@ -68,8 +68,8 @@ def test_sigkill_mid_batch_and_mid_file_loses_and_duplicates_nothing(
 
     def start() -> subprocess.Popen[bytes]:
         with open(log_file, "ab") as log:
-            return subprocess.Popen([sys.executable, "-m", "services.router.main"], cwd=ROOT, env=env,
-                                    stdout=log, stderr=subprocess.STDOUT)
+            return subprocess.Popen([sys.executable, "-m", "bus.tools.cli", "run", "router"], cwd=ROOT,
+                                    env=env, stdout=log, stderr=subprocess.STDOUT)
 
     def kill(process: subprocess.Popen[bytes]) -> None:
         process.send_signal(signal.SIGKILL)

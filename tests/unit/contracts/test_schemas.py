@@ -1,4 +1,4 @@
-"""The .avsc files follow the contract rules of ARCHITECTURE.md and expand to valid Avro."""
+"""The .avsc files follow the contract rules of schemas/README.md and expand to valid Avro."""
 
 from __future__ import annotations
 

@@ -1,0 +1,156 @@
+"""One way to assemble and run a service: shared settings, logging, its parts, signals, drain.
+
+Every service's ``main.py`` is the same three lines::
+
+    from bus.assembly import entry_point
+    from services.crm_updater.wiring import DEFINITION
+    run = entry_point(DEFINITION)
+
+and its ``wiring.py`` says what the service is made of::
+
+    def assemble(assembly: Assembly) -> None:
+        updater = build(load(CrmUpdaterSettings), load(RuntimeSettings), load(KafkaSettings))
+        assembly.add("crm-updater", updater)
+
+    DEFINITION = ServiceDefinition(SERVICE, assemble)
+
+:func:`run_service` then does, for every service alike:
+
+1. loads :class:`ServiceSettings` (``ECOMBUS_LOG_LEVEL``, ``ECOMBUS_SHUTDOWN_TIMEOUT_SECONDS``);
+   an invalid value raises :class:`~bus.errors.ConfigError` naming the variable (``ecombus run``
+   prints it as one ``error:`` line and exits 2);
+2. configures JSON logs on stderr at that level, personal data masked;
+3. calls the definition's ``assemble`` with an :class:`Assembly`, which declares the parts (a
+   consumer loop, an HTTP edge, a background worker: anything with ``run(stop)``) and the
+   closers (a producer's flush) — nothing has touched the network yet;
+4. runs each part in its own thread until SIGTERM or SIGINT, or until any part returns or raises
+   (a crashed part stops the others rather than leaving a half-alive process); then sets the
+   stop event, gives every part ``shutdown_timeout`` seconds to drain and commit, runs the
+   closers in reverse order, and re-raises the first part's failure, if any.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bus.observability.logging import configure_logging
+from bus.runtime.service import stop_on_signals
+from bus.settings import load
+
+log = logging.getLogger("ecombus.assembly")
+
+
+class ServiceSettings(BaseSettings):
+    """What every service reads alike (environment prefix ``ECOMBUS_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="ECOMBUS_", frozen=True, extra="ignore")
+
+    log_level: str = Field("INFO", pattern="^(?i:debug|info|warning|error|critical)$")
+    shutdown_timeout_seconds: float = Field(30.0, gt=0)
+
+
+class Part(Protocol):
+    """A running piece of a service: returns once ``stop`` is set and its work is drained."""
+
+    def run(self, stop: threading.Event) -> None: ...
+
+
+@dataclass
+class Assembly:
+    """The parts of one service and how they stop.
+
+    Attributes:
+        name: the service (``crm-updater``): thread names, logs.
+        shutdown_timeout: seconds each part may take to drain after stop.
+    """
+
+    name: str
+    shutdown_timeout: float = 30.0
+    parts: list[tuple[str, Part]] = field(default_factory=list)
+    closers: list[Callable[[], object]] = field(default_factory=list)
+
+    def add(self, name: str, part: Part) -> Part:
+        """Declare a part (run in a thread called ``name``); returns it."""
+        self.parts.append((name, part))
+        return part
+
+    def on_close(self, closer: Callable[[], object]) -> None:
+        """Run ``closer`` after every part stopped (closers run in reverse order)."""
+        self.closers.append(closer)
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Run every part until ``stop`` is set or one part ends; drain, close, re-raise a failure."""
+        if not self.parts:
+            raise ValueError(f"{self.name}: nothing assembled (no part was added)")
+        stop = stop or threading.Event()
+        failures: list[BaseException] = []
+
+        def run_part(name: str, part: Part) -> None:
+            try:
+                part.run(stop)
+            except BaseException as exc:
+                log.exception("%s: %s failed; stopping the service", self.name, name)
+                failures.append(exc)
+            finally:
+                stop.set()  # one part ending ends the service
+
+        threads = [threading.Thread(target=run_part, args=(name, part), name=f"{self.name}/{name}",
+                                    daemon=True) for name, part in self.parts]
+        for thread in threads:
+            thread.start()
+        try:
+            while not stop.wait(0.5):
+                pass
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(self.shutdown_timeout + 10)
+                if thread.is_alive():
+                    log.error("%s: %s did not stop within %.0fs", self.name, thread.name,
+                              self.shutdown_timeout)
+            for closer in reversed(self.closers):
+                closer()
+        if failures:
+            raise failures[0]
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """What a service contributes: its name and how its parts are declared."""
+
+    name: str
+    assemble: Callable[[Assembly], None]
+
+
+
+def assemble(definition: ServiceDefinition) -> Assembly:
+    """Steps 1 to 3 of :func:`run_service`: shared settings, logging, the declared parts."""
+    settings = load(ServiceSettings)
+    configure_logging(definition.name, settings.log_level)
+    assembly = Assembly(definition.name, shutdown_timeout=settings.shutdown_timeout_seconds)
+    definition.assemble(assembly)
+    return assembly
+
+
+def run_service(definition: ServiceDefinition) -> None:
+    """Assemble the service from the environment and run it until SIGTERM or SIGINT."""
+    assembly = assemble(definition)
+    log.info("%s starting: %s", definition.name, ", ".join(name for name, _ in assembly.parts))
+    assembly.run(stop_on_signals())
+
+
+def entry_point(definition: ServiceDefinition) -> Callable[[], None]:
+    """The ``run()`` a service's ``main.py`` exposes (what ``ecombus run NAME`` calls)."""
+
+    def run() -> None:
+        run_service(definition)
+
+    run.__doc__ = f"Run {definition.name} until SIGTERM or SIGINT, its settings read from the environment."
+    return run

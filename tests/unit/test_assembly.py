@@ -1,0 +1,100 @@
+"""bus.assembly: one way to run a service (parts, drain, closers) and ECOMBUS_LOG_LEVEL for each."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Iterator
+
+import pytest
+from click.testing import CliRunner
+
+from bus.assembly import Assembly, ServiceDefinition, assemble
+from bus.errors import ConfigError
+from bus.tools.cli import main, plugins
+
+
+class Part:
+    """Runs until stopped, or fails at once when told to; records what happened to it."""
+
+    def __init__(self, events: list[str], name: str, fail: bool = False) -> None:
+        self.events, self.name, self.fail = events, name, fail
+
+    def run(self, stop: threading.Event) -> None:
+        if self.fail:
+            raise RuntimeError(f"{self.name} broke")
+        stop.wait()
+        self.events.append(f"{self.name} drained")
+
+
+def test_every_part_runs_until_stop_then_drains_before_the_closers_in_reverse_order() -> None:
+    events: list[str] = []
+    assembly = Assembly("svc", shutdown_timeout=5)
+    assembly.add("loop", Part(events, "loop"))
+    assembly.add("edge", Part(events, "edge"))
+    assembly.on_close(lambda: events.append("producer closed"))
+    assembly.on_close(lambda: events.append("admin closed"))
+    stop = threading.Event()
+    runner = threading.Thread(target=assembly.run, args=(stop,))
+    runner.start()
+    stop.set()
+    runner.join(10)
+    assert not runner.is_alive()
+    assert sorted(events[:2]) == ["edge drained", "loop drained"]
+    assert events[2:] == ["admin closed", "producer closed"]
+
+
+def test_a_failing_part_stops_the_others_and_its_error_is_raised() -> None:
+    events: list[str] = []
+    assembly = Assembly("svc", shutdown_timeout=5)
+    assembly.add("loop", Part(events, "loop"))
+    assembly.add("worker", Part(events, "worker", fail=True))
+    assembly.on_close(lambda: events.append("closed"))
+    with pytest.raises(RuntimeError, match="worker broke"):
+        assembly.run(threading.Event())
+    assert events == ["loop drained", "closed"]
+
+
+def test_an_assembly_without_parts_is_refused() -> None:
+    with pytest.raises(ValueError, match="nothing assembled"):
+        Assembly("svc").run(threading.Event())
+
+
+def test_an_invalid_log_level_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ECOMBUS_LOG_LEVEL", "loud")
+    with pytest.raises(ConfigError, match="ECOMBUS_LOG_LEVEL"):
+        assemble(ServiceDefinition("svc", lambda assembly: None))
+
+
+@pytest.fixture
+def root_level() -> Iterator[None]:
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    root.setLevel(level)
+    root.handlers[:] = handlers
+
+
+@pytest.mark.parametrize("service", plugins.available_services())
+def test_ecombus_log_level_reaches_the_service(service: str, monkeypatch: pytest.MonkeyPatch,
+                                               root_level: None) -> None:
+    monkeypatch.setenv("ECOMBUS_LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")  # built, never connected:
+    monkeypatch.setenv("KAFKA_EXTRA_CONFIG", '{"log_level": "0"}')  # librdkafka keeps quiet about it
+    module = importlib.import_module(f"services.{service.replace('-', '_')}.wiring")
+    definition = module.DEFINITION
+    assert definition.name == service
+    logging.getLogger().setLevel(logging.WARNING)
+    assembly = assemble(definition)
+    assert logging.getLogger().level == logging.DEBUG
+    assert [name for name, _ in assembly.parts] == [service]
+
+
+def test_ecombus_log_level_reaches_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    command = plugins.load_command("registry")
+    assert command is not None
+    serve = command.commands["serve"]  # type: ignore[attr-defined]
+    monkeypatch.setenv("ECOMBUS_LOG_LEVEL", "DEBUG")
+    assert serve.make_context("serve", []).params["log_level"] == "debug"
+    assert "env ECOMBUS_LOG_LEVEL" in CliRunner().invoke(main, ["registry", "serve", "--help"]).output
