@@ -23,10 +23,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from bus.contracts.money import minor_units
 from simulators import fixture
-
-MINOR_UNITS = {"JPY": 0, "KWD": 3}
-"""Decimal places of the currencies used here that do not have two."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +76,7 @@ FIRST_ORDER_ID = 6120010000
 
 def quantize(amount: Decimal, currency: str) -> Decimal:
     """``amount`` rounded to ``currency``'s minor units."""
-    return amount.quantize(Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2)))
+    return amount.quantize(Decimal(1).scaleb(-minor_units(currency)))
 
 
 def _money_set(shop: Decimal, profile: Profile) -> dict[str, Any]:
