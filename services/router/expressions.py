@@ -22,6 +22,10 @@ null-safe field accessor and the functions below. Names starting with ``_`` are 
 so is any other node type (lambda, comprehension, attribute calls such as ``x.upper()``,
 f-strings, walrus...) and any call of an unknown function.
 
+Errors (:mod:`bus.errors`): a bad expression is an :class:`~bus.errors.InvalidExpression` (a
+ConfigError, found when the routes file is loaded); an expression failing on a message's values
+is an :class:`~bus.errors.ExpressionError` (permanent: the input is dead-lettered).
+
 Functions: ``upper lower strip concat coalesce len str int decimal round money date
 timestamp now replace split join get``; see :data:`FUNCTIONS`. Money stays exact (``decimal``
 and ``money`` work on :class:`~decimal.Decimal`).
@@ -40,7 +44,8 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer
 
-from services.router.functions import FUNCTIONS, ExpressionError
+from bus.errors import ExpressionError, InvalidExpression
+from services.router.functions import FUNCTIONS
 
 RESERVED_NAMES = frozenset({"headers", "key"})
 """Names that do not resolve to body fields."""
@@ -81,16 +86,16 @@ class _Rewriter(ast.NodeTransformer):
 
     def generic_visit(self, node: ast.AST) -> ast.AST:
         if not isinstance(node, _ALLOWED):
-            raise ExpressionError(f"{type(node).__name__} is not allowed in expressions")
+            raise InvalidExpression(f"{type(node).__name__} is not allowed in expressions")
         return super().generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
         if node.id.startswith("_"):
-            raise ExpressionError(f"name {node.id!r} is not allowed")
+            raise InvalidExpression(f"name {node.id!r} is not allowed")
         if node.id in _CONSTANT_NAMES:
             return ast.copy_location(ast.Constant(_CONSTANT_NAMES[node.id]), node)
         if node.id in FUNCTIONS:
-            raise ExpressionError(f"{node.id} is a function: call it, e.g. {node.id}(...)")
+            raise InvalidExpression(f"{node.id} is a function: call it, e.g. {node.id}(...)")
         if node.id in RESERVED_NAMES:
             return ast.copy_location(ast.Name("_" + node.id, ast.Load()), node)
         self._record(node)
@@ -98,22 +103,22 @@ class _Rewriter(ast.NodeTransformer):
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
         if node.attr.startswith("_"):
-            raise ExpressionError(f"field {node.attr!r} is not allowed")
+            raise InvalidExpression(f"field {node.attr!r} is not allowed")
         self._record(node)
         return _call("_f", self.visit(node.value), ast.Constant(node.attr), like=node)
 
     def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
         if isinstance(node.slice, ast.Slice):
-            raise ExpressionError("slices are not allowed")
+            raise InvalidExpression("slices are not allowed")
         self._record(node)
         return _call("_f", self.visit(node.value), self.visit(node.slice), like=node)
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
             what = ast.unparse(node.func)
-            raise ExpressionError(f"unknown function {what!r}; known: {', '.join(sorted(FUNCTIONS))}")
+            raise InvalidExpression(f"unknown function {what!r}; known: {', '.join(sorted(FUNCTIONS))}")
         if node.keywords:
-            raise ExpressionError(f"{node.func.id}(): keyword arguments are not allowed")
+            raise InvalidExpression(f"{node.func.id}(): keyword arguments are not allowed")
         args = [self.visit(a) for a in node.args]
         return _call(f"_fn_{node.func.id}", *args, like=node)
 
@@ -179,7 +184,11 @@ class Expression:
     node: ast.expr = field(compare=False, repr=False, default_factory=lambda: ast.Constant(None))
 
     def __call__(self, body: Any, headers: Mapping[str, str] | None = None, key: Any = None) -> Any:
-        """Evaluate on a message. Raises ExpressionError for a value it cannot work on."""
+        """Evaluate on a message.
+
+        Raises:
+            ExpressionError: a value it cannot work on (permanent: the input is dead-lettered).
+        """
         try:
             return self._fn(body, headers or {}, key)
         except ExpressionError:
@@ -192,20 +201,21 @@ def compile_expression(source: str | int | float | bool | None) -> Expression:
     """Parse, check and compile an expression (numbers and booleans are literals).
 
     Raises:
-        ExpressionError: a syntax error or a construct outside the language, with the reason.
+        InvalidExpression: a syntax error or a construct outside the language, with the reason
+            (a ConfigError: the routes file is refused at load).
     """
     text = source if isinstance(source, str) else repr(source)
     if not text.strip():
-        raise ExpressionError("empty expression")
+        raise InvalidExpression("empty expression")
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
-        raise ExpressionError(f"syntax error in {text!r}: {exc.msg}") from exc
+        raise InvalidExpression(f"syntax error in {text!r}: {exc.msg}") from exc
     rewriter = _Rewriter()
     try:
         body = rewriter.visit(tree)
     except RecursionError as exc:
-        raise ExpressionError(f"expression too deeply nested: {text[:60]!r}") from exc
+        raise InvalidExpression(f"expression too deeply nested: {text[:60]!r}") from exc
     lam = ast.Expression(ast.Lambda(
         ast.arguments(posonlyargs=[], args=[ast.arg("_body"), ast.arg("_headers"), ast.arg("_key")],
                       kwonlyargs=[], kw_defaults=[], defaults=[]), body.body))
@@ -219,6 +229,9 @@ def compile_record(fields: Mapping[str, Expression]) -> Callable[[Any, Any, Any]
 
     Dotted names nest (``meta.event_id``). The checked expression trees are combined into one
     dict display and compiled once, so a map costs one call per message, not one per field.
+
+    Raises:
+        InvalidExpression: a field is set both as a value and as the parent of another.
     """
     tree: dict[str, Any] = {}
     for name, expr in fields.items():
@@ -227,7 +240,7 @@ def compile_record(fields: Mapping[str, Expression]) -> Callable[[Any, Any, Any]
         for part in parents:
             level = level.setdefault(part, {})
             if not isinstance(level, dict):
-                raise ExpressionError(f"field {name!r}: {part!r} is also set as a value")
+                raise InvalidExpression(f"field {name!r}: {part!r} is also set as a value")
         level[leaf] = expr.node
 
     def display(level: dict[str, Any]) -> ast.Dict:
@@ -248,4 +261,5 @@ Expr = Annotated[Expression, BeforeValidator(lambda v: v if isinstance(v, Expres
                  PlainSerializer(lambda e: e.source)]
 """A pydantic field holding an expression, compiled when the routes file is loaded."""
 
-__all__ = ["FUNCTIONS", "Expr", "Expression", "ExpressionError", "compile_expression", "compile_record"]
+__all__ = ["FUNCTIONS", "Expr", "Expression", "ExpressionError", "InvalidExpression", "compile_expression",
+           "compile_record"]

@@ -1,7 +1,9 @@
 """The functions route expressions may call, and nothing else (:data:`FUNCTIONS`).
 
 Every function returns null for a null first argument (so optional fields flow through), keeps
-money exact (Decimal in, Decimal or text out) and treats times as UTC.
+money exact (Decimal in, Decimal or text out) and treats times as UTC. A value a function cannot
+work on raises :class:`~bus.errors.ExpressionError` naming the function, never the value (it may
+be personal data).
 """
 
 from __future__ import annotations
@@ -11,11 +13,8 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from bus.errors import ExpressionError
 from services.router.money import format_money
-
-
-class ExpressionError(ValueError):
-    """An expression is not valid (raised at load) or failed on a value (raised at run time)."""
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -26,7 +25,7 @@ def _decimal(value: Any) -> Decimal | None:
     try:
         return Decimal(str(value).strip())
     except InvalidOperation as exc:
-        raise ExpressionError(f"decimal({value!r}): not a number") from exc
+        raise ExpressionError(f"decimal(): a {type(value).__name__} that is not a number") from exc
 
 
 def _round(value: Any, places: int = 0) -> Any:
@@ -45,7 +44,7 @@ def _int(value: Any) -> int | None:
     try:
         return int(value)
     except (TypeError, ValueError) as exc:
-        raise ExpressionError(f"int({value!r}): not an integer") from exc
+        raise ExpressionError(f"int(): a {type(value).__name__} that is not an integer") from exc
 
 
 def utc_time(value: Any) -> datetime | None:
@@ -68,7 +67,7 @@ def _timestamp(value: Any) -> datetime | None:
     try:
         return utc_time(value)
     except ValueError as exc:
-        raise ExpressionError(f"timestamp({value!r}): not an ISO 8601 time") from exc
+        raise ExpressionError(f"timestamp(): a {type(value).__name__} that is not an ISO 8601 time") from exc
 
 
 def _date(value: Any) -> str | None:

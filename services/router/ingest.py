@@ -25,14 +25,14 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 
-from bus.errors import SerializationError, TransientError
+from bus.errors import FormatError, SerializationError, TransientError
 from bus.runtime.codec import Codec
 from bus.runtime.dlq import STAGE_TRANSFORM, Failure, dead_letter_headers, dlq_topic
 from bus.runtime.producer import BusProducer
 from bus.runtime.retry import RetryPolicy
 from bus.serde.json_view import to_json
 from services.router import SERVICE
-from services.router.endpoints.file_in import FileFormatError, FileIn
+from services.router.endpoints.file_in import FileIn
 from services.router.message import Message, Origin
 from services.router.metrics import RouterMetrics
 from services.router.pipeline import Delivered, RouteFailure, RouteRunner, route_failure
@@ -150,7 +150,7 @@ class FileIngest:
             return
         try:
             records = self.endpoint.records(data)
-        except FileFormatError as exc:
+        except FormatError as exc:
             log.error("file %s cannot be read: %s", path.name, exc)
             fmt = self.endpoint.config.format
             self.endpoint.move(path, "error", f"{path.name}: cannot be read as {fmt}: {exc}")

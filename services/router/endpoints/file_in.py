@@ -20,20 +20,17 @@ Hidden files and ``*.tmp`` are ignored (writers should write a temp file and ren
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
+from bus.errors import FormatError
 from services.router.endpoints.base import Endpoint, EndpointConfig, register
 from services.router.formats import csv as csv_format
+from services.router.formats import json as json_format
 from services.router.formats import xml as xml_format
-
-
-class FileFormatError(ValueError):
-    """A dropped file cannot be read as its route says."""
 
 
 @register("file_in")
@@ -78,18 +75,19 @@ class FileIn(Endpoint):
         return hashlib.sha256(data).hexdigest()
 
     def records(self, data: bytes) -> list[Any]:
-        """The records of a file's content. Raises FileFormatError saying why not."""
-        try:
-            if self.config.format == "csv":
-                return csv_format.read_rows(data, self.config.delimiter)
-            if self.config.format == "xml":
-                return xml_format.read_records(data, self.config.xml_record)
-            document = json.loads(data.decode("utf-8-sig"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise FileFormatError(str(exc)) from exc
+        """The records of a file's content.
+
+        Raises:
+            FormatError: the file cannot be read as its route says; the message says why.
+        """
+        if self.config.format == "csv":
+            return csv_format.read_rows(data, self.config.delimiter)
+        if self.config.format == "xml":
+            return xml_format.read_records(data, self.config.xml_record)
+        document = json_format.read_document(data, "utf-8-sig")
         if isinstance(document, list):
             return document
-        raise FileFormatError("a JSON drop must hold a list of records")
+        raise FormatError("a JSON drop must hold a list of records")
 
     def move(self, path: Path, outcome: Literal["done", "error"], reason: str | None = None) -> Path:
         """Move a processed file to ``done/`` or ``error/`` (with its reason), never overwriting."""

@@ -1,7 +1,8 @@
 """CSV files for spreadsheets and ERPs: read drops, write rows that cannot inject formulas.
 
 Reading (:func:`read_rows`): UTF-8 with or without a BOM, a header row, one dict per row;
-a row with a different number of cells than the header is an error naming its line.
+a row with a different number of cells than the header is an error naming its line. Every
+reading failure is a :class:`~bus.errors.FormatError`.
 
 Writing (:func:`render_row`, :func:`render_header`): Python's csv quoting (minimal), ``\\n``
 line ends by default (``\\r\\n`` on request), and cells that a spreadsheet would run as a formula
@@ -18,34 +19,42 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from bus.errors import FormatError
+
 BOM = "\ufeff"
 _FORMULA_START = ("=", "+", "@", "\t", "\r")
 
 
-class CsvError(ValueError):
-    """A CSV document cannot be read."""
-
-
 def read_rows(data: bytes, delimiter: str = ",") -> list[dict[str, str]]:
-    """The rows of a CSV document as dicts keyed by the header (BOM stripped, UTF-8)."""
+    """The rows of a CSV document as dicts keyed by the header (BOM stripped, UTF-8).
+
+    Raises:
+        FormatError: not UTF-8, no header row, or a row whose cell count differs (line named).
+    """
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise CsvError(f"not UTF-8 text (byte {exc.start}): {exc.reason}") from exc
+        raise FormatError(f"not UTF-8 text (byte {exc.start}): {exc.reason}") from exc
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
-        raise CsvError("empty file: no header row") from None
+        raise FormatError("empty file: no header row") from None
+    except csv.Error as exc:
+        raise FormatError(f"line 1: not CSV: {exc}") from exc
     if not any(h.strip() for h in header):
-        raise CsvError("the header row is empty")
+        raise FormatError("the header row is empty")
     rows = []
-    for cells in reader:
-        if not cells:
-            continue
-        if len(cells) != len(header):
-            raise CsvError(f"line {reader.line_num}: {len(cells)} cells, the header has {len(header)}")
-        rows.append(dict(zip(header, cells, strict=True)))
+    try:
+        for cells in reader:
+            if not cells:
+                continue
+            if len(cells) != len(header):
+                raise FormatError(f"line {reader.line_num}: {len(cells)} cells, the header has "
+                                  f"{len(header)}")
+            rows.append(dict(zip(header, cells, strict=True)))
+    except csv.Error as exc:
+        raise FormatError(f"line {reader.line_num}: not CSV: {exc}") from exc
     return rows
 
 

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 from xml.etree.ElementTree import Element, SubElement, tostring
 
+from bus.errors import FormatError
 from services.router.formats.xml import parse
 from services.router.money import format_money
 
@@ -91,16 +92,25 @@ def order_request(order: dict[str, Any], sender: str = "ecombus", to: str = "erp
 
 
 def read_order_request(data: bytes) -> dict[str, Any]:
-    """The essentials of an OrderRequest: payload id, order id, total, currency, lines."""
+    """The essentials of an OrderRequest: payload id, order id, total, currency, lines.
+
+    Raises:
+        FormatError: not well-formed or unsafe XML, no OrderRequestHeader/Total, or an ItemOut
+            whose lineNumber or quantity is not a whole number.
+    """
     root = parse(data)
     head = root.find("Request/OrderRequest/OrderRequestHeader")
     total = root.find("Request/OrderRequest/OrderRequestHeader/Total/Money")
     if head is None or total is None:
-        raise ValueError("not a cXML OrderRequest: OrderRequestHeader/Total missing")
-    lines = [{"line": int(item.get("lineNumber", "0")), "quantity": int(item.get("quantity", "0")),
-              "sku": item.findtext("ItemID/SupplierPartID"),
-              "unit_price": item.findtext("ItemDetail/UnitPrice/Money")}
-             for item in root.iter("ItemOut")]
+        raise FormatError("not a cXML OrderRequest: OrderRequestHeader/Total missing")
+    try:
+        lines = [{"line": int(item.get("lineNumber", "0")), "quantity": int(item.get("quantity", "0")),
+                  "sku": item.findtext("ItemID/SupplierPartID"),
+                  "unit_price": item.findtext("ItemDetail/UnitPrice/Money")}
+                 for item in root.iter("ItemOut")]
+    except ValueError as exc:
+        raise FormatError("not a cXML OrderRequest: an ItemOut's lineNumber or quantity is not a "
+                          "whole number") from exc
     return {"payload_id": root.get("payloadID"), "order_id": head.get("orderID"),
             "order_date": head.get("orderDate"), "total": total.text,
             "currency": total.get("currency"), "ship_city": root.findtext(

@@ -2,7 +2,8 @@
 
 :func:`read_records` returns one dict per record element (children of the root, or elements
 named ``record``): child elements become fields (text, or nested dicts), attributes become
-``@name`` fields. Entity expansion, external entities and DTD tricks are refused by defusedxml.
+``@name`` fields. Entity expansion, external entities and DTD tricks are refused by defusedxml;
+every reading failure is a :class:`~bus.errors.FormatError`.
 :func:`render_record` writes a dict as ``<record><field>text</field>...</record>``.
 """
 
@@ -14,19 +15,21 @@ from xml.etree.ElementTree import Element, SubElement, tostring
 from defusedxml import ElementTree as SafeTree
 from defusedxml.common import DefusedXmlException
 
-
-class XmlError(ValueError):
-    """An XML document cannot be read."""
+from bus.errors import FormatError
 
 
 def parse(data: bytes) -> Element:
-    """Parse an untrusted document (defusedxml)."""
+    """Parse an untrusted document (defusedxml).
+
+    Raises:
+        FormatError: unsafe (entities, DTD tricks) or not well-formed (line and column named).
+    """
     try:
         return SafeTree.fromstring(data)
     except DefusedXmlException as exc:
-        raise XmlError(f"refused unsafe XML: {type(exc).__name__}") from exc
+        raise FormatError(f"refused unsafe XML: {type(exc).__name__}") from exc
     except SafeTree.ParseError as exc:
-        raise XmlError(f"not well-formed XML: {exc}") from exc
+        raise FormatError(f"not well-formed XML: {exc}") from exc
 
 
 def element_to_dict(element: Element) -> Any:
@@ -48,7 +51,11 @@ def element_to_dict(element: Element) -> Any:
 
 
 def read_records(data: bytes, record: str | None = None) -> list[dict[str, Any]]:
-    """Records of a document: elements named ``record``, or the root's children."""
+    """Records of a document: elements named ``record``, or the root's children.
+
+    Raises:
+        FormatError: as :func:`parse`.
+    """
     root = parse(data)
     elements = list(root.iter(record)) if record else list(root)
     return [r if isinstance(r, dict) else {"#text": r} for r in map(element_to_dict, elements)]

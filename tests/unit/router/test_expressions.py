@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from services.router.expressions import ExpressionError, compile_expression
+from bus.errors import ConfigError, PermanentError
+from services.router.expressions import ExpressionError, InvalidExpression, compile_expression
 
 ORDER = {"currency": "USD", "order_number": "#1042",
          "customer": {"first_name": "花子", "last_name": "佐藤", "email": None},
@@ -47,8 +48,10 @@ def test_evaluates(source: str, expected: object) -> None:
     "lines[0:1]", "upper", "eval('1')", "concat(sep='')", "",
 ])
 def test_refuses_everything_outside_the_language(source: str) -> None:
-    with pytest.raises(ExpressionError):
+    with pytest.raises(InvalidExpression) as refused:
         compile_expression(source)
+    assert isinstance(refused.value, ConfigError), "a bad routes file is refused at load"
+    assert not isinstance(refused.value, PermanentError)
 
 
 def test_reports_the_paths_it_reads_at_their_ends() -> None:
@@ -57,7 +60,9 @@ def test_reports_the_paths_it_reads_at_their_ends() -> None:
 
 
 def test_run_time_errors_name_the_expression() -> None:
-    with pytest.raises(ExpressionError, match="int"):
+    with pytest.raises(ExpressionError, match="int") as failed:
         compile_expression("int(customer.first_name)")(ORDER)
+    assert isinstance(failed.value, PermanentError), "a value it cannot work on dead-letters the input"
+    assert "花子" not in str(failed.value), "error messages never quote personal data"
     with pytest.raises(ExpressionError, match="currency"):
         compile_expression("currency + 1")(ORDER)

@@ -9,8 +9,9 @@ import pytest
 
 from bus.contracts.catalog import schema_for_topic
 from bus.contracts.examples import order_placed
-from bus.errors import SerializationError
+from bus.errors import FormatError, SerializationError
 from services.router.formats import csv as csv_format
+from services.router.formats import json as json_format
 from services.router.formats import xml as xml_format
 from services.router.formats.avro_json import AvroShaper
 from services.router.formats.cxml import order_request, read_order_request
@@ -29,14 +30,14 @@ def test_rows_are_read_with_or_without_a_bom_and_a_ragged_row_is_named() -> None
     data = "\ufeffsku,on_hand\nMATCHA-40G,120\n".encode()
     assert csv_format.read_rows(data) == [{"sku": "MATCHA-40G", "on_hand": "120"}]
     assert csv_format.read_rows(data[3:]) == csv_format.read_rows(data)
-    with pytest.raises(csv_format.CsvError, match="line 3"):
+    with pytest.raises(FormatError, match="line 3"):
         csv_format.read_rows(b"a,b\n1,2\n3\n")
     assert csv_format.render_header(["a"], bom=True) == "\ufeffa\n"
 
 
 def test_xml_entity_bombs_are_refused_and_records_read() -> None:
     bomb = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><r>&b;</r>'
-    with pytest.raises(xml_format.XmlError, match="unsafe"):
+    with pytest.raises(FormatError, match="unsafe"):
         xml_format.read_records(bomb)
     records = xml_format.read_records(
         b"<stock><row sku='A'><qty>1</qty></row><row sku='B'><qty>2</qty></row></stock>")
@@ -67,3 +68,36 @@ def test_json_shaped_values_become_avro_values_or_name_the_field() -> None:
         shape({**value, "on_hand": "many"})
     with pytest.raises(SerializationError, match="field 'location' is required"):
         shape({k: v for k, v in value.items() if k != "location"})
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (b"<r><unclosed></r>", "not well-formed XML"), (b"\xff\xfe", "not well-formed XML"),
+])
+def test_xml_that_cannot_be_read_is_a_format_error(data: bytes, reason: str) -> None:
+    with pytest.raises(FormatError, match=reason):
+        xml_format.read_records(data)
+
+
+def test_json_documents_are_read_or_refused_with_the_place() -> None:
+    assert json_format.read_records(b'{"sku": "A"}') == [{"sku": "A"}]
+    assert json_format.read_records(b'[{"sku": "A"}, {"sku": "B"}]') == [{"sku": "A"}, {"sku": "B"}]
+    assert json_format.read_document(b'\xef\xbb\xbf[1]', "utf-8-sig") == [1]
+    with pytest.raises(FormatError, match="line 1 column 2"):
+        json_format.read_records(b"{not json")
+    with pytest.raises(FormatError, match="not UTF-8"):
+        json_format.read_records(b"\xff")
+
+
+def test_a_cxml_that_is_no_order_request_is_a_format_error() -> None:
+    with pytest.raises(FormatError, match="OrderRequestHeader/Total missing"):
+        read_order_request(b"<cXML/>")
+    broken = order_request(order_placed().to_avro()).replace(b'quantity="', b'quantity="x')
+    with pytest.raises(FormatError, match="quantity"):
+        read_order_request(broken)
+
+
+def test_csv_without_a_header_is_a_format_error() -> None:
+    with pytest.raises(FormatError, match="no header row"):
+        csv_format.read_rows(b"")
+    with pytest.raises(FormatError, match="not UTF-8"):
+        csv_format.read_rows(b"sku\n\xff\n")
