@@ -3,39 +3,31 @@ the router's http-in endpoint).
 
 * :mod:`bus.webhooks.signatures`: each platform's signature scheme, verify and sign.
 * :mod:`bus.webhooks.body`: media type, raw-body size limit, JSON with exact decimals.
-* :mod:`bus.webhooks.errors`: refusals as HTTP statuses with JSON error bodies.
+* :mod:`bus.webhooks.statuses`: the one table of refusals (errors of :mod:`bus.errors`) as HTTP
+  statuses with JSON error bodies.
 * :mod:`bus.webhooks.publisher`: dedupe and produce, 2xx only after the broker acknowledged.
 * :mod:`bus.webhooks.endpoint`: endpoints as declarations and the FastAPI app serving them.
 * :mod:`bus.webhooks.server`: uvicorn in a background thread.
 """
 
 from bus.webhooks.endpoint import Delivery, Endpoint, webhook_app
-from bus.webhooks.errors import (
-    InvalidSignature,
-    MalformedBody,
-    PayloadTooLarge,
-    Unavailable,
-    UnsupportedMediaType,
-    WebhookRejected,
-)
 from bus.webhooks.publisher import Publication, Published, Publisher, Record
 from bus.webhooks.server import HttpServer
 from bus.webhooks.signatures import SCHEMES
+from bus.webhooks.statuses import STATUSES, Refusal, refusal_of, refusal_response
 
 __all__ = [
     "SCHEMES",
+    "STATUSES",
     "Delivery",
     "Endpoint",
     "HttpServer",
-    "InvalidSignature",
-    "MalformedBody",
-    "PayloadTooLarge",
     "Publication",
     "Published",
     "Publisher",
     "Record",
-    "Unavailable",
-    "UnsupportedMediaType",
-    "WebhookRejected",
+    "Refusal",
+    "refusal_of",
+    "refusal_response",
     "webhook_app",
 ]

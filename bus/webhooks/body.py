@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
-from bus.webhooks.errors import MalformedBody, PayloadTooLarge, UnsupportedMediaType
+from bus.errors import FormatError, InvalidInput, TooLarge, UnsupportedMediaType
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -47,22 +47,22 @@ async def read_limited(chunks: AsyncIterator[bytes], declared_length: str | None
         limit: the largest body accepted, in bytes.
 
     Raises:
-        PayloadTooLarge: the declared or actual size exceeds ``limit``.
-        MalformedBody: Content-Length is not a number.
+        TooLarge: the declared or actual size exceeds ``limit``.
+        InvalidInput: Content-Length is not a number.
     """
     if declared_length is not None:
         try:
             declared = int(declared_length)
         except ValueError:
-            raise MalformedBody("Content-Length is not a number") from None
+            raise InvalidInput("Content-Length is not a number", field="Content-Length") from None
         if declared > limit:
-            raise PayloadTooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
+            raise TooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
     parts: list[bytes] = []
     size = 0
     async for chunk in chunks:
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
+            raise TooLarge(f"body exceeds the limit of {limit} bytes")
         parts.append(chunk)
     return b"".join(parts)
 
@@ -75,14 +75,14 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     """The body as a JSON object; fractions as Decimal.
 
     Raises:
-        MalformedBody: not UTF-8, not JSON, NaN/Infinity, or not an object.
+        FormatError: not UTF-8, not JSON, NaN/Infinity, or not an object.
     """
     try:
         value = json.loads(body.decode("utf-8"), parse_float=Decimal, parse_constant=_no_constants)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise MalformedBody(f"body is not UTF-8 JSON: {exc}") from None
+        raise FormatError(f"body is not UTF-8 JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise MalformedBody(f"body is a JSON {type(value).__name__}, expected an object")
+        raise FormatError(f"body is a JSON {type(value).__name__}, expected an object")
     return value
 
 

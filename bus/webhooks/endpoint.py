@@ -11,14 +11,16 @@ and :func:`webhook_app` does the rest, in this order, for every request:
 3. signature over the raw body, constant time (401; also when no secret is configured);
 4. JSON object with exact decimals (400);
 5. ``interpret(delivery)`` → :class:`~bus.webhooks.publisher.Publication` (400 for a body that
-   does not fit, 503 for a transient failure of a dependency; a
+   does not fit: :class:`~bus.errors.InvalidInput`, or a KeyError/TypeError/ValueError of the
+   mapping; 503 for a :class:`~bus.errors.TransientError` of a dependency; any other
    :class:`~bus.errors.PermanentError` dead-letters the raw body to ``dlq.<service>`` with the
    reason and answers 200, since a retry cannot help);
 6. publish, answering 200 only once the broker acknowledged (503 otherwise), and write the
    audit record (:mod:`bus.webhooks.audit`) when an audit trail is given.
 
-Refusals answer ``{"error": ..., "message": ...}`` and reach no topic. Each request is counted in
-``ecombus_webhook_requests_total{service, platform, outcome}``.
+Refusals are the errors of :mod:`bus.errors` listed in :data:`bus.webhooks.statuses.STATUSES`:
+they answer ``{"error": ..., "message": ...}`` with the table's status and reach no topic. Each
+request is counted in ``ecombus_webhook_requests_total{service, platform, outcome}``.
 """
 
 from __future__ import annotations
@@ -35,16 +37,16 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
-from bus.errors import PermanentError, TransientError
+from bus.errors import BusError, InvalidInput, PermanentError, Unauthorized
 from bus.observability.health import Health
 from bus.runtime.dlq import Failure, dead_letter_headers, dlq_topic
 from bus.webhooks.body import FORM, JSON, parse_form, parse_json_object, read_limited, require_media_type
 from bus.webhooks.body import media_type as media_type_of
-from bus.webhooks.errors import InvalidSignature, MalformedBody, Unavailable, WebhookRejected
 from bus.webhooks.publisher import Publication, Publisher
 from bus.webhooks.signatures import SCHEMES, Scheme, lower_headers
+from bus.webhooks.statuses import refusal_of, refusal_response
 
 if TYPE_CHECKING:
     from bus.observability.metrics import RuntimeMetrics
@@ -109,11 +111,13 @@ class WebhookApp:
         """Answer one webhook request; a refusal becomes its status and JSON error body."""
         try:
             status, body = await self._receive(endpoint, request)
-        except WebhookRejected as exc:
-            log.info("%s webhook refused (%d): %s", endpoint.platform, exc.status, exc)
-            self._count(endpoint, exc.outcome)
-            headers = {"Retry-After": "1"} if exc.status == 503 else None
-            return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+        except BusError as exc:
+            refusal = refusal_of(exc)
+            if refusal is None:
+                raise
+            log.info("%s webhook refused (%d): %s", endpoint.platform, refusal.status, exc)
+            self._count(endpoint, refusal.outcome)
+            return refusal_response(exc, refusal)
         self._count(endpoint, body["status"])
         return JSONResponse(body, status_code=status)
 
@@ -128,8 +132,8 @@ class WebhookApp:
                                   self.max_body_bytes)
         headers = lower_headers(request.headers.items())
         if endpoint.secret is None or not endpoint.secret.get_secret_value():
-            raise InvalidSignature(f"webhooks from {endpoint.platform} are not accepted: no secret is "
-                                   "configured")
+            raise Unauthorized(f"webhooks from {endpoint.platform} are not accepted: no secret is "
+                               "configured")
         scheme = endpoint.scheme or SCHEMES[endpoint.platform]
         scheme.verify(endpoint.secret.get_secret_value(), body, headers, now=self.clock())
         delivery = Delivery(endpoint.platform, endpoint.path, headers, body, parse_json_object(body),
@@ -137,6 +141,8 @@ class WebhookApp:
         try:
             publication = await self._interpret(endpoint, delivery)
         except PermanentError as exc:
+            if refusal_of(exc) is not None:
+                raise  # the request itself is wrong: refused, not dead-lettered
             await self._dead_letter(endpoint, delivery, exc)
             return 200, {"status": "dead_lettered", "reason": str(exc)}
         started = time.monotonic()
@@ -153,14 +159,26 @@ class WebhookApp:
         return 200, answer
 
     async def _interpret(self, endpoint: Endpoint, delivery: Delivery) -> Publication:
+        """``endpoint.interpret(delivery)``; a built-in error of the mapping becomes InvalidInput.
+
+        The built-in error's text is kept out of the answer (a ValueError may quote personal data);
+        it stays in the cause. A KeyError names the missing field, a ValidationError the invalid ones.
+        """
         try:
             result = endpoint.interpret(delivery)
             return await result if inspect.isawaitable(result) else result
-        except (KeyError, TypeError, ValueError, InvalidOperation, AttributeError) as exc:
-            raise MalformedBody(f"the {endpoint.platform} payload does not fit: "
-                                f"{type(exc).__name__}: {exc}") from exc
-        except TransientError as exc:
-            raise Unavailable(str(exc)) from exc
+        except BusError:
+            raise
+        except KeyError as exc:
+            field = str(exc.args[0]) if exc.args else None
+            raise InvalidInput(f"the {endpoint.platform} payload does not fit: KeyError: {exc}",
+                               field=field) from exc
+        except ValidationError as exc:  # a contract model refused a value: name the fields only
+            fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors()) or "(unknown)"
+            raise InvalidInput(f"the {endpoint.platform} payload does not fit: invalid {fields}") from exc
+        except (TypeError, ValueError, InvalidOperation, AttributeError) as exc:
+            raise InvalidInput(f"the {endpoint.platform} payload does not fit: "
+                               f"{type(exc).__name__}") from exc
 
     async def _dead_letter(self, endpoint: Endpoint, delivery: Delivery, exc: PermanentError) -> None:
         now = self.clock()

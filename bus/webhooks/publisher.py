@@ -11,7 +11,7 @@ dedupe keys (Shopify ``X-Shopify-Event-Id``, BigCommerce ``hash``, ...). :meth:`
    ``ack_timeout``;
 4. marks the dedupe keys and answers ``published``; on any failure marks the ``event_id`` of each
    record that was stored (so the platform's retry produces only the others, never a double)
-   and raises :class:`~bus.webhooks.errors.Unavailable` (503: the platform retries).
+   and raises :class:`~bus.errors.Unavailable` (503 at the edge: the platform retries).
 
 The producer should fail undelivered records by the same budget (librdkafka
 ``message.timeout.ms``, see :func:`webhook_producer_overrides`), so a record refused with a 503
@@ -27,10 +27,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bus.errors import SerializationError, TransientError
+from bus.errors import InvalidInput, SerializationError, TransientError, Unavailable
 from bus.runtime.codec import Codec
 from bus.runtime.handlers import Headers
-from bus.webhooks.errors import MalformedBody, Unavailable
 
 if TYPE_CHECKING:
     from bus.observability.metrics import RuntimeMetrics
@@ -122,7 +121,12 @@ class Publisher:
         self._in_flight: set[str] = set()
 
     async def publish(self, publication: Publication) -> Published:
-        """Produce the publication once; raise Unavailable (503) or MalformedBody (400)."""
+        """Produce the publication once.
+
+        Raises:
+            Unavailable: the broker or the registry did not take it (503: the platform retries).
+            InvalidInput: an event cannot be encoded for its topic (400).
+        """
         if not publication.records:
             return Published("ignored", [], publication.note)
         keys = set(publication.dedupe_keys) | set(publication.event_ids)
@@ -159,7 +163,7 @@ class Publisher:
         try:
             return self.codec.encode(record.topic, record.value)
         except SerializationError as exc:
-            raise MalformedBody(f"the event cannot be represented: {exc}") from exc
+            raise InvalidInput(f"the event cannot be represented: {exc}") from exc
         except TransientError as exc:
             raise Unavailable(f"the schema registry is unreachable: {exc}") from exc
 

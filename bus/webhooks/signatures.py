@@ -11,7 +11,7 @@ easypost        ``X-Hmac-Signature: hmac-sha256-hex=<hex HMAC-SHA256(NFKD(secret
 aftership       ``aftership-hmac-sha256``: base64 HMAC-SHA256(secret, body)
 ==============  =================================================================================
 
-``verify`` raises :class:`~bus.webhooks.errors.InvalidSignature` and otherwise returns nothing;
+``verify`` raises :class:`~bus.errors.Unauthorized` and otherwise returns nothing;
 ``sign`` gives the headers a platform would send (the simulators and tests use it, so both
 sides of every scheme live in one place). Header names are matched case-insensitively: pass
 headers as a mapping with lower-case keys (:func:`lower_headers`).
@@ -28,7 +28,7 @@ import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping
 
-from bus.webhooks.errors import InvalidSignature
+from bus.errors import Unauthorized
 
 DEFAULT_TOLERANCE_SECONDS = 300.0
 """Standard Webhooks: reject timestamps further than five minutes from now."""
@@ -47,7 +47,7 @@ def _digest(key: bytes, message: bytes) -> bytes:
 def _required(headers: Mapping[str, str], name: str) -> str:
     value = headers.get(name, "").strip()
     if not value:
-        raise InvalidSignature(f"missing {name} header")
+        raise Unauthorized(f"missing {name} header")
     return value
 
 
@@ -55,9 +55,9 @@ def _base64_matches(expected: bytes, given: str, header: str) -> None:
     try:
         decoded = base64.b64decode(given, validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidSignature(f"{header} is not base64") from None
+        raise Unauthorized(f"{header} is not base64") from None
     if not hmac.compare_digest(expected, decoded):
-        raise InvalidSignature(f"{header} does not match the body")
+        raise Unauthorized(f"{header} does not match the body")
 
 
 class Scheme:
@@ -67,7 +67,7 @@ class Scheme:
 
     def verify(self, secret: str, body: bytes, headers: Mapping[str, str],
                now: float | None = None) -> None:
-        """Raise InvalidSignature unless ``headers`` carry a valid signature of ``body``."""
+        """Raise Unauthorized unless ``headers`` carry a valid signature of ``body``."""
         raise NotImplementedError
 
     def sign(self, secret: str, body: bytes, now: float | None = None,
@@ -105,10 +105,10 @@ class EasyPostHmac(Scheme):
                now: float | None = None) -> None:
         given = _required(headers, self.header.lower())
         if not given.startswith(self.prefix):
-            raise InvalidSignature(f"{self.header} does not start with {self.prefix}")
+            raise Unauthorized(f"{self.header} does not start with {self.prefix}")
         expected = _digest(self._key(secret), body).hex()
         if not hmac.compare_digest(expected.encode(), given[len(self.prefix):].lower().encode()):
-            raise InvalidSignature(f"{self.header} does not match the body")
+            raise Unauthorized(f"{self.header} does not match the body")
 
     def sign(self, secret: str, body: bytes, now: float | None = None,
              message_id: str | None = None) -> dict[str, str]:
@@ -150,10 +150,10 @@ class StandardWebhooks(Scheme):
         try:
             sent_at = int(timestamp)
         except ValueError:
-            raise InvalidSignature("webhook-timestamp is not a number of seconds") from None
+            raise Unauthorized("webhook-timestamp is not a number of seconds") from None
         current = time.time() if now is None else now
         if abs(current - sent_at) > self.tolerance:
-            raise InvalidSignature(f"webhook-timestamp is more than {self.tolerance:.0f}s from now")
+            raise Unauthorized(f"webhook-timestamp is more than {self.tolerance:.0f}s from now")
         expected = self._expected(secret, message_id, timestamp, body)
         matched = False
         for candidate in given.split():
@@ -166,7 +166,7 @@ class StandardWebhooks(Scheme):
                 continue
             matched = hmac.compare_digest(expected, decoded) or matched
         if not matched:
-            raise InvalidSignature("no v1 signature in webhook-signature matches the body")
+            raise Unauthorized("no v1 signature in webhook-signature matches the body")
 
     def sign(self, secret: str, body: bytes, now: float | None = None,
              message_id: str | None = None) -> dict[str, str]:

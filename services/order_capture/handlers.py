@@ -28,10 +28,9 @@ from decimal import Decimal
 from typing import Any
 
 from bus.contracts import models as m
-from bus.errors import TransientError
+from bus.errors import InvalidInput, TransientError
 from bus.http import ApiClient
 from bus.webhooks.endpoint import Delivery
-from bus.webhooks.errors import MalformedBody
 from bus.webhooks.payload import required, utc
 from bus.webhooks.publisher import Publication, Record
 from services.order_capture import bigcommerce, shopify, woocommerce
@@ -95,7 +94,7 @@ class OrderCapture:
         topic = delivery.headers.get("x-shopify-topic", "")
         shop = delivery.headers.get("x-shopify-shop-domain")
         if not shop:
-            raise MalformedBody("missing X-Shopify-Shop-Domain header")
+            raise InvalidInput("missing X-Shopify-Shop-Domain header", field="X-Shopify-Shop-Domain")
         order = delivery.payload
         event = (delivery.headers.get("x-shopify-event-id")
                  or f"{topic}:{required(order, 'id', 'the order')}:{order.get('updated_at')}")
@@ -150,7 +149,7 @@ class OrderCapture:
         accept = {"Accept": "application/json"}
         order = api.request("GET", bigcommerce.order_path(webhook), headers=accept).json(parse_float=Decimal)
         if not isinstance(order, dict):
-            raise MalformedBody("the BigCommerce API did not answer an order object")
+            raise InvalidInput("the BigCommerce API did not answer an order object")
         link = bigcommerce.products_path(webhook, order)
         products = (api.request("GET", link, headers=accept).json(parse_float=Decimal) if link
                     else order.get("products") or [])

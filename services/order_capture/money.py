@@ -2,9 +2,11 @@
 
 Amounts arrive as strings (``"17.80"``), integers or JSON fractions already parsed to Decimal
 (:func:`bus.webhooks.body.parse_json_object`); never through a float. Currency codes are
-checked against ISO 4217. An amount keeps the digits it was sent with: minor units differ by
-currency (JPY none, KWD three) and platforms send more (BigCommerce ``"24.0000"``); only more
-than the contract's four decimal places, or more than its eighteen digits, is refused.
+checked against ISO 4217 (:data:`bus.contracts.money.ISO_4217`). An amount keeps the digits it
+was sent with: minor units differ by currency (JPY none, KWD three) and platforms send more
+(BigCommerce ``"24.0000"``); only more than the contract's four decimal places, or more than its
+eighteen digits, is refused. Refusals are :class:`~bus.errors.InvalidInput` naming the field,
+never quoting the value.
 """
 
 from __future__ import annotations
@@ -13,20 +15,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from bus.contracts import models as m
-from bus.webhooks.errors import MalformedBody
-
-_ACTIVE_CODES = """
-AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP
-BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB
-EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY
-KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR
-MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB
-RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD
-TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG XAU XBA XBB XBC XBD XCD XCG
-XDR XOF XPD XPF XPT XSU XTS XUA XXX YER ZAR ZMW ZWG ZWL
-"""
-ISO_4217 = frozenset(_ACTIVE_CODES.split())
-"""Active ISO 4217 alphabetic codes (funds and precious metals included)."""
+from bus.contracts.money import ISO_4217
+from bus.errors import InvalidInput
 
 MAX_SCALE = 4
 MAX_DIGITS = 18
@@ -34,28 +24,37 @@ MAX_DIGITS = 18
 
 
 def currency(code: Any, what: str = "currency") -> str:
-    """An ISO 4217 code as sent (upper case required), or MalformedBody."""
+    """An ISO 4217 code as sent (upper case required).
+
+    Raises:
+        InvalidInput: not an active ISO 4217 code (the message names ``what``).
+    """
     if not isinstance(code, str) or code not in ISO_4217:
-        raise MalformedBody(f"{what} {code!r} is not an ISO 4217 currency code")
+        raise InvalidInput(f"{what} is not an ISO 4217 currency code", field=what)
     return code
 
 
 def amount(value: Any, what: str = "amount") -> Decimal:
-    """An exact amount from a string, an int or a Decimal; MalformedBody for anything else."""
+    """An exact amount from a string, an int or a Decimal.
+
+    Raises:
+        InvalidInput: not a finite decimal, more than four decimal places or too large (the message
+            names ``what``).
+    """
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise MalformedBody(f"{what} {value!r} is not a decimal amount")
+        raise InvalidInput(f"{what} is not a decimal amount", field=what)
     try:
         parsed = Decimal(value.strip() if isinstance(value, str) else value)
     except InvalidOperation:
-        raise MalformedBody(f"{what} {value!r} is not a decimal amount") from None
+        raise InvalidInput(f"{what} is not a decimal amount", field=what) from None
     if not parsed.is_finite():
-        raise MalformedBody(f"{what} {value!r} is not a finite amount")
+        raise InvalidInput(f"{what} is not a finite amount", field=what)
     exponent = parsed.as_tuple().exponent
     assert isinstance(exponent, int)
     if -exponent > MAX_SCALE:
-        raise MalformedBody(f"{what} {value!r} has more than {MAX_SCALE} decimal places")
+        raise InvalidInput(f"{what} has more than {MAX_SCALE} decimal places", field=what)
     if parsed.adjusted() >= MAX_DIGITS - MAX_SCALE:
-        raise MalformedBody(f"{what} {value!r} is too large")
+        raise InvalidInput(f"{what} is too large", field=what)
     return parsed
 
 

@@ -20,9 +20,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from bus.errors import BusError
+from bus.errors import BusError, InvalidInput
 from bus.http import ApiClient
-from bus.webhooks.errors import MalformedBody
 from bus.webhooks.payload import utc
 from bus.webhooks.publisher import Publisher
 from services.order_capture import shopify
@@ -98,7 +97,7 @@ class Reconciler:
         try:
             event_id = f"shopify:{self.shop}:reconciled:{order.get('id')}"
             placed = shopify.order_placed(order, self.shop, event_id)
-        except MalformedBody as exc:
+        except InvalidInput as exc:
             log.error("reconciliation skips Shopify order %s: %s", order.get("id"), exc)
             done.skipped.append(str(order.get("id")))
             return

@@ -59,7 +59,7 @@ def order_placed(order: Mapping[str, Any], shop: str, event_id: str) -> m.OrderP
     """The OrderPlaced of a Shopify order from ``shop``.
 
     Raises:
-        MalformedBody: a required field is missing or a currency/amount is invalid.
+        InvalidInput: a required field is missing or a currency/amount is invalid.
     """
     platform_id = required(order, "id", "the order")
     order_id = bus_id(PLATFORM, shop, platform_id)

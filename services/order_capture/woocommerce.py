@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bus.contracts import models as m
-from bus.webhooks.errors import MalformedBody
+from bus.errors import InvalidInput
 from bus.webhooks.payload import mapping, required, text, utc
 from services.order_capture import money as mn
 from services.order_capture.orders import address, bus_id
@@ -31,7 +31,7 @@ def site(source: str | None) -> str:
     """``https://shop.example.de/`` → ``shop.example.de`` (the system on the bus)."""
     host = urlsplit(source or "").hostname
     if not host:
-        raise MalformedBody("X-WC-Webhook-Source is missing or not a URL")
+        raise InvalidInput("X-WC-Webhook-Source is missing or not a URL", field="X-WC-Webhook-Source")
     return host
 
 

@@ -5,6 +5,9 @@ when malformed (400), and otherwise runs through its route record by record; eve
 and dead letter is produced and the answer (202 with counts) waits for the broker's
 acknowledgement of all of them, else 503 so the sender retries. Records that fail permanently
 are dead-lettered, as in every other route.
+
+Refusals are answered from the HTTP edge's one table (:mod:`bus.webhooks.statuses`), as every
+webhook endpoint does: ``{"error": "<code>", "message": "..."}`` with 413, 401, 400 or 503.
 """
 
 from __future__ import annotations
@@ -17,18 +20,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from bus.errors import TransientError
+from bus.errors import BusError, TransientError
 from bus.runtime.producer import BusProducer
-from services.router.endpoints.http_in import HttpIn, InvalidSignature
+from bus.webhooks.body import read_limited
+from bus.webhooks.statuses import refusal_of, refusal_response
+from services.router.endpoints.http_in import HttpIn
 from services.router.ingest import InputRunner, Outcome
 
 __all__ = ["http_app"]
 
 log = logging.getLogger("ecombus.router.http")
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
 
 
 def http_app(routes: list[tuple[HttpIn, InputRunner]], producer: BusProducer,
@@ -38,28 +39,24 @@ def http_app(routes: list[tuple[HttpIn, InputRunner]], producer: BusProducer,
 
     def add(endpoint: HttpIn, inputs: InputRunner) -> None:
         async def receive(request: Request) -> JSONResponse:
-            limit = endpoint.config.max_body_bytes
-            if int(request.headers.get("content-length") or 0) > limit:
-                return _error(413, f"body over {limit} bytes")
-            body = await request.body()
-            if len(body) > limit:
-                return _error(413, f"body over {limit} bytes")
+            try:
+                return await accept(request)
+            except BusError as exc:
+                refusal = refusal_of(exc)
+                if refusal is None:
+                    raise
+                log.info("http_in %s refused (%d): %s", endpoint.config.path, refusal.status, exc)
+                return refusal_response(exc, refusal)
+
+        async def accept(request: Request) -> JSONResponse:
+            body = await read_limited(request.stream(), request.headers.get("content-length"),
+                                      endpoint.config.max_body_bytes)
             headers = {k.lower(): v for k, v in request.headers.items()}
             if endpoint.verifier is not None:
-                try:
-                    endpoint.verifier(body, headers)
-                except InvalidSignature as exc:
-                    return _error(401, str(exc))
-            try:
-                records = endpoint.records(body)
-            except (ValueError, UnicodeDecodeError) as exc:
-                return _error(400, f"malformed {endpoint.config.format} body: {exc}")
-            try:
-                outcome = await run_in_threadpool(_process, inputs, endpoint, records, producer,
-                                                  confirm_timeout)
-            except TransientError as exc:
-                log.warning("http_in %s: %s", endpoint.config.path, exc)
-                return _error(503, str(exc))
+                endpoint.verifier(body, headers)
+            records = endpoint.records(body)
+            outcome = await run_in_threadpool(_process, inputs, endpoint, records, producer,
+                                              confirm_timeout)
             return JSONResponse({"accepted": len(records) - outcome.dead_lettered,
                                  "dead_lettered": outcome.dead_lettered}, status_code=202)
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from urllib.parse import quote
 
-from bus.errors import PermanentError
+from bus.errors import NotFound, PermanentError
 from bus.http import ApiClient
 
 log = logging.getLogger("ecombus.shipping_tracker.storefront")
@@ -49,17 +49,17 @@ class Storefront:
         return f"{self.platform}:{self.system}:{platform_order_id}"
 
     def platform_order_id(self, order_id: str) -> str:
-        """The store's own id of a bus order id; PermanentError for another store's order."""
+        """The store's own id of a bus order id; NotFound (permanent) for another store's order."""
         prefix = f"{self.platform}:{self.system}:"
         if not order_id.startswith(prefix):
-            raise PermanentError(f"unknown order {order_id}: shipping-tracker serves {prefix}* orders only")
+            raise NotFound(f"unknown order {order_id}: shipping-tracker serves {prefix}* orders only")
         return order_id[len(prefix):]
 
     def find_by_name(self, name: str) -> str:
         """The bus order id of the order called ``name`` (``#1042``), cached once found.
 
         Raises:
-            PermanentError: the store has no order with that name.
+            NotFound: the store has no order with that name (permanent: dead-letter it).
             TransientError: the store could not be asked.
         """
         with self._lock:
@@ -70,7 +70,7 @@ class Storefront:
         self._pace(response.headers.get("X-Shopify-Shop-Api-Call-Limit"))
         matches = [o for o in response.json().get("orders") or [] if o.get("name") == name]
         if not matches:
-            raise PermanentError(f"unknown order {name}: {self.system} has no order with that name")
+            raise NotFound(f"unknown order {name}: {self.system} has no order with that name")
         found = self.order_id(str(matches[0]["id"]))
         with self._lock:
             self._names[name] = found
@@ -87,7 +87,7 @@ class Storefront:
             response = self.api.request("POST", path, json=body)
         except PermanentError as exc:
             if " answered 404" in str(exc):
-                raise PermanentError(f"unknown order {order_id}: {self.system} has no order {platform_id}") \
+                raise NotFound(f"unknown order {order_id}: {self.system} has no order {platform_id}") \
                     from exc
             raise
         self._pace(response.headers.get("X-Shopify-Shop-Api-Call-Limit"))

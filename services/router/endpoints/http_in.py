@@ -12,27 +12,28 @@ Example::
 Signature verification is a pluggable callable (:data:`Verifier`) chosen by ``scheme``, using
 the bus' own webhook schemes (:mod:`bus.webhooks.signatures`): ``hmac-sha256`` (base64
 HMAC-SHA256 of the raw body in ``header``) or a platform's (``shopify``, ``bigcommerce``...).
-It runs over the raw body in constant time before anything is parsed: a bad signature is 401,
-an oversized body 413, a malformed one 400, and none reaches Kafka. A request is answered 202
-only once every Kafka output was acknowledged by the broker (503 otherwise, so the sender retries).
+It runs over the raw body in constant time before anything is parsed: a bad signature is 401
+(:class:`~bus.errors.Unauthorized`), an oversized body 413 (:class:`~bus.errors.TooLarge`), a
+malformed one 400 (:class:`~bus.errors.FormatError`), and none reaches Kafka. A request is
+answered 202 only once every Kafka output was acknowledged by the broker (503 otherwise, so the
+sender retries). The statuses come from the edge's one table, :mod:`bus.webhooks.statuses`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bus.webhooks.errors import InvalidSignature
 from bus.webhooks.signatures import SCHEMES, Base64Hmac, Scheme
 from services.router.endpoints.base import Endpoint, EndpointConfig, register
 from services.router.formats import csv as csv_format
+from services.router.formats import json as json_format
 from services.router.formats import xml as xml_format
 
 Verifier = Callable[[bytes, Mapping[str, str]], None]
-"""Checks a raw body and its (lower-cased) headers; raises InvalidSignature when wrong."""
+"""Checks a raw body and its (lower-cased) headers; raises :class:`~bus.errors.Unauthorized` when wrong."""
 
 
 class SignatureConfig(BaseModel):
@@ -90,13 +91,16 @@ class HttpIn(Endpoint):
             raise ValueError(f"secret {sig.secret_env} is not set in the environment")
 
     def records(self, body: bytes) -> list[Any]:
-        """The records of a request body. Raises ValueError saying why it is malformed."""
+        """The records of a request body.
+
+        Raises:
+            FormatError: the body is not a document of the configured format; the message says why.
+        """
         if self.config.format == "csv":
             return csv_format.read_rows(body)
         if self.config.format == "xml":
             return xml_format.read_records(body, self.config.xml_record)
-        document = json.loads(body.decode("utf-8"))
-        return document if isinstance(document, list) else [document]
+        return json_format.read_records(body)
 
 
-__all__ = ["HttpIn", "InvalidSignature", "SignatureConfig", "Verifier", "verifier"]
+__all__ = ["HttpIn", "SignatureConfig", "Verifier", "verifier"]

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from bus.contracts import models as m
+from bus.errors import InvalidInput
 from bus.serde import AvroCodec
 from bus.webhooks.body import parse_json_object
-from bus.webhooks.errors import MalformedBody
 from services.order_capture import bigcommerce, money, shopify, woocommerce
 from services.order_capture.orders import customer_upserted
 from simulators import fixture
@@ -72,7 +72,7 @@ def test_woocommerce_fixture_line_prices_are_numbers_kept_exact() -> None:
     assert order.shipping_address is not None and order.shipping_address.line1 == "Hauptstraße 5"
     assert order.shipping_address.line2 is None
     assert woocommerce.site("https://shop.example.de/") == "shop.example.de"
-    with pytest.raises(MalformedBody, match="X-WC-Webhook-Source"):
+    with pytest.raises(InvalidInput, match="X-WC-Webhook-Source"):
         woocommerce.site(None)
 
 
@@ -100,7 +100,7 @@ def test_bigcommerce_order_from_the_api() -> None:
 ])
 def test_money_is_exact_and_iso_4217(value: Any, code: str, expected: Decimal | None) -> None:
     if expected is None:
-        with pytest.raises(MalformedBody):
+        with pytest.raises(InvalidInput):
             money.money(value, code)
     else:
         assert money.money(value, code) == m.Money(amount=expected, currency=code)
@@ -108,9 +108,9 @@ def test_money_is_exact_and_iso_4217(value: Any, code: str, expected: Decimal | 
 
 def test_an_unknown_currency_in_an_order_is_malformed() -> None:
     raw = _json("shopify_orders_create.json")
-    with pytest.raises(MalformedBody, match="ISO 4217"):
+    with pytest.raises(InvalidInput, match="ISO 4217"):
         shopify.order_placed({**raw, "presentment_currency": "YEN"}, SHOP, "e")
-    with pytest.raises(MalformedBody, match="no created_at"):
+    with pytest.raises(InvalidInput, match="no created_at"):
         shopify.order_placed({k: v for k, v in raw.items() if k != "created_at"}, SHOP, "e")
 
 
@@ -127,3 +127,12 @@ def test_unicode_in_json_escapes_and_raw_bytes_maps_the_same() -> None:
     escaped = json.dumps(json.loads(raw)).encode()  # \\u-escaped, same content
     assert shopify.order_placed(parse_json_object(escaped), SHOP, "e") == \
         shopify.order_placed(parse_json_object(raw), SHOP, "e")
+
+
+def test_money_refusals_name_the_field_never_the_value() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        money.money("12,50 €", "EUR", "total_price")
+    assert (refused.value.field, str(refused.value)) == ("total_price", "total_price is not a decimal amount")
+    with pytest.raises(InvalidInput) as refused:
+        money.currency("YEN", "presentment_currency")
+    assert refused.value.field == "presentment_currency" and "YEN" not in str(refused.value)

@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from bus.errors import Unavailable
 from bus.http import ApiClient
 from bus.serde import AvroCodec
-from bus.webhooks import Publisher, Unavailable
+from bus.webhooks import Publisher
 from services.order_capture.handlers import OrderCapture, Topics, placed_key
 from services.order_capture.reconciliation import Reconciler
 from simulators import fixture

@@ -126,12 +126,16 @@ def test_http_in_verifies_limits_parses_and_answers_after_the_broker() -> None:
     producer = FakeProducer()
     client = _client(producer)
     body = json.dumps([{"sku": "A", "qty": 1}, {"sku": "SKIP"}, {"sku": "B"}]).encode()
-    assert client.post("/erp/stock", content=body, headers=_signed(body, "wrong")).status_code == 401
-    assert client.post("/erp/stock", content=b"{not json", headers=_signed(b"{not json")).status_code == 400
+    forged = client.post("/erp/stock", content=body, headers=_signed(body, "wrong"))
+    assert (forged.status_code, forged.json()["error"]) == (401, "invalid_signature")
+    malformed = client.post("/erp/stock", content=b"{not json", headers=_signed(b"{not json"))
+    assert (malformed.status_code, malformed.json()["error"]) == (400, "malformed_body")
+    assert "not well-formed JSON" in malformed.json()["message"]
     assert producer.records == []
     answer = client.post("/erp/stock", content=body, headers=_signed(body))
     assert (answer.status_code, answer.json()) == (202, {"accepted": 3, "dead_lettered": 0})
     assert [(t, json.loads(v), k) for t, v, k in producer.records] == [
         ("stock.json.v1", {"sku": "A", "qty": 1}, "A"), ("stock.json.v1", {"sku": "B"}, "B")]
     failing = _client(FakeProducer(fail=True))
-    assert failing.post("/erp/stock", content=body, headers=_signed(body)).status_code == 503
+    down = failing.post("/erp/stock", content=body, headers=_signed(body))
+    assert (down.status_code, down.json()["error"], down.headers["Retry-After"]) == (503, "unavailable", "1")

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
+from bus.errors import FormatError, InvalidInput, TooLarge, UnsupportedMediaType
 from bus.webhooks.body import media_type, parse_form, parse_json_object, read_limited, require_media_type
-from bus.webhooks.errors import MalformedBody, PayloadTooLarge, UnsupportedMediaType
 
 
 async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:
@@ -29,11 +29,11 @@ def test_media_type_ignores_parameters_and_case() -> None:
 
 def test_size_limit_by_declared_length_and_by_what_arrives() -> None:
     assert asyncio.run(read_limited(_chunks(b"ab", b"cd"), "4", 4)) == b"abcd"
-    with pytest.raises(PayloadTooLarge, match="5 bytes exceeds the limit of 4"):
+    with pytest.raises(TooLarge, match="5 bytes exceeds the limit of 4"):
         asyncio.run(read_limited(_chunks(b"x"), "5", 4))
-    with pytest.raises(PayloadTooLarge):  # chunked, no Content-Length
+    with pytest.raises(TooLarge):  # chunked, no Content-Length
         asyncio.run(read_limited(_chunks(b"abc", b"de"), None, 4))
-    with pytest.raises(MalformedBody, match="Content-Length"):
+    with pytest.raises(InvalidInput, match="Content-Length"):
         asyncio.run(read_limited(_chunks(b""), "many", 4))
 
 
@@ -45,7 +45,7 @@ def test_json_fractions_are_exact_decimals_and_text_is_kept() -> None:
 
 @pytest.mark.parametrize("body", [b"[1, 2]", b"{", b'{"a": NaN}', b"\xff\xfe", b""])
 def test_anything_but_a_json_object_is_malformed(body: bytes) -> None:
-    with pytest.raises(MalformedBody):
+    with pytest.raises(FormatError):
         parse_json_object(body)
 
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from bus.errors import PermanentError, TransientError
+from bus.errors import InvalidInput, PermanentError, TransientError
 from bus.observability.health import Health
 from bus.observability.metrics import RuntimeMetrics
 from bus.runtime.codec import JsonCodec
@@ -29,6 +29,10 @@ def _interpret(delivery: Delivery) -> Publication:
         raise TransientError("storefront API answered 503")
     if payload.get("kind") == "ignored":
         return Publication.ignored("not interesting")
+    if payload.get("kind") == "bad-amount":
+        raise InvalidInput("total_price is not a decimal amount", field="total_price")
+    if payload.get("kind") == "bad-value":
+        raise ValueError(f"cannot use {payload['email']}")
     return Publication((f"evt:{payload['id']}",), (Record("orders", str(payload["id"]), dict(payload),
                                                           f"evt:{payload['id']}"),))
 
@@ -137,4 +141,22 @@ def test_ignored_events_are_200_with_a_note(world: tuple[TestClient, FakeSender,
     client, sender, _ = world
     assert _post(client, b'{"kind": "ignored"}') == (
         200, {"status": "ignored", "event_ids": [], "note": "not interesting"})
+    assert sender.produced == []
+
+
+def test_invalid_input_from_the_mapping_is_refused_not_dead_lettered(
+        world: tuple[TestClient, FakeSender, CollectorRegistry]) -> None:
+    client, sender, registry = world
+    status, body = _post(client, b'{"id": 3, "kind": "bad-amount"}')
+    assert (status, body) == (400, {"error": "malformed_body",
+                                    "message": "total_price is not a decimal amount"})
+    assert sender.produced == [] and _count(registry, "malformed") == 1.0
+
+
+def test_a_built_in_error_of_the_mapping_is_400_without_quoting_the_value(
+        world: tuple[TestClient, FakeSender, CollectorRegistry]) -> None:
+    client, sender, _registry = world
+    status, body = _post(client, b'{"id": 4, "kind": "bad-value", "email": "hanako@example.jp"}')
+    assert (status, body["error"]) == (400, "malformed_body")
+    assert "ValueError" in body["message"] and "hanako@example.jp" not in body["message"]
     assert sender.produced == []

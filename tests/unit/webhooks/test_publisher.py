@@ -7,9 +7,8 @@ import json
 
 import pytest
 
-from bus.errors import SerializationError, TransientError
+from bus.errors import InvalidInput, SerializationError, TransientError, Unavailable
 from bus.runtime.codec import JsonCodec
-from bus.webhooks.errors import MalformedBody, Unavailable
 from bus.webhooks.publisher import Publication, Publisher, Record
 from tests.unit.webhooks.fakes import FakeDedupe, FakeSender
 
@@ -81,7 +80,7 @@ class _Codec:
 def test_encoding_failures_map_to_400_and_503() -> None:
     sender = FakeSender()
     bad_data = Publisher(sender, _Codec(SerializationError("decimal scale")), FakeDedupe())
-    with pytest.raises(MalformedBody, match="cannot be represented"):
+    with pytest.raises(InvalidInput, match="cannot be represented"):
         asyncio.run(bad_data.publish(_publication()))
     no_registry = Publisher(sender, _Codec(TransientError("registry down")), FakeDedupe())
     with pytest.raises(Unavailable, match="registry"):
