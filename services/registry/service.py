@@ -137,7 +137,7 @@ class Registry:
 
         Raises:
             IncompatibleSchema: it breaks the subject's compatibility level (HTTP 409).
-            RegistryError: the store failed or lost too many races (50001).
+            RegistryError: the store failed (50001); StoreUnavailable when it lost too many races.
         """
         with self._writes:
             for _ in range(MAX_ATTEMPTS):
@@ -159,7 +159,7 @@ class Registry:
                     winner = self.state.version(subject, version)
                     if winner is not None:
                         return winner
-        raise errors.RegistryError(f"could not register under '{subject}' after {MAX_ATTEMPTS} attempts")
+        raise errors.StoreUnavailable(f"could not register under '{subject}' after {MAX_ATTEMPTS} attempts")
 
     def _live_version_of(self, subject: str, canonical: str) -> SubjectVersion | None:
         for existing in reversed(self.state.versions(subject)):

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 from services.registry import records as rec
-from services.registry.errors import RegistryError
+from services.registry.errors import StoreUnavailable
 from services.registry.state import RegistryState, SubjectVersion
 
 MAX_ATTEMPTS = 20
@@ -60,7 +60,7 @@ class SchemaStore(ABC):
                 if self.state.schema(int(claim.key["id"])) != canonical:
                     self.append([rec.tombstone(claim)])  # our claim lost: tidy the log
                 return known
-        raise RegistryError(f"could not assign a schema id after {MAX_ATTEMPTS} attempts (contention)")
+        raise StoreUnavailable(f"could not assign a schema id after {MAX_ATTEMPTS} attempts (contention)")
 
     def claim_version(self, subject: str, version: int, schema_id: int) -> bool:
         """Claim (subject, version) for a schema id. True if the slot now holds that id."""
