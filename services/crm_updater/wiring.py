@@ -25,6 +25,7 @@ from bus.runtime.retry import RetryPolicy
 from bus.runtime.service import RuntimeSettings, Service, run_beside
 from bus.runtime.state_store import ensure_topics, fence, read_to_end
 from bus.settings import KafkaSettings, RegistrySettings, load
+from bus.sinks import Feed
 from services.crm_updater import SERVICE
 from services.crm_updater.batcher import ContactFlusher
 from services.crm_updater.changelog import CONTACT_UPSERT, CUSTOMER_STATE, state_from_record
@@ -102,8 +103,8 @@ def build(settings: CrmUpdaterSettings, runtime: RuntimeSettings, kafka: KafkaSe
                                                   settings.rate_limit_interval_seconds))
     client = kafka.client_config()
     flusher = ContactFlusher(
-        service=SERVICE, topic=settings.outbox_topic, group_id=f"{group}.crm", client=client,
-        contacts=contacts, book=book, codec=codec, producer=BusProducer(client),
+        Feed(SERVICE, settings.outbox_topic, f"{group}.crm", client, BusProducer(client)),
+        contacts=contacts, book=book, codec=codec,
         retry=RetryPolicy(max_attempts=1_000_000, max_backoff=30.0,
                           budget_seconds=settings.retry_budget_seconds),
         batch_size=settings.batch_size, linger=settings.batch_linger_seconds,

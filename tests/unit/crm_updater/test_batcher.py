@@ -14,7 +14,8 @@ from bus.runtime.codec import JsonCodec
 from bus.runtime.dlq import header_dict
 from bus.runtime.handlers import Consumed
 from bus.runtime.retry import RetryPolicy
-from services.crm_updater.batcher import ContactBatch, ContactFlusher
+from bus.sinks import Feed
+from services.crm_updater.batcher import ContactFlusher
 from services.crm_updater.changelog import contact_upsert
 from services.crm_updater.hubspot import HubSpotContacts, RollingWindow
 from services.crm_updater.profiles import CustomerBook
@@ -39,29 +40,10 @@ def _flusher(book: CustomerBook, handler: Any, registry: CollectorRegistry,
     producer = FakeProducer()
     api = ApiClient("hubspot", "http://crm.test", transport=httpx.MockTransport(route))
     flusher = ContactFlusher(
-        service="crm-updater", topic=OUTBOX, group_id="g", client={}, book=book, codec=JsonCodec(),
-        contacts=HubSpotContacts(api, RollingWindow(100, 10.0)), producer=producer,  # type: ignore[arg-type]
-        retry=retry or RetryPolicy(max_attempts=1), batch_size=100, linger=1.0, registry=registry,
-        sleep=lambda _s: None)
+        Feed("crm-updater", OUTBOX, "g", {}, producer, sleep=lambda _s: None),  # type: ignore[arg-type]
+        book=book, codec=JsonCodec(), contacts=HubSpotContacts(api, RollingWindow(100, 10.0)),
+        retry=retry or RetryPolicy(max_attempts=1), batch_size=100, linger=1.0, registry=registry)
     return flusher, producer, bodies
-
-
-def test_batch_keeps_the_newest_record_per_customer_and_is_due_by_size_or_time() -> None:
-    now = [0.0]
-    batch = ContactBatch(size=3, linger=1.0, clock=lambda: now[0])
-    assert not batch.due()
-    batch.add(_record("a@example.com", {"v": 1}, 0))
-    batch.add(_record("a@example.com", {"v": 2}, 1))
-    batch.add(_record("b@example.com", {"v": 1}, 2))
-    assert (len(batch), batch.coalesced, batch.due()) == (2, 1, False)
-    now[0] = 1.0
-    assert batch.due(), "the first record has waited the linger time"
-    batch.add(_record("c@example.com", {"v": 1}, 3))
-    taken = batch.take()
-    assert [r.offset for r in taken] == [1, 2, 3] and len(batch) == 0 and not batch.due()
-    for i in range(3):
-        batch.add(_record(f"{i}@example.com", {}, i))
-    assert batch.due(), "full"
 
 
 def test_partial_failure_dead_letters_exactly_the_rejected_contact() -> None:
@@ -77,7 +59,9 @@ def test_partial_failure_dead_letters_exactly_the_rejected_contact() -> None:
 
     registry = CollectorRegistry()
     flusher, producer, bodies = _flusher(book, partial, registry)
-    flusher.flush(records)
+    for record in records:
+        flusher.add(record)
+    flusher.flush()
     assert len(bodies) == 1 and len(bodies[0]["inputs"]) == 3
     assert [r["key"] for r in producer.records] == [b"bad@example.com"]
     dead = producer.records[0]
@@ -99,7 +83,8 @@ def test_contacts_are_sent_as_they_stand_now_not_as_the_record_says() -> None:
     state.count_order(order_placed(1043))
     flusher, _, bodies = _flusher(book, lambda body: httpx.Response(200, json={"results": []}),
                                   CollectorRegistry())
-    flusher.flush([old])
+    flusher.add(old)
+    flusher.flush()
     assert bodies[0]["inputs"][0]["properties"]["ecombus_orders_count"] == "2"
 
 
@@ -108,8 +93,26 @@ def test_crm_down_beyond_the_budget_dead_letters_the_batch_as_transient() -> Non
     records = [_record(e, contact_upsert(book.for_email(e))) for e in ("a@example.com", "b@example.com")]
     flusher, producer, bodies = _flusher(book, lambda body: httpx.Response(503, json={}), CollectorRegistry(),
                                          retry=RetryPolicy(max_attempts=4, budget_seconds=60))
-    flusher.flush(records)
+    for record in records:
+        flusher.add(record)
+    flusher.flush()
     assert len(bodies) == 4, "retried within the budget"
     assert sorted(r["key"] for r in producer.records) == [b"a@example.com", b"b@example.com"]
     assert {header_dict(r["headers"])["ecombus.errors.kind"] for r in producer.records} == {"transient"}
     assert {header_dict(r["headers"])["ecombus.errors.attempts"] for r in producer.records} == {"4"}
+
+
+def test_records_of_one_customer_coalesce_into_one_contact_and_a_full_batch_is_due() -> None:
+    book = CustomerBook()
+    registry = CollectorRegistry()
+    flusher, _, bodies = _flusher(book, lambda body: httpx.Response(200, json={"results": []}), registry)
+    state = book.for_email("a@example.com")
+    for offset in range(3):
+        flusher.add(_record("a@example.com", contact_upsert(state), offset))
+    assert [r.offset for r in flusher.pending.values()] == [2] and not flusher.batch.due()
+    assert registry.get_sample_value("ecombus_crm_coalesced_updates_total", {"service": "crm-updater"}) == 2
+    for i in range(99):
+        flusher.add(_record(f"{i}@example.com", contact_upsert(book.for_email(f"{i}@example.com")), 10 + i))
+    assert flusher.batch.due(), "100 customers: full"
+    flusher.flush()
+    assert [len(b["inputs"]) for b in bodies] == [100] and flusher.pending == {}
