@@ -27,6 +27,7 @@ from bus.runtime.retry import RetryPolicy
 from bus.runtime.service import RuntimeSettings, Service, run_beside
 from bus.runtime.state_store import ensure_topics, fence, read_to_end
 from bus.settings import KafkaSettings, RegistrySettings, load
+from bus.sinks import Feed
 from services.inventory_sync import SERVICE
 from services.inventory_sync.allocation import StockBook
 from services.inventory_sync.changelog import POSITION, position_from_record
@@ -110,8 +111,8 @@ def build(settings: InventorySyncSettings, runtime: RuntimeSettings, kafka: Kafk
     storefront = StorefrontInventory(api, LeakyBucket(settings.bucket_capacity, settings.leak_per_second))
     client = kafka.client_config()
     pusher = StockPusher(
-        service=SERVICE, topic=settings.levels_topic, group_id=f"{group}.storefront", client=client,
-        storefront=storefront, book=book, sku_map=sku_map, codec=codec, producer=BusProducer(client),
+        Feed(SERVICE, settings.levels_topic, f"{group}.storefront", client, BusProducer(client)),
+        storefront=storefront, book=book, sku_map=sku_map, codec=codec,
         retry=RetryPolicy(max_attempts=1_000_000, max_backoff=30.0,
                           budget_seconds=settings.push_retry_budget_seconds),
         linger=settings.push_linger_seconds, registry=service.metrics_registry)

@@ -15,6 +15,7 @@ from bus.http import ApiClient
 from bus.runtime.dlq import header_dict
 from bus.runtime.handlers import Consumed
 from bus.runtime.retry import RetryPolicy
+from bus.sinks import Feed
 from services.inventory_sync.allocation import Outcome, StockBook
 from services.inventory_sync.coalescer import StockPusher
 from services.inventory_sync.handlers import SOURCE
@@ -51,11 +52,10 @@ def _pusher(shop: Any, book: StockBook, registry: CollectorRegistry) -> tuple[St
     codec, producer = MemoryCodec(), FakeProducer()
     api = ApiClient("storefront", "http://shop.test", transport=httpx.MockTransport(shop))
     pusher = StockPusher(
-        service="inventory-sync", topic=LEVELS, group_id="g", client={},
+        Feed("inventory-sync", LEVELS, "g", {}, producer, sleep=lambda _s: None),  # type: ignore[arg-type]
         storefront=StorefrontInventory(api, LeakyBucket(40, 2.0, sleep=lambda _s: None)), book=book,
-        sku_map=SkuMap(SKUS, {"TOKYO-1": 655441491}), codec=codec, producer=producer,  # type: ignore[arg-type]
-        retry=RetryPolicy(max_attempts=5, budget_seconds=60), linger=0.0, registry=registry,
-        sleep=lambda _s: None)
+        sku_map=SkuMap(SKUS, {"TOKYO-1": 655441491}), codec=codec,  # type: ignore[arg-type]
+        retry=RetryPolicy(max_attempts=5, budget_seconds=60), linger=0.0, registry=registry)
     return pusher, codec, producer
 
 
@@ -76,17 +76,17 @@ def test_a_burst_of_1000_changes_costs_one_call_per_item_with_the_latest_value()
     for n in range(1000):
         sku = f"SKU-{n % 10}"
         book.apply_level(level(sku, "TOKYO-1", n), T0, ("levels", 0, n), Outcome())  # as the loop does
-        pusher.note(_record(codec, _ours(sku, n), n))
-        pusher.note(_record(codec, level(sku, "TOKYO-1", n), n))  # the ERP's own records: skipped
-    pusher.push()
+        pusher.add(_record(codec, _ours(sku, n), n))
+        pusher.add(_record(codec, level(sku, "TOKYO-1", n), n))  # the ERP's own records: skipped
+    pusher.flush()
     assert len(calls) == 10
     assert {c["inventory_item_id"]: c["available"] for c in calls} == {
         SKUS[f"SKU-{i}"]: 990 + i for i in range(10)}
     labels = {"service": "inventory-sync"}
     assert registry.get_sample_value("ecombus_storefront_inventory_coalesced_updates_total", labels) == 990
     for i in range(10):
-        pusher.note(_record(codec, _ours(f"SKU-{i}", 0), 2000 + i))
-    pusher.push()
+        pusher.add(_record(codec, _ours(f"SKU-{i}", 0), 2000 + i))
+    pusher.flush()
     assert len(calls) == 10, "unchanged values are not sent again"
 
 
@@ -97,12 +97,12 @@ def test_throttling_is_retried_after_retry_after_and_refusals_are_dead_lettered(
     answers = iter([httpx.Response(429, headers={"Retry-After": "1"}, json={"errors": "Exceeded"}),
                     httpx.Response(200, json={}), httpx.Response(422, json={"errors": "no such item"})])
     pusher, codec, producer = _pusher(lambda r: next(answers), book, CollectorRegistry())
-    pusher.note(_record(codec, _ours("SKU-1", 4), 1))
-    pusher.note(bad := _record(codec, _ours("SKU-2", 6), 2))
-    pusher.push()
+    pusher.add(_record(codec, _ours("SKU-1", 4), 1))
+    pusher.add(bad := _record(codec, _ours("SKU-2", 6), 2))
+    pusher.flush()
     assert pusher.pushed == {pusher.sku_map.item("SKU-1", "TOKYO-1"): 4}
     assert [r["value"] for r in producer.records] == [bad.value]
     headers = header_dict(producer.records[0]["headers"])
     assert headers["ecombus.errors.kind"] == "permanent"
     assert "422" in headers["__connect.errors.exception.message"]
-    assert pusher.dirty == {}
+    assert pusher.pending == {}
