@@ -16,7 +16,9 @@ rows of one input (e.g. the lines of one order) are appended to a durable
 :class:`~services.router.spool.Spool` together, fsynced, before the input counts as handled:
 its offset is committed only after that. A batch closes once it holds ``count`` rows (at an
 input boundary, so one order's rows never straddle two files) or ``window_seconds`` after its
-first row; it is written to a temp file, fsynced and renamed, so readers see whole files only.
+first row; it is written to a temp file, fsynced and renamed, so readers see whole files only,
+and only then is the spool emptied (the batch is a :class:`~bus.sinks.batch.Sink` with one entry
+per input, weighed by its rows; what it adds is how a batch file is written).
 The file name comes from the batch's first input (``<prefix>-<stream>-<position>.csv``), so a
 batch re-written after a crash has the same name and replaces nothing else; inputs redelivered
 after a crash are recognised by the spool and not written twice.
@@ -24,14 +26,17 @@ after a crash are recognised by the spool and not written twice.
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bus.sinks.batch import Sink
 from services.router.endpoints.base import Endpoint, EndpointConfig, Outbox, register
 from services.router.formats import csv as csv_format
 from services.router.formats.xml import render_record
@@ -82,8 +87,11 @@ class FileOut(Endpoint):
         self.spool: Spool | None = None
         self.columns: list[str] | None = list(config.columns) if config.columns else None
         self._pending: dict[tuple[str | None, int], list[str]] = {}
-        self._opened: float | None = None
         self._lock = threading.Lock()
+        self._inputs = itertools.count()  # spooled inputs never coalesce: each is its own key
+        self._batch: Sink[int, Entry] = Sink(
+            self._write, size=config.batch.count, linger=config.batch.window_seconds,
+            clock=lambda: time.monotonic(), weight=lambda entry: len(entry.value), release=self._release)
 
     def describe(self) -> str:
         return f"file:{self.config.prefix}"
@@ -93,10 +101,12 @@ class FileOut(Endpoint):
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", str(self.folder.resolve()))[-120:]
         self.spool = Spool(self.build.state_dir / "file_out" / f"{safe}.{self.config.prefix}.jsonl")
         entries = self.spool.load()
+        self._batch.batch.clear()
         if entries and self._target(entries).exists():
             self.spool.rewrite([])  # written just before a crash, spool not yet emptied
-        elif entries:
-            self._opened = time.monotonic()
+        else:
+            for entry in entries:
+                self._batch.add(next(self._inputs), entry)
 
     def _line_end(self) -> str:
         return "\r\n" if self.config.line_end == "crlf" else "\n"
@@ -124,33 +134,33 @@ class FileOut(Endpoint):
             self.start()
         assert self.spool is not None
         with self.spool.lock:
-            if self.spool.add(origin, rows) and self._opened is None:
-                self._opened = time.monotonic()
-            count = self.config.batch.count
-            if count is not None and sum(len(e.value) for e in self.spool.entries) >= count:
+            if self.spool.add(origin, rows):
+                self._batch.add(next(self._inputs), Entry(origin.stream, origin.position, rows))
+            if self._batch.batch.full():
                 self.flush()
 
     def flush_due(self) -> None:
-        window = self.config.batch.window_seconds
-        if self.spool is None or window is None or self._opened is None:
+        if self.spool is None:
             return
-        if time.monotonic() - self._opened >= window:
-            self.flush()
+        with self.spool.lock:
+            if self._batch.due():
+                self.flush()
 
     def flush(self) -> Path | None:
         """Write every spooled row as one batch file now; its path, or None if empty."""
         if self.spool is None:
             return None
         with self.spool.lock:
-            entries = list(self.spool.entries)
-            if not entries:
-                self._opened = None
-                return None
-            target = self._target(entries)
-            write_atomically(target, self._document([r for e in entries for r in e.value]))
-            self.spool.rewrite([])
-            self._opened = None
-            return target
+            written = list(self._batch.flush().values())
+            return self._target(written) if written else None
+
+    def _write(self, batch: Mapping[int, Entry]) -> None:
+        entries = list(batch.values())
+        write_atomically(self._target(entries), self._document([r for e in entries for r in e.value]))
+
+    def _release(self, _batch: Mapping[int, Entry]) -> None:
+        assert self.spool is not None
+        self.spool.rewrite([])
 
     def _target(self, entries: list[Entry]) -> Path:
         first = entries[0]
