@@ -118,8 +118,15 @@ class Sink(Generic[K, V]):
         """Keep ``entry`` as the newest of ``key``; True when it replaced an older one."""
         return self.batch.add(key, entry)
 
+    def full(self) -> bool:
+        return self.batch.full()
+
     def due(self) -> bool:
         return self.batch.due()
+
+    def discard(self) -> None:
+        """Forget what waits without writing or releasing it (its owner reloads it from elsewhere)."""
+        self.batch.clear()
 
     def flush(self) -> dict[K, V]:
         """Write what waits, set its failures aside, release it; the batch that went out ({} if none).

@@ -89,7 +89,7 @@ class FileOut(Endpoint):
         self._pending: dict[tuple[str | None, int], list[str]] = {}
         self._lock = threading.Lock()
         self._inputs = itertools.count()  # spooled inputs never coalesce: each is its own key
-        self._batch: Sink[int, Entry] = Sink(
+        self._sink: Sink[int, Entry] = Sink(
             self._write, size=config.batch.count, linger=config.batch.window_seconds,
             clock=lambda: time.monotonic(), weight=lambda entry: len(entry.value), release=self._release)
 
@@ -101,12 +101,12 @@ class FileOut(Endpoint):
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", str(self.folder.resolve()))[-120:]
         self.spool = Spool(self.build.state_dir / "file_out" / f"{safe}.{self.config.prefix}.jsonl")
         entries = self.spool.load()
-        self._batch.batch.clear()
+        self._sink.discard()
         if entries and self._target(entries).exists():
             self.spool.rewrite([])  # written just before a crash, spool not yet emptied
         else:
             for entry in entries:
-                self._batch.add(next(self._inputs), entry)
+                self._sink.add(next(self._inputs), entry)
 
     def _line_end(self) -> str:
         return "\r\n" if self.config.line_end == "crlf" else "\n"
@@ -135,15 +135,15 @@ class FileOut(Endpoint):
         assert self.spool is not None
         with self.spool.lock:
             if self.spool.add(origin, rows):
-                self._batch.add(next(self._inputs), Entry(origin.stream, origin.position, rows))
-            if self._batch.batch.full():
+                self._sink.add(next(self._inputs), Entry(origin.stream, origin.position, rows))
+            if self._sink.full():
                 self.flush()
 
     def flush_due(self) -> None:
         if self.spool is None:
             return
         with self.spool.lock:
-            if self._batch.due():
+            if self._sink.due():
                 self.flush()
 
     def flush(self) -> Path | None:
@@ -151,7 +151,7 @@ class FileOut(Endpoint):
         if self.spool is None:
             return None
         with self.spool.lock:
-            written = list(self._batch.flush().values())
+            written = list(self._sink.flush().values())
             return self._target(written) if written else None
 
     def _write(self, batch: Mapping[int, Entry]) -> None:

@@ -337,3 +337,14 @@ def test_an_unexpected_error_stops_the_service(monkeypatch: pytest.MonkeyPatch) 
     things.run(stop, 1.0)
     assert stop.is_set() and "commit" not in events and events[-1] == "close"
     assert len(consumer.polls) == 1, "stopped at the first batch"
+
+
+def test_discard_forgets_without_writing_or_releasing_and_full_follows_the_batch() -> None:
+    writer, ledger = FakeWriter(), Ledger()
+    sink = _sink(writer, ledger, size=2)
+    sink.add("a", _record("a"))
+    sink.add("b", _record("b", offset=1))
+    assert sink.full() and sink.due()
+    sink.discard()
+    assert not sink.full() and len(sink) == 0 and sink.flush() == {}
+    assert writer.calls == [] and ledger.released == []
