@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from bus.tools.local.broker import LocalBroker, free_port
 from bus.tools.local.registry import RegistryProcess
+from bus.topics import TopicSpec, ensure_topics
 
 
 @dataclass
@@ -45,8 +45,8 @@ class BenchCluster:
     def new_topic(self, base: str, partitions: int = 3) -> str:
         """Create a uniquely named topic and return its name."""
         name = f"bench.{base}.{uuid.uuid4().hex[:8]}"
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
-        admin.create_topics([NewTopic(name, partitions, 1)])[name].result(30)
+        ensure_topics({"bootstrap.servers": self.bootstrap},
+                      [TopicSpec(name=name, partitions=partitions, replication_factor=1)], timeout=30)
         return name
 
 

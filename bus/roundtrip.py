@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 
 from bus.settings import ClientConfig
+from bus.topics import TopicSpec, ensure_topics
 
 
 @dataclass
@@ -53,9 +54,7 @@ def round_trip(
     say = progress or (lambda _line: None)
     topic = f"selftest.{uuid.uuid4().hex[:10]}"
     admin = AdminClient(client_config)
-    replicas = min(3, len(admin.list_topics(timeout=timeout).brokers))
-    new = NewTopic(topic, num_partitions=partitions, replication_factor=replicas)
-    admin.create_topics([new])[topic].result(timeout=timeout)
+    ensure_topics(admin, [TopicSpec(name=topic, partitions=partitions)], timeout=timeout)
     result = RoundTrip(topic=topic)
     try:
         _produce(client_config, topic, count, result, say)

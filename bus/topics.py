@@ -1,5 +1,10 @@
 """Topics as code: load ``deploy/topics.yaml``, create what is missing, report drift.
 
+:func:`ensure_topics` is the one way ecombus creates topics (``ecombus topics apply``, the
+services' own changelogs, cursors and dedupe sets, the registry's log, the self-test): missing
+topics are created with their declared partitions and config; one that exists, or that another
+process creates at the same moment, is left as it is.
+
 :func:`apply` is idempotent: a topic that exists is never altered (partition counts and configs
 that differ from the file are *reported* as drift, because increasing partitions reshuffles keys
 and config changes deserve a human look).
@@ -7,19 +12,24 @@ and config changes deserve a human look).
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bus.errors import ConfigError
+from bus.settings import ClientConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TOPICS_FILE = REPO_ROOT / "deploy" / "topics.yaml"
+log = logging.getLogger(__name__)
 
 
 class TopicSpec(BaseModel):
@@ -94,30 +104,77 @@ def replication_factor_for(admin: AdminClient, requested: int | None, timeout: f
     return requested or min(3, max(1, brokers))
 
 
+def ensure_topics(
+    client: AdminClient | ClientConfig,
+    specs: Sequence[TopicSpec],
+    replication_factor: int | None = None,
+    timeout: float = 30.0,
+) -> list[str]:
+    """Create the topics of ``specs`` that do not exist yet; existing ones are never altered.
+
+    Each topic gets its spec's partitions and config and its spec's replication factor, else
+    ``replication_factor``, else :func:`replication_factor_for`'s (min(3, brokers)). On a
+    replicated cluster a declared ``min.insync.replicas=1`` is raised to 2. A topic another process
+    creates meanwhile counts as existing: "already exists" is told by its error code
+    (``TOPIC_ALREADY_EXISTS``), so replicas starting together all succeed.
+
+    Args:
+        client: an admin client, or the client settings to make one from.
+        specs: the topics wanted (``partitions`` at least 1).
+        replication_factor: for specs that name none.
+        timeout: seconds for each admin request.
+
+    Returns:
+        The names this call created, in the order of ``specs``.
+
+    Raises:
+        KafkaException: the cluster did not answer, or refused a topic for another reason.
+    """
+    admin = AdminClient(dict(client)) if isinstance(client, dict) else client
+    existing = admin.list_topics(timeout=timeout).topics
+    missing = [s for s in specs if s.name not in existing]
+    if not missing:
+        return []
+    rf = replication_factor_for(admin, replication_factor, timeout)
+    new = []
+    for spec in missing:
+        config = dict(spec.config)
+        replicas = spec.replication_factor or rf
+        if replicas >= 3 and config.get("min.insync.replicas") == "1":
+            config["min.insync.replicas"] = "2"
+        new.append(NewTopic(spec.name, num_partitions=spec.partitions, replication_factor=replicas,
+                            config=config))
+    futures = admin.create_topics(new, request_timeout=timeout)
+    created = []
+    for spec in missing:
+        try:
+            futures[spec.name].result(timeout=timeout)
+        except KafkaException as exc:
+            if not _already_exists(exc):
+                raise
+            continue  # another process created it first
+        log.info("created topic %s", spec.name)
+        created.append(spec.name)
+    return created
+
+
+def _already_exists(exc: KafkaException) -> bool:
+    error = exc.args[0] if exc.args else None
+    return isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS
+
+
 def apply(
     admin: AdminClient,
     specs: list[TopicSpec],
     replication_factor: int | None = None,
     timeout: float = 30.0,
 ) -> ApplyReport:
-    """Create the missing topics and report how existing ones differ from the file."""
+    """Create the missing topics (:func:`ensure_topics`) and report how existing ones differ from the file."""
     report = ApplyReport()
-    rf = replication_factor_for(admin, replication_factor, timeout)
-    existing = admin.list_topics(timeout=timeout).topics
-    missing = [s for s in specs if s.name not in existing]
-    if missing:
-        new = []
-        for spec in missing:
-            config = dict(spec.config)
-            if rf >= 3 and config.get("min.insync.replicas") == "1":
-                config["min.insync.replicas"] = "2"
-            new.append(NewTopic(spec.name, num_partitions=spec.partitions,
-                                replication_factor=spec.replication_factor or rf, config=config))
-        for name, future in admin.create_topics(new, request_timeout=timeout).items():
-            future.result(timeout=timeout)
-            report.created.append(name)
-    present = [s for s in specs if s.name in existing]
+    report.created = ensure_topics(admin, specs, replication_factor, timeout)
+    present = [s for s in specs if s.name not in report.created]
     if present:
+        existing = admin.list_topics(timeout=timeout).topics
         resources = [ConfigResource(ResourceType.TOPIC, s.name) for s in present]
         described = admin.describe_configs(resources, request_timeout=timeout)
         by_name = {r.name: f.result(timeout=timeout) for r, f in described.items()}
