@@ -23,9 +23,11 @@ from bus.runtime.dlq import dlq_topic
 from bus.runtime.producer import BusProducer
 from bus.runtime.retry import RetryPolicy
 from bus.runtime.service import RuntimeSettings, Service, run_beside
-from bus.runtime.state_store import ensure_topics, fence, read_to_end
+from bus.runtime.state_store import fence
+from bus.runtime.table import read_to_end
 from bus.settings import KafkaSettings, RegistrySettings, load
 from bus.sinks import Feed
+from bus.topics import TopicSpec, ensure_topics
 from services.crm_updater import SERVICE
 from services.crm_updater.batcher import ContactFlusher
 from services.crm_updater.changelog import CONTACT_UPSERT, CUSTOMER_STATE, state_from_record
@@ -57,9 +59,11 @@ class CrmUpdater:
         """Fence previous instances and load every customer from the changelog; returns the count."""
         client = self.kafka.client_config()
         fence(client, self.group_id)
-        ensure_topics(client, {self.settings.changelog_topic: (6, {"cleanup.policy": "compact"}),
-                               self.settings.outbox_topic: (6, {}),
-                               dlq_topic(SERVICE): (1, {"retention.ms": str(30 * 86_400_000)})})
+        ensure_topics(client, [TopicSpec(name=self.settings.changelog_topic, partitions=6,
+                                         config={"cleanup.policy": "compact"}),
+                               TopicSpec(name=self.settings.outbox_topic, partitions=6),
+                               TopicSpec(name=dlq_topic(SERVICE), partitions=1,
+                                         config={"retention.ms": str(30 * 86_400_000)})])
         topic = self.settings.changelog_topic
         with self.book.lock:
             for msg in read_to_end(client, topic, self.settings.restore_timeout_seconds):

@@ -25,9 +25,11 @@ from bus.runtime.dlq import dlq_topic
 from bus.runtime.producer import BusProducer
 from bus.runtime.retry import RetryPolicy
 from bus.runtime.service import RuntimeSettings, Service, run_beside
-from bus.runtime.state_store import ensure_topics, fence, read_to_end
+from bus.runtime.state_store import fence
+from bus.runtime.table import read_to_end
 from bus.settings import KafkaSettings, RegistrySettings, load
 from bus.sinks import Feed
+from bus.topics import TopicSpec, ensure_topics
 from services.inventory_sync import SERVICE
 from services.inventory_sync.allocation import StockBook
 from services.inventory_sync.changelog import POSITION, position_from_record
@@ -60,8 +62,10 @@ class InventorySync:
         """Fence previous instances, then load positions and decided orders; returns their counts."""
         client, settings = self.kafka.client_config(), self.settings
         fence(client, self.group_id)
-        ensure_topics(client, {settings.changelog_topic: (6, {"cleanup.policy": "compact"}),
-                               dlq_topic(SERVICE): (1, {"retention.ms": str(30 * 86_400_000)})})
+        ensure_topics(client, [TopicSpec(name=settings.changelog_topic, partitions=6,
+                                         config={"cleanup.policy": "compact"}),
+                               TopicSpec(name=dlq_topic(SERVICE), partitions=1,
+                                         config={"retention.ms": str(30 * 86_400_000)})])
         timeout = settings.restore_timeout_seconds
         with self.book.lock:
             for msg in read_to_end(client, settings.changelog_topic, timeout):
