@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import threading
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Message
 
-from bus import topics as topics_lib
 from bus.runtime.producer import BusProducer
+from bus.runtime.table import CompactedTable
 from bus.settings import ClientConfig
-from bus.tools.ops.reading import read_to_end
+from bus.topics import TopicSpec
 
 
 class CursorStore:
@@ -29,27 +28,23 @@ class CursorStore:
 
     def __init__(self, client_config: ClientConfig, topic: str, producer: BusProducer) -> None:
         self.topic = topic
-        self._config = client_config
         self._producer = producer
         self._values: dict[str, str] = {}
         self._lock = threading.Lock()
+        spec = TopicSpec(name=topic, partitions=1, config={"cleanup.policy": "compact"})
+        self._table = CompactedTable(client_config, topic, self._apply, spec=spec)
 
     def start(self, timeout: float = 30.0) -> None:
-        """Create the topic if needed and load the latest value of every cursor."""
-        spec = topics_lib.TopicSpec(name=self.topic, partitions=1,
-                                    config={"cleanup.policy": "compact"})
-        topics_lib.apply(AdminClient(self._config), [spec], timeout=timeout)
-        consumer = Consumer({**self._config, "group.id": f"{self.topic}.reader",
-                             "enable.auto.commit": False})
-        try:
-            for msg in read_to_end(consumer, [TopicPartition(self.topic, 0, OFFSET_BEGINNING)], timeout):
-                key = msg.key()
-                if key is not None:
-                    self._apply(key, msg.value())
-        finally:
-            consumer.close()
+        """Create the topic if needed and load the latest value of every cursor.
 
-    def _apply(self, key: bytes, value: bytes | None) -> None:
+        Raises:
+            TransientError: the topic was not read to its end within ``timeout`` seconds.
+        """
+        self._table.load(timeout, tail=False)
+
+    def _apply(self, key: bytes | None, value: bytes | None, _msg: Message) -> None:
+        if key is None:
+            return
         with self._lock:
             if value is None:
                 self._values.pop(key.decode(), None)

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import Message
 
 from bus.contracts import models as m
 from bus.errors import BusError
 from bus.runtime.codec import Codec
+from bus.runtime.table import CompactedTable
 from bus.settings import ClientConfig
-from bus.tools.ops.reading import partitions_of, read_to_end
 
 log = logging.getLogger("ecombus.shipping_tracker.statuses")
 
@@ -86,12 +86,15 @@ class StatusBook:
     """
 
     def __init__(self, client_config: ClientConfig, topic: str, codec: Codec) -> None:
-        self.topic, self._config, self._codec = topic, client_config, codec
+        self.topic, self._codec = topic, codec
         self._known: dict[str, Known] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.loaded = False
+        self._table = CompactedTable(client_config, topic, self._read, group_id=f"{topic}.status-book")
+
+    @property
+    def loaded(self) -> bool:
+        """True once the topic was read to its end."""
+        return self._table.loaded
 
     def get(self, order_id: str) -> Known | None:
         with self._lock:
@@ -109,19 +112,16 @@ class StatusBook:
             return False
 
     def start(self, timeout: float = 60.0) -> None:
-        """Read the topic from the beginning (blocks until caught up), then keep tailing it."""
-        consumer = Consumer({**self._config, "group.id": f"{self.topic}.status-book",
-                             "enable.auto.commit": False})
-        partitions = partitions_of(consumer, self.topic, timeout)
-        starts = [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions]
-        for msg in read_to_end(consumer, starts, timeout):  # leaves every partition assigned at its end
-            self._read(msg.value())
-        self.loaded = True
-        self._thread = threading.Thread(target=self._tail, args=(consumer,), name="status-book", daemon=True)
-        self._thread.start()
+        """Read the topic from the beginning (blocks until caught up), then keep tailing it.
+
+        Raises:
+            ConfigError: the topic does not exist.
+            TransientError: it was not read to its end within ``timeout`` seconds.
+        """
+        self._table.load(timeout)
         log.info("status book loaded: %d orders from %s", len(self._known), self.topic)
 
-    def _read(self, value: bytes | None) -> None:
+    def _read(self, _key: bytes | None, value: bytes | None, _msg: Message) -> None:
         if not value:
             return
         try:
@@ -132,16 +132,5 @@ class StatusBook:
         except (BusError, KeyError, TypeError, ValueError) as exc:
             log.warning("unreadable status record skipped: %s", exc)
 
-    def _tail(self, consumer: Consumer) -> None:
-        try:
-            while not self._stop.is_set():
-                for msg in consumer.consume(num_messages=1000, timeout=0.5):
-                    if msg.error() is None:
-                        self._read(msg.value())
-        finally:
-            consumer.close()
-
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._table.close()
