@@ -2,10 +2,13 @@
 
 :func:`read_to_end` is the one way ecombus reads a topic "up to now": every record from the given
 start offsets (default: the beginning) up to each partition's end offset as it was when the call
-began. The end of a partition is seen either by the consumer's *position* (which moves past
-transaction markers, that are never delivered) or by a partition-EOF event at or past it. When
-the deadline passes first, :class:`~bus.errors.TransientError` names the topic and the partitions
-left: a partial read is never passed off as the whole.
+began. Under ``read_committed`` (the default) that end is the last stable offset: everything
+committed by then is read, and a transaction still open is not waited for (its records arrive
+with the tail, once committed). The end of a partition is seen either by the consumer's
+*position* (which moves past transaction markers, that are never delivered) or by a
+partition-EOF event at or past it. When the deadline passes first,
+:class:`~bus.errors.TransientError` names the topic and the partitions left: a partial read is
+never passed off as the whole.
 
 :class:`CompactedTable` is a key → value view of a compacted topic: :meth:`~CompactedTable.load`
 creates the topic with its declared config when a spec is given, reads it to the end (or
@@ -54,7 +57,7 @@ def partitions_of(consumer: Consumer, topic: str, timeout: float = 30.0) -> list
     """
     deadline = time.monotonic() + timeout
     while True:
-        found = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+        found = consumer.list_topics(topic, timeout=_request_timeout(deadline)).topics.get(topic)
         error = None if found is None else found.error
         if found is not None and error is None and found.partitions:
             return sorted(found.partitions)
@@ -66,9 +69,17 @@ def partitions_of(consumer: Consumer, topic: str, timeout: float = 30.0) -> list
         time.sleep(0.2)
 
 
+def _request_timeout(deadline: float) -> float:
+    """What is left until ``deadline``, but at least a second: a request needs a round trip."""
+    return max(1.0, deadline - time.monotonic())
+
+
 def read_to_end(source: ClientConfig | Consumer, topic: str, timeout: float = 60.0, *,
                 starts: Mapping[int, int] | None = None) -> Iterator[Message]:
     """Every record of ``topic`` from ``starts`` up to each partition's end as of the call.
+
+    The end is the consumer's view of it: the high watermark under ``read_uncommitted``, the last
+    stable offset under ``read_committed``.
 
     Args:
         source: client settings (a read_committed consumer is made, and closed at the end), or a
@@ -76,7 +87,7 @@ def read_to_end(source: ClientConfig | Consumer, topic: str, timeout: float = 60
             partition of ``starts``, positioned after the last record it fetched, which may be
             past the end: records past the end are not yielded).
         topic: the topic.
-        timeout: seconds the whole read may take.
+        timeout: seconds the whole read may take (each metadata or offsets request at least 1).
         starts: partition → first offset; a negative offset means the beginning. Default: every
             partition from the beginning.
 
@@ -120,7 +131,7 @@ def _watermarks(consumer: Consumer, tp: TopicPartition, deadline: float, timeout
     """The partition's (low, high) offsets, waiting out a just-created topic's leader election."""
     while True:
         try:
-            low, high = consumer.get_watermark_offsets(tp, timeout=max(0.1, deadline - time.monotonic()))
+            low, high = consumer.get_watermark_offsets(tp, timeout=_request_timeout(deadline))
             return int(low), int(high)
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
@@ -229,7 +240,7 @@ class CompactedTable:
     def _partitions(self, consumer: Consumer, deadline: float, timeout: float) -> list[int]:
         while True:
             try:
-                return partitions_of(consumer, self.topic, max(0.1, deadline - time.monotonic()))
+                return partitions_of(consumer, self.topic, deadline - time.monotonic())
             except ConfigError:
                 if self.spec is None or time.monotonic() > deadline:
                     raise
