@@ -21,7 +21,7 @@ from collections.abc import Callable
 from confluent_kafka import KafkaError, Message
 
 from bus.runtime.producer import BusProducer
-from bus.runtime.table import CompactedTable
+from bus.runtime.table import CompactedTable, into_dict
 from bus.settings import ClientConfig
 from bus.topics import TopicSpec
 
@@ -52,7 +52,8 @@ class ProcessedEvents:
         self._lock = threading.Lock()
         spec = TopicSpec(name=self.topic, partitions=3,
                          config={"cleanup.policy": "compact,delete", "retention.ms": str(int(ttl * 1000))})
-        self._table = CompactedTable(client_config, self.topic, self._apply, spec=spec, producer=producer)
+        apply = into_dict(self._ids, self._lock, lambda millis: int(millis) / 1000.0)
+        self._table = CompactedTable(client_config, self.topic, apply, spec=spec, producer=producer)
 
     def start(self, timeout: float = 60.0) -> None:
         """Create the topic if needed, load every id in it, then keep tailing it.
@@ -62,15 +63,6 @@ class ProcessedEvents:
                 partial set would let repeats through, so the caller must not go ready).
         """
         self._table.load(timeout)
-
-    def _apply(self, key: bytes | None, value: bytes | None, _msg: Message) -> None:
-        if key is None:
-            return
-        with self._lock:
-            if value is None:
-                self._ids.pop(key.decode(), None)
-            else:
-                self._ids[key.decode()] = int(value) / 1000.0
 
     def seen(self, event_id: str) -> bool:
         """True if the event was handled within the ttl, by this replica or another."""

@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 Apply = Callable[[bytes | None, bytes | None, Message], None]
 """How a table folds one record in: ``apply(key, value, message)``; ``value`` None is a tombstone."""
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
+V = TypeVar("V")
 
 _ELECTING = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE})
 """Errors a just-created topic answers with until its leaders are elected."""
@@ -171,6 +172,24 @@ def _records(consumer: Consumer, topic: str, ends: dict[int, int], deadline: flo
             for tp in consumer.position([TopicPartition(topic, p) for p in left]):
                 if tp.offset >= left[tp.partition]:
                     del left[tp.partition]
+
+
+def into_dict(values: dict[str, V], lock: threading.Lock, decode: Callable[[bytes], V]) -> Apply:
+    """The usual :data:`Apply`: keep ``values`` as utf-8 key → ``decode(value)``, under ``lock``.
+
+    A tombstone deletes its key; a record without a key is skipped.
+    """
+
+    def apply(key: bytes | None, value: bytes | None, _msg: Message) -> None:
+        if key is None:
+            return
+        with lock:
+            if value is None:
+                values.pop(key.decode(), None)
+            else:
+                values[key.decode()] = decode(value)
+
+    return apply
 
 
 class CompactedTable:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import threading
 
-from confluent_kafka import Message
-
 from bus.runtime.producer import BusProducer
-from bus.runtime.table import CompactedTable
+from bus.runtime.table import CompactedTable, into_dict
 from bus.settings import ClientConfig
 from bus.topics import TopicSpec
 
@@ -32,7 +30,8 @@ class CursorStore:
         self._values: dict[str, str] = {}
         self._lock = threading.Lock()
         spec = TopicSpec(name=topic, partitions=1, config={"cleanup.policy": "compact"})
-        self._table = CompactedTable(client_config, topic, self._apply, spec=spec)
+        self._table = CompactedTable(client_config, topic, into_dict(self._values, self._lock, bytes.decode),
+                                     spec=spec)
 
     def start(self, timeout: float = 30.0) -> None:
         """Create the topic if needed and load the latest value of every cursor.
@@ -41,15 +40,6 @@ class CursorStore:
             TransientError: the topic was not read to its end within ``timeout`` seconds.
         """
         self._table.load(timeout, tail=False)
-
-    def _apply(self, key: bytes | None, value: bytes | None, _msg: Message) -> None:
-        if key is None:
-            return
-        with self._lock:
-            if value is None:
-                self._values.pop(key.decode(), None)
-            else:
-                self._values[key.decode()] = value.decode()
 
     def get(self, name: str) -> str | None:
         with self._lock:

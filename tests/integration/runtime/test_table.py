@@ -42,6 +42,16 @@ def _spec(name: str) -> TopicSpec:
     return TopicSpec(name=name, partitions=1, config={"cleanup.policy": "compact", "retention.ms": "3600000"})
 
 
+def _topic_with(client: dict[str, Any], topic: str, records: dict[bytes, bytes]) -> str:
+    """Create ``topic`` (compacted, 1 partition) holding ``records``; returns its name."""
+    ensure_topics(client, [_spec(topic)], timeout=30)
+    producer = BusProducer(client)
+    for key, value in records.items():
+        producer.produce(topic, value, key=key)
+    assert producer.flush(30) == 0
+    return topic
+
+
 def _end(bootstrap: str, topic: str, isolation: str) -> int:
     """Partition 0's end as a consumer at ``isolation`` sees it (read_committed: the last stable offset)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks-unused",
@@ -141,11 +151,7 @@ def test_creation_with_config_is_idempotent_twice_and_concurrently(
 def test_read_committed_reads_what_is_committed_and_does_not_wait_for_an_open_transaction(
         kafka_bootstrap: str, unique_topic: Callable[[str], str]) -> None:
     client = {"bootstrap.servers": kafka_bootstrap}
-    topic = unique_topic("lso")
-    ensure_topics(client, [_spec(topic)], timeout=30)
-    plain = BusProducer(client)
-    plain.produce(topic, b"committed", key=b"k1")
-    assert plain.flush(30) == 0
+    topic = _topic_with(client, unique_topic("lso"), {b"k1": b"committed"})
     txn = Producer({**client, "transactional.id": f"{topic}.tx"})
     txn.init_transactions(30)
     txn.begin_transaction()
@@ -165,12 +171,7 @@ def test_read_committed_reads_what_is_committed_and_does_not_wait_for_an_open_tr
 def test_read_to_end_past_its_deadline_raises_rather_than_return_a_part(
         kafka_bootstrap: str, unique_topic: Callable[[str], str]) -> None:
     client = {"bootstrap.servers": kafka_bootstrap}
-    topic = unique_topic("late")
-    ensure_topics(client, [_spec(topic)], timeout=30)
-    producer = BusProducer(client)
-    for i in range(3000):
-        producer.produce(topic, b"v", key=str(i).encode())
-    assert producer.flush(30) == 0
+    topic = _topic_with(client, unique_topic("late"), {str(i).encode(): b"v" for i in range(3000)})
     consumer = Consumer({**client, "group.id": f"{topic}.reader", "enable.auto.commit": False})
     try:
         consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=30)  # connected first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -11,7 +12,8 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from bus.errors import ConfigError, TransientError
 from bus.runtime import table
-from bus.runtime.table import CompactedTable, partitions_of, read_to_end
+from bus.runtime.idempotency import ProcessedEvents
+from bus.runtime.table import CompactedTable, into_dict, partitions_of, read_to_end
 from bus.topics import TopicSpec, ensure_topics
 from tests.unit.runtime.fakes import FakeProducer
 
@@ -218,6 +220,26 @@ def test_a_table_that_cannot_reach_the_end_raises_and_closes_its_consumer(
     with pytest.raises(TransientError, match=r"partitions \[0\] left"):
         view.load(timeout=0.3)
     assert consumer.closed and not view.loaded and not view.tailing
+
+
+def test_into_dict_decodes_values_deletes_on_tombstones_and_skips_keyless_records() -> None:
+    values: dict[str, int] = {}
+    apply = into_dict(values, threading.Lock(), int)
+    for key, value in [(b"a", b"1"), (b"b", b"2"), (None, b"3"), (b"a", None), (b"b", b"5")]:
+        apply(key, value, Record(0, 0, key, value))
+    assert values == {"b": 5}
+
+
+def test_processed_events_past_its_deadline_raise_instead_of_going_ready_with_a_partial_set(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    consumer = ScriptedConsumer(watermarks={0: (0, 2), 1: (0, 0), 2: (0, 0)},
+                                batches=[[Record(0, 0, b"evt-1", b"1000")]], positions=[{0: 1}])
+    monkeypatch.setattr(table, "Consumer", lambda config: consumer)
+    monkeypatch.setattr(table, "ensure_topics", lambda *args, **kwargs: [])
+    processed = ProcessedEvents({}, "svc", FakeProducer(), clock=lambda: 2.0)  # type: ignore[arg-type]
+    with pytest.raises(TransientError, match=r"bus.processed.svc.v1: not read to its end .*\[0\] left"):
+        processed.start(timeout=0.3)
+    assert consumer.closed
 
 
 class FakeFuture:
