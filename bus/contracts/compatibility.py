@@ -29,8 +29,8 @@ from avro.schema import (
     UnionSchema,
 )
 
+from bus.contracts.avro_schema import SchemaInput, parse
 from services.registry.errors import InvalidCompatibilityLevel
-from services.registry.schema import SchemaInput, parse
 
 LEVELS = (
     "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE",

@@ -15,9 +15,9 @@ from typing import Any
 
 from avro.schema import Schema
 
+from bus.contracts.avro_schema import canonical_text, parse
 from bus.contracts.compatibility import DEFAULT_LEVEL, check_level, incompatibilities
 from services.registry import errors
-from services.registry.schema import canonical_text, parse
 from services.registry.state import SubjectVersion
 from services.registry.store import MAX_ATTEMPTS, SchemaStore
 

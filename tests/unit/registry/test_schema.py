@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from bus.contracts.avro_schema import canonical_text
 from services.registry.errors import InvalidSchema
-from services.registry.schema import canonical_text
 
 ORDER = {"type": "record", "name": "Order", "namespace": "com.ecombus", "doc": "an order",
          "fields": [{"name": "id", "type": "string"},
