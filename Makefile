@@ -29,11 +29,13 @@ demo: install ## run the whole local bus (broker, registry, services, simulators
 down: install ## stop everything `make demo` started
 	@$(BIN)/ecombus down
 
-lint: install ## ruff and mypy
+lint: install ## ruff, mypy, and the layering rule (import-linter contracts in pyproject.toml)
 	@echo "==> ruff"
 	@$(BIN)/ruff check bus services simulators tests bench
 	@echo "==> mypy"
 	@$(BIN)/mypy
+	@echo "==> import contracts (docs/architecture.md: layers point one way)"
+	@$(BIN)/lint-imports --no-cache
 
 schemas-check: install ## event schemas FULL_TRANSITIVE-compatible with the previous release (git)
 	@echo "==> schemas compatible with the previous release"

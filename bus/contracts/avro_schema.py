@@ -15,7 +15,15 @@ import avro.errors
 import avro.schema
 import fastavro
 
-from services.registry.errors import InvalidSchema
+from bus.errors import InvalidInput
+
+
+class InvalidSchema(InvalidInput, ValueError):
+    """A schema text is not JSON, not valid Avro, or its defaults do not match their types.
+
+    The schema registry answers it with Confluent's 42201 (its own subclass carries the code).
+    """
+
 
 SchemaInput = str | dict[str, Any] | list[Any]
 """A schema as text (JSON) or already decoded."""

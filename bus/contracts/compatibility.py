@@ -30,13 +30,18 @@ from avro.schema import (
 )
 
 from bus.contracts.avro_schema import SchemaInput, parse
-from services.registry.errors import InvalidCompatibilityLevel
+from bus.errors import InvalidInput
 
 LEVELS = (
     "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE",
     "FULL", "FULL_TRANSITIVE", "NONE",
 )
 DEFAULT_LEVEL = "BACKWARD"
+
+
+class InvalidCompatibilityLevel(InvalidInput, ValueError):
+    """A compatibility level that is not one of :data:`LEVELS` (the registry answers 42203)."""
+
 NEW = "the new schema"
 
 

@@ -71,6 +71,13 @@ def create_app(store: SchemaStore, metrics_registry: CollectorRegistry | None = 
             log.error("registry store error: %s", exc)
         return _error(exc.http_status, exc.error_code, str(exc))
 
+    async def contract_error(_request: Request, exc: Exception) -> Response:
+        answered = errors.CONTRACT_ERRORS[next(c for c in type(exc).__mro__ if c in errors.CONTRACT_ERRORS)]
+        return _error(answered.http_status, answered.error_code, str(exc))
+
+    for contract_error_type in errors.CONTRACT_ERRORS:
+        app.add_exception_handler(contract_error_type, contract_error)
+
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> Response:
         phrase = HTTPStatus(exc.status_code).phrase

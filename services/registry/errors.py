@@ -25,6 +25,7 @@ any :class:`RegistryError` into ``{"error_code": N, "message": "..."}`` with
 
 from __future__ import annotations
 
+from bus.contracts import avro_schema, compatibility
 from bus.errors import BusError, InvalidInput, NotFound, TransientError
 
 
@@ -79,7 +80,7 @@ class SubjectConfigNotFound(RegistryError, NotFound):
     http_status = 404
 
 
-class InvalidSchema(RegistryError, InvalidInput, ValueError):
+class InvalidSchema(RegistryError, avro_schema.InvalidSchema):
     error_code = 42201
     http_status = 422
 
@@ -89,7 +90,7 @@ class InvalidVersion(RegistryError, InvalidInput, ValueError):
     http_status = 422
 
 
-class InvalidCompatibilityLevel(RegistryError, InvalidInput, ValueError):
+class InvalidCompatibilityLevel(RegistryError, compatibility.InvalidCompatibilityLevel):
     error_code = 42203
     http_status = 422
 
@@ -114,3 +115,10 @@ class MalformedRequest(RegistryError, InvalidInput):
 
     error_code = 400
     http_status = 400
+
+
+CONTRACT_ERRORS: dict[type[Exception], type[RegistryError]] = {
+    avro_schema.InvalidSchema: InvalidSchema,
+    compatibility.InvalidCompatibilityLevel: InvalidCompatibilityLevel,
+}
+"""What the contracts mechanisms raise, answered as the registry error carrying its Confluent code."""

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from bus.contracts.compatibility import LEVELS, check_level, incompatibilities
-from services.registry.errors import InvalidCompatibilityLevel, InvalidSchema
+from bus.contracts.avro_schema import InvalidSchema
+from bus.contracts.compatibility import LEVELS, InvalidCompatibilityLevel, check_level, incompatibilities
 
 
 def record(*fields: dict[str, object], name: str = "Order") -> dict[str, object]:

@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from bus.contracts.avro_schema import canonical_text
-from services.registry.errors import InvalidSchema
+from bus.contracts.avro_schema import InvalidSchema, canonical_text
 
 ORDER = {"type": "record", "name": "Order", "namespace": "com.ecombus", "doc": "an order",
          "fields": [{"name": "id", "type": "string"},
