@@ -33,8 +33,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry
-
 from bench import pipeline, plain_avro
 from bench.cluster import BenchCluster, bench_cluster, say
 from bench.mapping import accepted
@@ -115,6 +113,8 @@ def bare(cluster: BenchCluster, source: str) -> float:
 
 def router(cluster: BenchCluster, source: str) -> float:
     """The route above on the ecombus router (services.router.wiring.build)."""
+    from bus.assembly import Assembly
+    from services.router import SERVICE
     from services.router.settings import RouterSettings
     from services.router.wiring import build
 
@@ -124,13 +124,11 @@ def router(cluster: BenchCluster, source: str) -> float:
     assert cluster.registry_url
     settings = RouterSettings(routes_file=folder / "routes.yaml", state_dir=folder / "state",
                               topics={"orders.placed.v1": source, "orders.status.v1": target})
-    from bus.tools.local.broker import free_port
-
-    built = build(settings, RuntimeSettings(group_id=f"bench.router.{target}", audit=False),
-                  KafkaSettings(bootstrap_servers=cluster.bootstrap),
-                  RegistrySettings(url=cluster.registry_url), metrics=CollectorRegistry(), environ={},
-                  address=("127.0.0.1", free_port()))
-    return pipeline.rate_of(built.run, cluster, target)
+    assembly = Assembly(SERVICE, admin=("127.0.0.1", 0))
+    build(assembly, settings, RuntimeSettings(group_id=f"bench.router.{target}", audit=False),
+          KafkaSettings(bootstrap_servers=cluster.bootstrap), RegistrySettings(url=cluster.registry_url),
+          environ={})
+    return pipeline.rate_of(assembly.run, cluster, target)
 
 
 def quix_python() -> Path | None:

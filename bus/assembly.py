@@ -6,13 +6,22 @@ Every service's ``main.py`` is the same three lines::
     from services.crm_updater.wiring import DEFINITION
     run = entry_point(DEFINITION)
 
-and its ``wiring.py`` says what the service is made of::
+and its ``wiring.py`` says what the service is made of, on the assembly's metrics registry and
+health (the assembly serves both on the service's admin port)::
+
+    def build(assembly: Assembly, settings: CrmUpdaterSettings, ...) -> None:
+        assembly.health.add_check("kafka", broker_reachable(client))
+        assembly.add("consumer", service)              # a consumer loop
+        assembly.add("crm-flusher", flusher)           # a background worker
+        assembly.on_close(lambda: producer.close(assembly.shutdown_timeout))
 
     def assemble(assembly: Assembly) -> None:
-        updater = build(load(CrmUpdaterSettings), load(RuntimeSettings), load(KafkaSettings))
-        assembly.add("crm-updater", updater)
+        build(assembly, load(CrmUpdaterSettings), load(RuntimeSettings), load(KafkaSettings))
 
     DEFINITION = ServiceDefinition(SERVICE, assemble)
+
+Tests build the same way on an ``Assembly(SERVICE, admin=("127.0.0.1", 0))`` and run it with a
+stop event of their own; :attr:`Assembly.admin_url` tells where ``/metrics`` answers.
 
 :func:`run_service` then does, for every service alike:
 
@@ -23,10 +32,12 @@ and its ``wiring.py`` says what the service is made of::
 3. calls the definition's ``assemble`` with an :class:`Assembly`, which declares the parts (a
    consumer loop, an HTTP edge, a background worker: anything with ``run(stop)``) and the
    closers (a producer's flush) — nothing has touched the network yet;
-4. runs each part in its own thread until SIGTERM or SIGINT, or until any part returns or raises
+4. starts the admin server (``/metrics`` of :attr:`Assembly.registry`, ``/healthz`` and
+   ``/readyz`` of :attr:`Assembly.health`) on the service's admin port (:func:`admin_address`);
+5. runs each part in its own thread until SIGTERM or SIGINT, or until any part returns or raises
    (a crashed part stops the others rather than leaving a half-alive process); then sets the
    stop event, gives every part ``shutdown_timeout`` seconds to drain and commit, runs the
-   closers in reverse order, and re-raises the first part's failure, if any.
+   closers in reverse order, stops the admin server, and re-raises the first part's failure.
 """
 
 from __future__ import annotations
@@ -37,10 +48,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from prometheus_client import CollectorRegistry
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bus.observability.admin_server import AdminServer, admin_address
+from bus.observability.health import Health
 from bus.observability.logging import configure_logging
+from bus.observability.metrics import RuntimeMetrics
 from bus.runtime.service import stop_on_signals
 from bus.settings import load
 
@@ -64,17 +79,40 @@ class Part(Protocol):
 
 @dataclass
 class Assembly:
-    """The parts of one service and how they stop.
+    """The parts of one service, what they report on, and how they stop.
 
     Attributes:
-        name: the service (``crm-updater``): thread names, logs.
+        name: the service (``crm-updater``): thread names, logs, the ``service`` label.
         shutdown_timeout: seconds each part may take to drain after stop.
+        admin: (host, port) of the admin server; by default :func:`admin_address` (the
+            service's port, or ``ECOMBUS_ADMIN_HOST`` / ``ECOMBUS_ADMIN_PORT``); port 0 picks one.
+        registry: the service's metrics; every part registers its own series here.
+        health: liveness (parts beat) and readiness (parts add checks).
     """
 
     name: str
     shutdown_timeout: float = 30.0
+    admin: tuple[str, int] | None = None
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    health: Health = field(default_factory=Health)
     parts: list[tuple[str, Part]] = field(default_factory=list)
     closers: list[Callable[[], object]] = field(default_factory=list)
+    admin_server: AdminServer | None = field(default=None, init=False)
+    _metrics: RuntimeMetrics | None = field(default=None, init=False, repr=False)
+
+    @property
+    def metrics(self) -> RuntimeMetrics:
+        """The runtime's series (``ecombus_up``, handler, HTTP outcomes...), created once."""
+        if self._metrics is None:
+            self._metrics = RuntimeMetrics(self.name, self.registry)
+        return self._metrics
+
+    @property
+    def admin_url(self) -> str:
+        """Where ``/metrics``, ``/healthz`` and ``/readyz`` answer (once :meth:`run` started)."""
+        if self.admin_server is None:
+            raise RuntimeError(f"{self.name}: the admin server is not started")
+        return self.admin_server.url
 
     def add(self, name: str, part: Part) -> Part:
         """Declare a part (run in a thread called ``name``); returns it."""
@@ -91,6 +129,8 @@ class Assembly:
             raise ValueError(f"{self.name}: nothing assembled (no part was added)")
         stop = stop or threading.Event()
         failures: list[BaseException] = []
+        host, port = self.admin or admin_address(self.name)
+        self.admin_server = AdminServer(self.registry, self.health, host, port).start()
 
         def run_part(name: str, part: Part) -> None:
             try:
@@ -115,8 +155,11 @@ class Assembly:
                 if thread.is_alive():
                     log.error("%s: %s did not stop within %.0fs", self.name, thread.name,
                               self.shutdown_timeout)
-            for closer in reversed(self.closers):
-                closer()
+            try:
+                for closer in reversed(self.closers):
+                    closer()
+            finally:
+                self.admin_server.stop()
         if failures:
             raise failures[0]
 

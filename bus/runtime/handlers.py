@@ -2,7 +2,7 @@
 
 Example::
 
-    service = Service("inventory-sync")
+    service = Service("inventory-sync", metrics=assembly.metrics, health=assembly.health)
 
     @service.handler("orders.placed.v1")
     def reserve_stock(order: dict, ctx: Context) -> None:

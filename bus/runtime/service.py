@@ -1,17 +1,28 @@
-"""A runnable ecombus service: declared handlers + settings → loop, admin server, signals.
+"""A consumer service as one part of an assembly: declared handlers, the consumer loop, workers beside it.
 
-Every consumer service is built the same way::
+A consumer service is declared on its :class:`~bus.assembly.Assembly`, whose metrics and health
+it reports on (the assembly serves both on the admin port, configures logging and handles
+signals; this module does none of that)::
 
-    service = Service("inventory-sync")
+    def build(assembly: Assembly, runtime: RuntimeSettings, kafka: KafkaSettings) -> None:
+        service = Service(assembly.name, metrics=assembly.metrics, health=assembly.health,
+                          settings=runtime, kafka=kafka)
 
-    @service.handler("orders.placed.v1")
-    def reserve_stock(order, ctx): ...
+        @service.handler("orders.placed.v1")
+        def reserve_stock(order, ctx): ...
 
-    service.run()          # blocks until SIGTERM/SIGINT, then drains and exits
+        service.on_start(restore_the_book)                      # before consuming, before workers
+        assembly.add("consumer", service)                       # the consumer loop
+        assembly.add("storefront-pusher", service.beside(pusher))  # a worker, once started
+        assembly.on_close(lambda: pusher.producer.close(runtime.shutdown_timeout_seconds))
 
-:meth:`Service.run` wires the mechanisms from the environment: Kafka (``KAFKA_*``), the
-registry (``SCHEMA_REGISTRY_*``), the runtime settings of :class:`RuntimeSettings`, JSON logs,
-Prometheus metrics and ``/healthz`` ``/readyz`` on the service's admin port.
+Tests and benchmarks that run a Service directly do the same on an
+``Assembly(name, admin=("127.0.0.1", 0))`` and run it in a thread with ``assembly.run(stop)``.
+
+:meth:`Service.run` (what the assembly calls) runs the start steps, then builds the mechanisms
+from the settings it was given: Kafka, the registry codec, the runtime settings of
+:class:`RuntimeSettings`, a producer, the audit trail and, when a handler has side effects, the
+dedupe store; it consumes until ``stop`` is set, then drains, commits and closes its producer.
 """
 
 from __future__ import annotations
@@ -28,9 +39,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bus.observability.admin_server import AdminServer, admin_address
 from bus.observability.health import Health
-from bus.observability.logging import configure_logging
 from bus.observability.metrics import RuntimeMetrics
 from bus.runtime.audit import AuditTrail
 from bus.runtime.codec import Codec
@@ -61,37 +70,97 @@ class RuntimeSettings(BaseSettings):
     exactly_once: bool = False
     shutdown_timeout_seconds: float = Field(30.0, gt=0)
     dedupe_ttl_seconds: float = Field(7 * 24 * 3600, gt=0)
-    log_level: str = "INFO"
     audit: bool = True
 
 
 class Service:
-    """One service: a name and its handlers. Nothing connects until :meth:`run`."""
+    """One consumer service: its handlers and, once run, the consumer loop that calls them.
 
-    def __init__(self, name: str) -> None:
+    Nothing connects until :meth:`run`. The service reports on metrics and health it is given
+    (its assembly's: ``assembly.metrics``, ``assembly.health``), never on its own.
+
+    Args:
+        name: the service (``inventory-sync``): group ``ecombus.<name>``, ``dlq.<name>``, labels.
+        metrics: the service's RuntimeMetrics (the one of its registry; also for its HTTP edges).
+        health: the service's Health: the loop beats it and adds the ``kafka`` and ``consuming``
+            readiness checks when it runs.
+        settings: runtime tuning (``ECOMBUS_*`` from the environment by default).
+        kafka: the cluster (``KAFKA_*`` from the environment by default).
+        codec: values' codec; by default, at :meth:`run`, Avro through ``SCHEMA_REGISTRY_URL``.
+
+    Attributes:
+        loop: the consumer loop, once :meth:`run` built it.
+        started: set once the start steps finished, just before the loop is built.
+
+    Raises:
+        ValueError: ``metrics`` were made for another service.
+    """
+
+    def __init__(self, name: str, *, metrics: RuntimeMetrics, health: Health,
+                 settings: RuntimeSettings | None = None, kafka: KafkaSettings | None = None,
+                 codec: Codec | None = None) -> None:
+        if metrics.service != name:
+            raise ValueError(f"{name}: the metrics given are {metrics.service}'s")
         self.name = name
         self.handlers = HandlerRegistry()
+        self.metrics = metrics
+        self.health = health
+        self.settings = settings or load(RuntimeSettings)
+        self.kafka = kafka or load(KafkaSettings)
+        self.codec = codec
         self.loop: ConsumerLoop | None = None
-        self.metrics_registry = CollectorRegistry()
-        self.metrics = RuntimeMetrics(name, self.metrics_registry)  # also for the service's HTTP edges
-        self.health = Health()
+        self.started = threading.Event()  # the start steps finished (what workers beside wait for)
+        self._start_steps: list[Callable[[], object]] = []
+        self.hooks = RuntimeHooks(name, metrics, health)
+        health.add_check("kafka", broker_reachable(self.kafka.client_config()))
+        health.add_check("consuming", lambda: self.loop is not None and self.hooks.beats > 0)
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """Where the service's metrics are registered (the registry its admin server exposes)."""
+        return self.metrics.registry
 
     def handler(self, topic: str, *, name: str | None = None, side_effects: bool = False,
                 model: Any = None) -> Callable[[HandlerFn], HandlerFn]:
         """Register a handler (see :meth:`HandlerRegistry.handler`)."""
         return self.handlers.handler(topic, name=name, side_effects=side_effects, model=model)
 
-    def run(self, *, settings: RuntimeSettings | None = None, kafka: KafkaSettings | None = None,
-            codec: Codec | None = None, stop: threading.Event | None = None,
-            install_signal_handlers: bool = True) -> None:
-        """Run until ``stop`` is set (SIGTERM/SIGINT set it), then drain, commit and return."""
-        settings = settings or load(RuntimeSettings)
-        kafka = kafka or load(KafkaSettings)
-        configure_logging(self.name, settings.log_level)
-        client = kafka.client_config()
-        codec = codec or default_codec()
-        metrics = self.metrics
-        hooks = RuntimeHooks(self.name, metrics, self.health)
+    @property
+    def start_steps(self) -> tuple[Callable[[], object], ...]:
+        """What :meth:`run` does first, in order (declared with :meth:`on_start`)."""
+        return tuple(self._start_steps)
+
+    def on_start(self, step: Callable[[], object]) -> None:
+        """Run ``step`` at the start of :meth:`run`, before consuming and before any worker
+        :meth:`beside` the loop starts (fence a previous instance, read a changelog back).
+
+        Steps run in the order declared; one that raises ends :meth:`run` with that error
+        (the assembly then stops the service and re-raises it)."""
+        self._start_steps.append(step)
+
+    def beside(self, worker: Worker) -> Beside:
+        """``worker`` as a part of the same assembly, started once this service's start steps
+        finished (so it never acts on state not yet restored); it is given the runtime's
+        ``shutdown_timeout_seconds`` to finish at stop. Its producer is not closed here: declare
+        that as a closer."""
+        return Beside(worker, self.started, self.settings.shutdown_timeout_seconds)
+
+    def run(self, stop: threading.Event) -> None:
+        """Run the start steps, then consume until ``stop`` is set; drain, commit and return.
+
+        What an :class:`~bus.assembly.Assembly` calls as the part's ``run``: no admin server,
+        logging configuration or signal handling here (the assembly does those).
+
+        Raises:
+            Whatever a start step raised, or the loop's fatal errors (e.g. fenced).
+        """
+        for step in self._start_steps:
+            step()
+        self.started.set()
+        settings = self.settings
+        client = self.kafka.client_config()
+        codec = self.codec or default_codec()
+        hooks = self.hooks
         producer = BusProducer(client, on_failure=hooks.delivery_failed)
         hooks.audit = AuditTrail(self.name, producer, codec) if settings.audit else None
         processed = None
@@ -109,19 +178,10 @@ class Service:
         self.loop = ConsumerLoop(self.name, self.handlers, client, codec, options,
                                  producer=None if settings.exactly_once else producer,
                                  processed=processed, hooks=hooks)
-        self.health.add_check("kafka", broker_reachable(client))
-        self.health.add_check("consuming", lambda: self.loop is not None and hooks.beats > 0)
-        host, port = admin_address(self.name)
-        admin = AdminServer(self.metrics_registry, self.health, host, port).start()
-        stop = stop or threading.Event()
-        if install_signal_handlers:
-            stop_on_signals(stop)
-        log.info("%s consuming %s as group %s; admin on %s", self.name,
-                 ", ".join(self.handlers.topics), options.group_id, admin.url)
+        log.info("%s consuming %s as group %s", self.name, ", ".join(self.handlers.topics), options.group_id)
         try:
             self.loop.run(stop)
         finally:
-            admin.stop()
             if processed is not None:
                 processed.close()
             left = producer.close(settings.shutdown_timeout_seconds)
@@ -129,7 +189,8 @@ class Service:
 
 
 def stop_on_signals(stop: threading.Event | None = None) -> threading.Event:
-    """``stop`` (or a new event), set by SIGTERM or SIGINT: what a service's ``run`` waits on.
+    """``stop`` (or a new event), set by SIGTERM or SIGINT: what :func:`bus.assembly.run_service`
+    runs the assembly with.
 
     Call from the main thread (Python delivers signals there)."""
     event = stop or threading.Event()
@@ -139,32 +200,32 @@ def stop_on_signals(stop: threading.Event | None = None) -> threading.Event:
 
 
 class Worker(Protocol):
-    """A background worker beside a service's consumer loop (a flusher, a pusher): it runs until
-    ``stop`` is set, finishing what waits within ``shutdown_timeout``, on its own producer."""
+    """A background worker beside a service's consumer loop (a flusher, a pusher: a
+    :class:`~bus.sinks.TopicSink`): it runs until ``stop`` is set, then finishes what waits
+    within ``shutdown_timeout``, on its own producer (closed by the service's closer)."""
 
     producer: BusProducer
 
     def run(self, stop: threading.Event, shutdown_timeout: float) -> None: ...
 
 
-def run_beside(service: Service, worker: Worker, name: str, *, settings: RuntimeSettings,
-               kafka: KafkaSettings, codec: Codec, stop: threading.Event | None = None,
-               install_signal_handlers: bool = True) -> None:
-    """Run ``service`` with ``worker`` in a thread called ``name``; when either ends, stop both,
-    give the worker its shutdown time and close its producer."""
-    stop = stop or threading.Event()
-    timeout = settings.shutdown_timeout_seconds
-    thread = threading.Thread(target=worker.run, name=name, daemon=True, args=(stop, timeout))
-    thread.start()
-    try:
-        service.run(settings=settings, kafka=kafka, codec=codec, stop=stop,
-                    install_signal_handlers=install_signal_handlers)
-    finally:
-        stop.set()
-        thread.join(timeout + 10)
-        worker.producer.close(timeout)
+class Beside:
+    """A worker run as a part once ``started`` is set (see :meth:`Service.beside`).
 
+    If ``stop`` is set first (the consumer part failed in a start step, or the service is
+    stopped while restoring), the worker never runs and the part returns.
+    """
 
+    def __init__(self, worker: Worker, started: threading.Event, shutdown_timeout: float) -> None:
+        self.worker, self.started, self.shutdown_timeout = worker, started, shutdown_timeout
+
+    def run(self, stop: threading.Event) -> None:
+        """Wait for ``started`` (or ``stop``), then run the worker until ``stop`` is set."""
+        while not self.started.wait(0.1):
+            if stop.is_set():
+                return
+        if not stop.is_set():
+            self.worker.run(stop, self.shutdown_timeout)
 
 
 def default_codec() -> Codec:

@@ -1,14 +1,15 @@
-"""Builds crm-updater from its settings; :meth:`CrmUpdater.run` takes ownership and runs it.
+"""Declares crm-updater's parts on an :class:`~bus.assembly.Assembly` (see :func:`build`).
 
-Nothing here talks to the network until :meth:`CrmUpdater.run`, which, in this order, fences
-any previous instance, creates missing internal topics, reads the changelog back into the
-book, starts the CRM flusher and runs the exactly-once consumer loop until ``stop`` is set.
+Nothing here talks to the network until the assembly runs. Its "consumer" part then, in this
+order, fences any previous instance, creates missing internal topics, reads the changelog back
+into the book (:meth:`CrmUpdater.restore`, the consumer's start step), and runs the exactly-once
+consumer loop until ``stop`` is set; the "crm-flusher" part starts only once that restore
+finished. After both drained, the flusher's producer is flushed and closed.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from bus.runtime.codec import Codec
 from bus.runtime.dlq import dlq_topic
 from bus.runtime.producer import BusProducer
 from bus.runtime.retry import RetryPolicy
-from bus.runtime.service import RuntimeSettings, Service, run_beside
+from bus.runtime.service import RuntimeSettings, Service
 from bus.runtime.state_store import fence
 from bus.runtime.table import read_to_end
 from bus.settings import KafkaSettings, RegistrySettings, load
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class CrmUpdater:
-    """The wired service: call :meth:`run`."""
+    """What :func:`build` declared: the consumer service, the book it keeps, the flusher."""
 
     service: Service
     settings: CrmUpdaterSettings
@@ -72,27 +73,32 @@ class CrmUpdater:
         log.info("restored %d customers from %s", len(self.book), topic)
         return len(self.book)
 
-    def run(self, stop: threading.Event | None = None, install_signal_handlers: bool = False) -> None:
-        """Restore, then flush contacts and consume until ``stop`` is set (SIGTERM/SIGINT set it)."""
-        self.restore()
-        run_beside(self.service, self.flusher, "crm-flusher", settings=self.runtime, kafka=self.kafka,
-                   codec=self.codec, stop=stop, install_signal_handlers=install_signal_handlers)
 
+def build(assembly: Assembly, settings: CrmUpdaterSettings, runtime: RuntimeSettings, kafka: KafkaSettings,
+          *, codec: Codec | None = None, transport: httpx.BaseTransport | None = None) -> CrmUpdater:
+    """Declare crm-updater on ``assembly`` (exactly-once, whatever ``runtime.exactly_once`` says).
 
-def build(settings: CrmUpdaterSettings, runtime: RuntimeSettings, kafka: KafkaSettings, *,
-          codec: Codec | None = None, transport: httpx.BaseTransport | None = None) -> CrmUpdater:
-    """Wire crm-updater (exactly-once, whatever ``runtime.exactly_once`` says).
+    Declares the "consumer" part (start step :meth:`CrmUpdater.restore`, then the loop), the
+    "crm-flusher" part (started once the restore finished) and the closer of the flusher's
+    producer; the loop's and the flusher's series go to ``assembly.registry``, readiness to
+    ``assembly.health``.
 
     Args:
+        assembly: the service's assembly (named crm-updater).
+        settings, runtime, kafka: the service's, the runtime's and the cluster's settings.
         codec: values' codec; by default Avro through ``SCHEMA_REGISTRY_URL`` with the contracts
             and internal schemas under the configured topic names.
         transport: an httpx transport for the CRM API (tests inject one).
+
+    Returns:
+        What was declared (tests look at it; nothing to run: the assembly runs the parts).
     """
     runtime = runtime.model_copy(update={"exactly_once": True})
     group = runtime.group_id or f"ecombus.{SERVICE}"
     codec = codec or avro_codec(settings)
     book = CustomerBook()
-    service = Service(SERVICE)
+    service = Service(SERVICE, metrics=assembly.metrics, health=assembly.health, settings=runtime,
+                      kafka=kafka, codec=codec)
     figures = CustomerFigures(book, settings.changelog_topic, settings.outbox_topic)
     service.handler(settings.orders_topic, model=m.OrderPlaced, name="count_order")(figures.count_order)
     service.handler(settings.profiles_topic, model=m.CustomerUpserted,
@@ -112,8 +118,13 @@ def build(settings: CrmUpdaterSettings, runtime: RuntimeSettings, kafka: KafkaSe
         retry=RetryPolicy(max_attempts=1_000_000, max_backoff=30.0,
                           budget_seconds=settings.retry_budget_seconds),
         batch_size=settings.batch_size, linger=settings.batch_linger_seconds,
-        registry=service.metrics_registry)
-    return CrmUpdater(service, settings, runtime, kafka, codec, book, flusher)
+        registry=assembly.registry)
+    updater = CrmUpdater(service, settings, runtime, kafka, codec, book, flusher)
+    service.on_start(updater.restore)
+    assembly.add("consumer", service)
+    assembly.add("crm-flusher", service.beside(flusher))
+    assembly.on_close(lambda: flusher.producer.close(runtime.shutdown_timeout_seconds))
+    return updater
 
 
 def avro_codec(settings: CrmUpdaterSettings) -> Codec:
@@ -132,7 +143,7 @@ def avro_codec(settings: CrmUpdaterSettings) -> Codec:
 
 def assemble(assembly: Assembly) -> None:
     """Declare the service's parts from the environment (nothing connects until it runs)."""
-    assembly.add(SERVICE, build(load(CrmUpdaterSettings), load(RuntimeSettings), load(KafkaSettings)))
+    build(assembly, load(CrmUpdaterSettings), load(RuntimeSettings), load(KafkaSettings))
 
 
 DEFINITION = ServiceDefinition(SERVICE, assemble)

@@ -1,15 +1,16 @@
-"""Builds inventory-sync from its settings; :meth:`InventorySync.run` takes ownership and runs it.
+"""Declares inventory-sync's parts on an :class:`~bus.assembly.Assembly` (see :func:`build`).
 
-Nothing here talks to the network until :meth:`InventorySync.run`, which, in this order, fences
-any previous instance, creates missing internal topics, reads positions and decided orders back
-into the book, starts the storefront pusher and runs the exactly-once consumer loop until
-``stop`` is set.
+Nothing here talks to the network until the assembly runs. Its "consumer" part then, in this
+order, fences any previous instance, creates missing internal topics, reads positions and
+decided orders back into the book (:meth:`InventorySync.restore`, the consumer's start step),
+and runs the exactly-once consumer loop until ``stop`` is set; the "storefront-pusher" part
+starts only once that restore finished. After both drained, the pusher's producer is flushed
+and closed.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -24,7 +25,7 @@ from bus.runtime.codec import Codec
 from bus.runtime.dlq import dlq_topic
 from bus.runtime.producer import BusProducer
 from bus.runtime.retry import RetryPolicy
-from bus.runtime.service import RuntimeSettings, Service, run_beside
+from bus.runtime.service import RuntimeSettings, Service
 from bus.runtime.state_store import fence
 from bus.runtime.table import read_to_end
 from bus.settings import KafkaSettings, RegistrySettings, load
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class InventorySync:
-    """The wired service: call :meth:`run`."""
+    """What :func:`build` declared: the consumer service, the book it keeps, the pusher."""
 
     service: Service
     settings: InventorySyncSettings
@@ -78,31 +79,37 @@ class InventorySync:
                  len(self.book.positions), len(self.book.decided), len(self.book.parked))
         return len(self.book.positions), len(self.book.decided)
 
-    def run(self, stop: threading.Event | None = None, install_signal_handlers: bool = False) -> None:
-        """Restore, then push and consume until ``stop`` is set (SIGTERM/SIGINT set it)."""
-        self.restore()
-        run_beside(self.service, self.pusher, "storefront-pusher", settings=self.runtime, kafka=self.kafka,
-                   codec=self.codec, stop=stop, install_signal_handlers=install_signal_handlers)
 
+def build(assembly: Assembly, settings: InventorySyncSettings, runtime: RuntimeSettings,
+          kafka: KafkaSettings, *, codec: Codec | None = None,
+          transport: httpx.BaseTransport | None = None) -> InventorySync:
+    """Declare inventory-sync on ``assembly`` (exactly-once, whatever ``runtime.exactly_once`` says).
 
-def build(settings: InventorySyncSettings, runtime: RuntimeSettings, kafka: KafkaSettings, *,
-          codec: Codec | None = None, transport: httpx.BaseTransport | None = None) -> InventorySync:
-    """Wire inventory-sync (exactly-once, whatever ``runtime.exactly_once`` says).
+    Declares the "consumer" part (start step :meth:`InventorySync.restore`, then the loop), the
+    "storefront-pusher" part (started once the restore finished) and the closer of the pusher's
+    producer; the loop's and the pusher's series go to ``assembly.registry``, readiness to
+    ``assembly.health``.
 
     Args:
+        assembly: the service's assembly (named inventory-sync).
+        settings, runtime, kafka: the service's, the runtime's and the cluster's settings.
         codec: values' codec; by default Avro through ``SCHEMA_REGISTRY_URL`` with the contracts
             and the internal schema under the configured topic names.
         transport: an httpx transport for the storefront API (tests inject one).
 
+    Returns:
+        What was declared (tests look at it; nothing to run: the assembly runs the parts).
+
     Raises:
-        ConfigError: the SKU map cannot be read.
+        ConfigError: the SKU map cannot be read (nothing is declared then).
     """
     runtime = runtime.model_copy(update={"exactly_once": True})
     group = runtime.group_id or f"ecombus.{SERVICE}"
     codec = codec or avro_codec(settings)
     sku_map = SkuMap.load(settings.sku_map, settings.locations)
     book = StockBook(timedelta(seconds=settings.settle_seconds), timedelta(seconds=settings.park_seconds))
-    service = Service(SERVICE)
+    service = Service(SERVICE, metrics=assembly.metrics, health=assembly.health, settings=runtime,
+                      kafka=kafka, codec=codec)
     keeper = StockKeeper(book, sku_map, settings)
     service.handler(settings.levels_topic, model=m.StockLevelChanged, name="apply_level")(keeper.apply_level)
     service.handler(settings.orders_topic, model=m.OrderPlaced, name="reserve_stock")(keeper.reserve_stock)
@@ -119,8 +126,13 @@ def build(settings: InventorySyncSettings, runtime: RuntimeSettings, kafka: Kafk
         storefront=storefront, book=book, sku_map=sku_map, codec=codec,
         retry=RetryPolicy(max_attempts=1_000_000, max_backoff=30.0,
                           budget_seconds=settings.push_retry_budget_seconds),
-        linger=settings.push_linger_seconds, registry=service.metrics_registry)
-    return InventorySync(service, settings, runtime, kafka, codec, book, pusher)
+        linger=settings.push_linger_seconds, registry=assembly.registry)
+    sync = InventorySync(service, settings, runtime, kafka, codec, book, pusher)
+    service.on_start(sync.restore)
+    assembly.add("consumer", service)
+    assembly.add("storefront-pusher", service.beside(pusher))
+    assembly.on_close(lambda: pusher.producer.close(runtime.shutdown_timeout_seconds))
+    return sync
 
 
 def avro_codec(settings: InventorySyncSettings) -> Codec:
@@ -140,7 +152,7 @@ def avro_codec(settings: InventorySyncSettings) -> Codec:
 
 def assemble(assembly: Assembly) -> None:
     """Declare the service's parts from the environment (nothing connects until it runs)."""
-    assembly.add(SERVICE, build(load(InventorySyncSettings), load(RuntimeSettings), load(KafkaSettings)))
+    build(assembly, load(InventorySyncSettings), load(RuntimeSettings), load(KafkaSettings))
 
 
 DEFINITION = ServiceDefinition(SERVICE, assemble)

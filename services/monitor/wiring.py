@@ -1,6 +1,8 @@
-"""Builds the monitor from its settings: admin client, reader, exporter, health, admin server.
+"""Declares the monitor on its :class:`~bus.assembly.Assembly`: one measuring loop.
 
-Nothing here talks to the network; :meth:`Monitor.run` does.
+The lag gauges go to the assembly's registry and the readiness check ``broker_reachable`` to its
+health; the assembly serves both on the admin port (9106). Nothing here talks to the network;
+:meth:`Monitor.run` does.
 """
 
 from __future__ import annotations
@@ -12,10 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from confluent_kafka.admin import AdminClient
-from prometheus_client import CollectorRegistry
 
 from bus.assembly import Assembly, ServiceDefinition
-from bus.observability.admin_server import AdminServer, admin_address
 from bus.observability.health import Health
 from bus.observability.lag import LagReport, measure_lag
 from bus.observability.metrics import RuntimeMetrics
@@ -30,18 +30,24 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Monitor:
-    """The wired monitor: call :meth:`run` with an event that stops it."""
+    """The measuring loop, a part of the monitor's assembly.
+
+    Attributes:
+        settings: the monitor's settings (``interval_seconds``, the groups).
+        measure: one measurement of every group's lag.
+        exporter: publishes a measurement as gauges (``last_ok`` after each).
+        metrics: the runtime's series (``ecombus_service_up``).
+        health: beaten after every measurement (liveness).
+    """
 
     settings: MonitorSettings
     measure: Callable[[], LagReport]
     exporter: LagExporter
     metrics: RuntimeMetrics
     health: Health
-    server: AdminServer
 
     def run(self, stop: threading.Event) -> None:
-        """Serve the admin endpoints and measure every ``interval_seconds`` until ``stop`` is set."""
-        self.server.start()
+        """Measure every ``interval_seconds`` until ``stop`` is set; up (1) meanwhile, down (0) after."""
         self.metrics.mark_up()
         log.info("measuring the lag of consumer groups %r%s every %gs", self.settings.group_prefix + "*",
                  f" and {', '.join(self.settings.groups)}" if self.settings.groups else "",
@@ -53,26 +59,24 @@ class Monitor:
                 stop.wait(self.settings.interval_seconds)
         finally:
             self.metrics.mark_down()
-            self.server.stop()
             log.info("stopped")
 
 
-def build(
-    settings: MonitorSettings,
-    kafka: KafkaSettings,
-    registry: CollectorRegistry | None = None,
-    address: tuple[str, int] | None = None,
-) -> Monitor:
-    """Wire a monitor.
+def build(assembly: Assembly, settings: MonitorSettings, kafka: KafkaSettings) -> Monitor:
+    """Declare the measuring loop (part ``lag``) on ``assembly``, its gauges and readiness on its own.
+
+    Liveness allows a whole measurement: ``assembly.health.stale_after`` is the interval plus ten
+    bounded admin round trips. Readiness (``broker_reachable``) holds once the last measurement
+    got its answers from the cluster.
 
     Args:
+        assembly: where the part goes; its registry, metrics and health are the monitor's.
         settings: the monitor's settings.
         kafka: how to reach the cluster.
-        registry: where the metrics go (a fresh one by default).
-        address: (host, port) of the admin server; by default :func:`admin_address` (9106, or
-            ``ECOMBUS_ADMIN_HOST`` / ``ECOMBUS_ADMIN_PORT``).
+
+    Returns:
+        The :class:`Monitor` (its exporter, for tests).
     """
-    registry = registry if registry is not None else CollectorRegistry()
     timeout = settings.request_timeout_seconds
     reader = OldestMessageReader(kafka.client_config(), timeout=timeout,
                                  isolation_level=settings.isolation_level)
@@ -80,18 +84,18 @@ def build(
         measure_lag, AdminClient(dict(kafka.client_config())), reader,
         prefix=settings.group_prefix or None, groups=settings.groups, timeout=timeout,
     )
-    exporter = LagExporter(registry)
+    exporter = LagExporter(assembly.registry)
     # A measurement makes about seven bounded admin round trips; the loop is stuck only beyond that.
-    health = Health(stale_after=settings.interval_seconds + 10 * (timeout + 5))
-    health.add_check("broker_reachable", lambda: exporter.last_ok)
-    host, port = address or admin_address(SERVICE)
-    return Monitor(settings, measure, exporter, RuntimeMetrics(SERVICE, registry), health,
-                   AdminServer(registry, health, host=host, port=port))
+    assembly.health.stale_after = settings.interval_seconds + 10 * (timeout + 5)
+    assembly.health.add_check("broker_reachable", lambda: exporter.last_ok)
+    monitor = Monitor(settings, measure, exporter, assembly.metrics, assembly.health)
+    assembly.add("lag", monitor)
+    return monitor
 
 
 def assemble(assembly: Assembly) -> None:
-    """Declare the service's parts from the environment (nothing connects until it runs)."""
-    assembly.add(SERVICE, build(load(MonitorSettings), load(KafkaSettings)))
+    """Declare the monitor from the environment (nothing connects until the assembly runs)."""
+    build(assembly, load(MonitorSettings), load(KafkaSettings))
 
 
 DEFINITION = ServiceDefinition(SERVICE, assemble)

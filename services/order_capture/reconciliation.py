@@ -12,7 +12,9 @@ dedupe store remembers are left alone, since whether they were published can no 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -121,11 +123,58 @@ class Reconciler:
             url, params = response.links.get("next", {}).get("url"), None
         return orders
 
-    async def run_forever(self, interval: float) -> None:
-        """Reconcile every ``interval`` seconds until cancelled; failures are logged, not raised."""
-        while True:
-            try:
-                await self.run_once()
-            except BusError as exc:
-                log.warning("reconciliation pass failed (retried in %.0fs): %s", interval, exc)
-            await asyncio.sleep(interval)
+
+
+class Reconciling:
+    """Reconciliation as a part of the service: a pass every ``interval`` seconds until stop.
+
+    The first pass waits for ``after`` (the dedupe store and the cursors loaded). A pass that
+    fails with a :class:`~bus.errors.BusError` (the API or the broker) is logged and retried at
+    the next interval; any other error ends the part, and so the service, rather than leave it
+    running without reconciliation. When ``stop`` is set during a pass, the pass gets
+    ``drain_timeout`` seconds to finish what it publishes, then is cancelled (its cursor stays
+    where it was, so the next run repeats the window; the dedupe keys keep that harmless).
+
+    Args:
+        reconciler: does the passes, on its own event loop in the part's thread.
+        interval: seconds from the end of one pass to the start of the next.
+        after: set once the stores a pass reads are loaded.
+        drain_timeout: seconds a pass in hand may take to finish once stop is set.
+    """
+
+    def __init__(self, reconciler: Reconciler, interval: float, *, after: threading.Event | None = None,
+                 drain_timeout: float = 30.0) -> None:
+        self.reconciler, self.interval = reconciler, interval
+        self.after, self.drain_timeout = after, drain_timeout
+
+    def run(self, stop: threading.Event) -> None:
+        """Reconcile until ``stop`` is set (see the class)."""
+        if self.after is not None:
+            while not self.after.wait(0.1):
+                if stop.is_set():
+                    return
+        asyncio.run(self._run(stop))
+
+    async def _run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            task = asyncio.ensure_future(self._pass())
+            while not task.done() and not stop.is_set():
+                await asyncio.wait({task}, timeout=0.2)
+            if not task.done():
+                await asyncio.wait({task}, timeout=self.drain_timeout)
+                if not task.done():
+                    log.warning("reconciliation pass cancelled at shutdown after %.0fs", self.drain_timeout)
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                    return
+            task.result()  # an unexpected error ends the part
+            next_pass = time.monotonic() + self.interval
+            while not stop.is_set() and time.monotonic() < next_pass:
+                await asyncio.sleep(min(0.2, max(0.0, next_pass - time.monotonic())))
+
+    async def _pass(self) -> None:
+        try:
+            await self.reconciler.run_once()
+        except BusError as exc:
+            log.warning("reconciliation pass failed (retried in %.0fs): %s", self.interval, exc)

@@ -1,23 +1,38 @@
-"""Builds order-capture from its settings: producer, dedupe store, codec, endpoints, servers.
+"""Declares order-capture's parts on its assembly: the webhook edge and the reconciler.
 
-Nothing here touches the network; :meth:`OrderCaptureService.start` does (it loads the dedupe
-store and the cursors, registers the writer schemas, then opens the admin and webhook ports).
+Parts (see :mod:`bus.assembly`):
+
+* ``webhooks`` (:class:`~bus.webhooks.server.Edge`): in this order, starts the producer's
+  polling, loads the dedupe store and the reconciliation cursors, registers the writer schemas
+  (a registry that is down is retried by every ``/readyz`` probe instead), then opens the webhook
+  port (``/webhooks/shopify``, ``/webhooks/woocommerce``, ``/webhooks/bigcommerce``); at stop it
+  answers the requests in flight before releasing the port.
+* ``reconciler`` (:class:`~services.order_capture.reconciliation.Reconciling`), when the Shopify
+  API is configured and ``reconcile_interval_seconds`` > 0: a pass every interval, the first once
+  the webhook edge loaded the stores. It is a part of its own, on its own event loop, not a task
+  of the ASGI app: a pass needs nothing of the app (the publisher is shared and thread-safe), and
+  a failing reconciler now stops the service instead of dying unseen inside the app.
+
+Closers (run after both parts stopped): the dedupe store's tail is closed, then the producer is
+flushed and closed within the assembly's ``shutdown_timeout``.
+
+Readiness (``/readyz`` on the assembly's admin port, 9101): ``kafka`` (the cluster answers),
+``schemas`` (the writer schemas are registered), ``webhooks`` (the port is open). Liveness: the
+app's event loop beats :attr:`Assembly.health` every second.
+
+Nothing here touches the network; the parts do when the assembly runs them.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from dataclasses import dataclass, field
-
-from prometheus_client import CollectorRegistry
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from bus.assembly import Assembly, ServiceDefinition
 from bus.contracts.catalog import schema_for_topic
 from bus.errors import BusError
 from bus.http import ApiClient
-from bus.observability.admin_server import AdminServer, admin_address
-from bus.observability.health import Health
 from bus.observability.metrics import RuntimeMetrics
 from bus.runtime.codec import Codec
 from bus.runtime.hooks import RuntimeHooks
@@ -30,128 +45,134 @@ from bus.webhooks import Endpoint, HttpServer, Publisher, webhook_app
 from bus.webhooks.audit import WebhookAudit
 from bus.webhooks.body import JSON
 from bus.webhooks.publisher import webhook_producer_overrides
+from bus.webhooks.server import Edge
 from bus.webhooks.signatures import StandardWebhooks
 from services.order_capture import SERVICE
 from services.order_capture.cursor import CursorStore
 from services.order_capture.handlers import OrderCapture, Topics, woocommerce_ping
-from services.order_capture.reconciliation import Reconciler
+from services.order_capture.reconciliation import Reconciler, Reconciling
 from services.order_capture.settings import OrderCaptureSettings
 
 log = logging.getLogger("ecombus.order_capture")
 
 
-@dataclass
-class OrderCaptureService:
-    """The wired service; :meth:`run` blocks until its stop event is set."""
+class WriterSchemas:
+    """Registers the writer schemas of the service's topics; also its ``schemas`` readiness check.
+
+    Args:
+        codec: an :class:`~bus.serde.AvroCodec` registers through its encoder; a codec without
+            one (tests) has nothing to register and is ready at once.
+        topics: the topics the service writes.
+    """
+
+    def __init__(self, codec: Codec, topics: Sequence[str]) -> None:
+        self.codec, self.topics = codec, tuple(topics)
+        self._registered = False
+
+    def __call__(self) -> bool:
+        """True once every schema is registered; retried on each call until then (never raises)."""
+        if not self._registered:
+            try:
+                encoder = getattr(self.codec, "encoder", None)
+                for topic in self.topics:
+                    if encoder is not None:
+                        encoder.schema_id(topic)
+                self._registered = True
+            except BusError as exc:
+                log.warning("schema registry not ready: %s", exc)
+        return self._registered
+
+
+@dataclass(frozen=True)
+class OrderCaptureParts:
+    """What :func:`build` declared, for tests and tools; the assembly runs it.
+
+    Attributes:
+        settings: the service's settings.
+        producer: the one producer (webhooks, dedupe marks, cursors, audit).
+        processed: the dedupe store (``bus.processed.<dedupe_name>.v1``).
+        capture: maps platform payloads to publications.
+        publisher: dedupes and produces them.
+        edge: the ``webhooks`` part; ``edge.server.url`` is where the webhooks answer.
+        cursors: the reconciliation cursors (when the Shopify API is configured).
+        reconciler: does reconciliation passes (when the Shopify API is configured; its part,
+            ``reconciler``, is declared only when ``reconcile_interval_seconds`` > 0).
+    """
 
     settings: OrderCaptureSettings
     producer: BusProducer
     processed: ProcessedEvents
-    codec: Codec
     capture: OrderCapture
     publisher: Publisher
-    health: Health
-    admin: AdminServer
-    http: HttpServer
+    edge: Edge
     cursors: CursorStore | None = None
     reconciler: Reconciler | None = None
-    topics: Topics = field(default_factory=Topics)
-    _schemas_ready: bool = False
 
-    def start(self) -> OrderCaptureService:
-        """Load the dedupe store (and cursors), register schemas, open the ports."""
-        self.producer.start_polling()
-        self.processed.start()
-        if self.cursors is not None:
-            self.cursors.start()
-        self.schemas_ready()
-        self.admin.start()
-        self.http.start()
-        log.info("order-capture listening on %s (/webhooks/shopify, /webhooks/woocommerce, "
-                 "/webhooks/bigcommerce); admin on %s", self.http.url, self.admin.url)
-        return self
-
-    def schemas_ready(self) -> bool:
-        """Readiness: the writer schemas are registered (retried on every probe until they are)."""
-        if not self._schemas_ready:
-            try:
-                encoder = getattr(self.codec, "encoder", None)  # AvroCodec: register up front
-                for topic in (self.topics.orders, self.topics.customers, self.topics.status):
-                    if encoder is not None:
-                        encoder.schema_id(topic)
-                self._schemas_ready = True
-            except BusError as exc:
-                log.warning("schema registry not ready: %s", exc)
-        return self._schemas_ready
-
-    def stop(self) -> None:
-        """Finish in-flight webhooks, then flush and close."""
-        self.http.stop()
-        self.admin.stop()
-        self.processed.close()
-        left = self.producer.close(10)
-        log.info("order-capture stopped (%d records unacknowledged)", left)
-
-    def run(self, stop: threading.Event) -> None:
-        self.start()
-        try:
-            stop.wait()
-        finally:
-            self.stop()
+    @property
+    def http(self) -> HttpServer:
+        """The webhook server."""
+        return self.edge.server
 
 
-def build(settings: OrderCaptureSettings, kafka: KafkaSettings, *, codec: Codec | None = None,
-          registry: CollectorRegistry | None = None,
-          admin: tuple[str, int] | None = None) -> OrderCaptureService:
-    """Wire order-capture.
+def build(assembly: Assembly, settings: OrderCaptureSettings, kafka: KafkaSettings, *,
+          codec: Codec | None = None) -> OrderCaptureParts:
+    """Declare order-capture on ``assembly`` (parts, closers, readiness; see the module docstring).
+
+    Its metrics go to ``assembly.metrics`` (the ``service`` label is ``assembly.name``), its
+    health to ``assembly.health``; the assembly serves both on its admin port.
 
     Args:
+        assembly: where the parts are declared.
         settings: its settings.
         kafka: how to reach the cluster.
         codec: encodes events (Avro through ``SCHEMA_REGISTRY_URL`` by default, with the
             configured topics mapped to their contracts).
-        registry: metrics registry (a fresh one by default).
-        admin: (host, port) of the admin server (9101 or ``ECOMBUS_ADMIN_*`` by default).
+
+    Returns:
+        The wired pieces (nothing started).
     """
+    name, metrics, health = assembly.name, assembly.metrics, assembly.health
     client = kafka.client_config()
-    registry = registry if registry is not None else CollectorRegistry()
-    metrics = RuntimeMetrics(SERVICE, registry)
-    health = Health()
-    hooks = RuntimeHooks(SERVICE, metrics, health)
+    hooks = RuntimeHooks(name, metrics, health)
     topics = Topics(settings.orders_topic, settings.customers_topic, settings.status_topic)
     codec = codec or _codec(topics)
     producer = BusProducer(client, on_failure=hooks.delivery_failed,
                            **webhook_producer_overrides(settings.ack_timeout_seconds))
     processed = ProcessedEvents(client, settings.dedupe_name, producer, ttl=settings.dedupe_ttl_seconds)
-    publisher = Publisher(producer, codec, processed, settings.ack_timeout_seconds, metrics, SERVICE)
-    capture = OrderCapture(topics, _bigcommerce_api(settings, metrics))
+    publisher = Publisher(producer, codec, processed, settings.ack_timeout_seconds, metrics, name)
+    capture = OrderCapture(topics, _bigcommerce_api(settings, metrics, name))
     cursors = reconciler = None
     if settings.shopify_api_url and settings.shopify_shop_domain:
         cursors = CursorStore(client, settings.cursor_topic, producer)
         token = settings.shopify_api_token.get_secret_value() if settings.shopify_api_token else ""
         api = ApiClient("shopify", settings.shopify_api_url, retry=RetryPolicy(), metrics=metrics,
-                        service=SERVICE, headers={"X-Shopify-Access-Token": token})
+                        service=name, headers={"X-Shopify-Access-Token": token})
         reconciler = Reconciler(api, settings.shopify_shop_domain, capture, publisher, cursors,
                                 overlap=settings.reconcile_overlap_seconds,
                                 lookback=settings.reconcile_lookback_seconds,
                                 max_age=settings.dedupe_ttl_seconds)
-    background = []
+    schemas = WriterSchemas(codec, (topics.orders, topics.customers, topics.status))
+    audit = WebhookAudit(name, producer, codec) if settings.audit else None
+    app = webhook_app(name, endpoints(settings, capture), publisher,
+                      max_body_bytes=settings.max_body_bytes, metrics=metrics, health=health, audit=audit)
+    http = HttpServer(app, settings.host, settings.port, name=name)
+    edge = Edge(http, prepare=[producer.start_polling, processed.start,
+                               *([cursors.start] if cursors is not None else []), schemas])
+    assembly.add("webhooks", edge)
     if reconciler is not None and settings.reconcile_interval_seconds > 0:
-        interval = settings.reconcile_interval_seconds
-        background.append(lambda: reconciler.run_forever(interval))
-    audit = WebhookAudit(SERVICE, producer, codec) if settings.audit else None
-    app = webhook_app(SERVICE, endpoints(settings, capture), publisher,
-                      max_body_bytes=settings.max_body_bytes, metrics=metrics, health=health,
-                      background=background, audit=audit)
-    host, port = admin or admin_address(SERVICE)
-    service = OrderCaptureService(settings, producer, processed, codec, capture, publisher, health,
-                                  AdminServer(registry, health, host, port),
-                                  HttpServer(app, settings.host, settings.port, name=SERVICE),
-                                  cursors, reconciler, topics)
+        assembly.add("reconciler", Reconciling(reconciler, settings.reconcile_interval_seconds,
+                                               after=edge.prepared, drain_timeout=assembly.shutdown_timeout))
+
+    def close_producer() -> None:
+        left = producer.close(assembly.shutdown_timeout)
+        log.info("%s stopped (%d records unacknowledged)", name, left)
+
+    assembly.on_close(close_producer)
+    assembly.on_close(processed.close)
     health.add_check("kafka", broker_reachable(client))
-    health.add_check("schemas", service.schemas_ready)
-    health.add_check("webhooks", lambda: service.http.started)
-    return service
+    health.add_check("schemas", schemas)
+    health.add_check("webhooks", lambda: http.started)
+    return OrderCaptureParts(settings, producer, processed, capture, publisher, edge, cursors, reconciler)
 
 
 def endpoints(settings: OrderCaptureSettings, capture: OrderCapture) -> list[Endpoint]:
@@ -175,12 +196,13 @@ def _codec(topics: Topics) -> Codec:
         topics.status: schema_for_topic("orders.status.v1")})
 
 
-def _bigcommerce_api(settings: OrderCaptureSettings, metrics: RuntimeMetrics) -> ApiClient | None:
+def _bigcommerce_api(settings: OrderCaptureSettings, metrics: RuntimeMetrics,
+                     service: str) -> ApiClient | None:
     """The BigCommerce API client; retries bounded so a webhook is answered within its budget."""
     if settings.bigcommerce_api_token is None:
         return None
     budget = settings.ack_timeout_seconds
-    return ApiClient("bigcommerce", settings.bigcommerce_api_url, metrics=metrics, service=SERVICE,
+    return ApiClient("bigcommerce", settings.bigcommerce_api_url, metrics=metrics, service=service,
                      retry=RetryPolicy(max_attempts=3, initial_backoff=0.1, max_backoff=budget / 3,
                                        budget_seconds=budget, jitter=0.05),
                      headers={"X-Auth-Token": settings.bigcommerce_api_token.get_secret_value()},
@@ -189,7 +211,7 @@ def _bigcommerce_api(settings: OrderCaptureSettings, metrics: RuntimeMetrics) ->
 
 def assemble(assembly: Assembly) -> None:
     """Declare the service's parts from the environment (nothing connects until it runs)."""
-    assembly.add(SERVICE, build(load(OrderCaptureSettings), load(KafkaSettings)))
+    build(assembly, load(OrderCaptureSettings), load(KafkaSettings))
 
 
 DEFINITION = ServiceDefinition(SERVICE, assemble)

@@ -1,7 +1,12 @@
-"""Builds the router from its settings and routes file: the runtime loop for Kafka-sourced routes,
-file watchers, the HTTP server, batch timers, metrics and the admin server.
+"""Declares the router's parts on its :class:`~bus.assembly.Assembly`, from its settings and routes file.
 
-Nothing here talks to the network; :meth:`Router.run` does.
+The parts are the consumer loop of the Kafka-sourced routes, the watcher of the ``file_in``
+folders, the ``http_in`` edge, the batch ticker (batch and aggregate windows) and, when no
+consumer loop beats the health, a heartbeat. Metrics (the runtime's and the router's per-route
+series) go to the assembly's registry, readiness checks to its health; the assembly serves both.
+
+Nothing here talks to the network; the routes are started by the first part that runs
+(:meth:`Router.start`) and closed after every part stopped.
 """
 
 from __future__ import annotations
@@ -10,18 +15,16 @@ import logging
 import os
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from prometheus_client import CollectorRegistry
 
 from bus.assembly import Assembly, ServiceDefinition
 from bus.contracts.catalog import TOPIC_EVENTS, schema_for_topic
 from bus.errors import ConfigError
-from bus.observability.admin_server import AdminServer, admin_address
 from bus.observability.health import Health
-from bus.observability.metrics import RuntimeMetrics
 from bus.runtime.audit import AuditTrail
 from bus.runtime.codec import Codec
 from bus.runtime.consumer import ConsumerLoop, LoopOptions
@@ -41,7 +44,7 @@ from services.router.endpoints.file_in import FileIn
 from services.router.endpoints.http_in import HttpIn
 from services.router.endpoints.kafka import Kafka
 from services.router.handlers import RouterHooks, dispatcher
-from services.router.http_server import http_app
+from services.router.http_server import HttpEdge, http_app
 from services.router.ingest import Collected, FileIngest, InputRunner
 from services.router.message import Origin
 from services.router.metrics import RouterMetrics
@@ -57,63 +60,95 @@ log = logging.getLogger("ecombus.router")
 
 @dataclass
 class Router:
-    """The wired router: call :meth:`run` with an event that stops it."""
+    """The wired router: its routes, what they share, and the work its parts do.
+
+    Attributes:
+        routes: the validated routes file.
+        runners: one per route, in the file's order.
+        settings: the router's settings (``tick_seconds``...).
+        health: the assembly's health (beaten by :meth:`heartbeat` when there is no loop).
+        loop: the consumer loop of the Kafka-sourced routes, if any.
+        files: one exactly-once ingest per ``file_in`` route.
+        http: the server of the ``http_in`` routes, if any.
+        producer: the shared producer (outputs of files' aggregates, dedupe marks, audit).
+        stores: the replicated sets (dedupe marks, processed files) loaded by :meth:`start`.
+        codec: encodes what a closing aggregate window emits.
+    """
 
     routes: RoutesFile
     runners: list[RouteRunner]
     settings: RouterSettings
     health: Health
-    admin: AdminServer
     loop: ConsumerLoop | None = None
     files: list[FileIngest] = field(default_factory=list)
     http: HttpServer | None = None
     producer: BusProducer | None = None
     stores: list[ProcessedEvents] = field(default_factory=list)
     codec: Codec | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _attempted: bool = field(default=False, init=False, repr=False)
+    _started: bool = field(default=False, init=False, repr=False)
+    _open_stores: list[ProcessedEvents] = field(default_factory=list, init=False, repr=False)
+    _open_components: list[Step | Endpoint] = field(default_factory=list, init=False, repr=False)
 
-    def run(self, stop: threading.Event) -> None:
-        """Start everything, run until ``stop`` is set, then drain and close."""
-        for store in self.stores:
-            store.start()
-        components: list[Step | Endpoint] = []
-        for runner in self.runners:
-            components += [step for _, step in runner.route.all_steps()]
-            components += [*runner.route.all_endpoints(), runner.route.source]
-        for component in components:
-            component.start()
-        for ingest in self.files:
-            ingest.start()
-        threads = [threading.Thread(target=self._watch_files, args=(stop,), name="router-files", daemon=True),
-                   threading.Thread(target=self._tick, args=(stop,), name="router-batches", daemon=True)]
-        for thread in threads:
-            thread.start()
-        if self.http is not None:
-            self.http.start()
-        self.admin.start()
-        log.info("router running %d route(s) from %s; admin on %s", len(self.runners),
-                 self.routes.path, self.admin.url)
-        try:
-            if self.loop is not None:
-                self.loop.run(stop)
-            else:
-                while not stop.wait(1.0):
-                    self.health.beat()
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=30)
-            if self.http is not None:
-                self.http.stop()
-            for component in components:
-                component.close()
+    @property
+    def started(self) -> bool:
+        """True once :meth:`start` succeeded (the ``routes_started`` readiness check)."""
+        return self._started
+
+    def start(self) -> bool:
+        """Load the stores, start every step and endpoint and ready the file routes, once.
+
+        Every part calls it before its own work: the first one starts the routes while the
+        others wait for it.
+
+        Returns:
+            True when the routes are started; False when the attempt of another part failed
+            (that part raised why, which stops the service).
+
+        Raises:
+            Exception: whatever starting a store, a component or a file route raised (the
+                ones already started are closed by :meth:`close`).
+        """
+        with self._lock:
+            if self._attempted:
+                return self._started
+            self._attempted = True
             for store in self.stores:
-                store.close()
-            if self.producer is not None:
-                self.producer.close(30)
-            self.admin.stop()
-            log.info("router stopped")
+                store.start()
+                self._open_stores.append(store)
+            for runner in self.runners:
+                route = runner.route
+                components: list[Step | Endpoint] = [step for _, step in route.all_steps()]
+                for component in [*components, *route.all_endpoints(), route.source]:
+                    component.start()
+                    self._open_components.append(component)
+            for ingest in self.files:
+                ingest.start()
+            self._started = True
+        log.info("router running %d route(s) from %s", len(self.runners), self.routes.path)
+        return True
 
-    def _watch_files(self, stop: threading.Event) -> None:
+    def close(self) -> None:
+        """Close what :meth:`start` opened: steps and endpoints (flushing their spools), then the stores.
+
+        A closer of the assembly: it runs once every part stopped.
+        """
+        with self._lock:
+            components, self._open_components = self._open_components, []
+            stores, self._open_stores = self._open_stores, []
+        for component in components:
+            component.close()
+        for store in stores:
+            store.close()
+        log.info("router stopped")
+
+    def part(self, work: Callable[[threading.Event], None]) -> RouterPart:
+        """``work(stop)`` as a part of the assembly, run once the routes are started."""
+        return RouterPart(self, work)
+
+    def watch_files(self, stop: threading.Event) -> None:
+        """Process the files ready in the ``file_in`` folders until ``stop``; a file in progress ends."""
         interval = min((f.endpoint.config.poll_seconds for f in self.files), default=1.0)
         while not stop.wait(interval):
             for ingest in self.files:
@@ -122,13 +157,19 @@ class Router:
                 except Exception:  # one bad file or a broker hiccup must not end the watcher
                     log.exception("file route %s: polling failed; retrying", ingest.route)
 
-    def _tick(self, stop: threading.Event) -> None:
+    def tick(self, stop: threading.Event) -> None:
+        """Close due batch and aggregate windows every ``tick_seconds`` until ``stop``."""
         while not stop.wait(self.settings.tick_seconds):
             for runner in self.runners:
                 try:
                     self._close_windows(runner)
                 except Exception:
                     log.exception("route %s: closing a batch window failed; retrying", runner.route.name)
+
+    def heartbeat(self, stop: threading.Event) -> None:
+        """Beat the health every second until ``stop`` (the liveness when no consumer loop beats it)."""
+        while not stop.wait(1.0):
+            self.health.beat()
 
     def _close_windows(self, runner: RouteRunner) -> None:
         for endpoint in runner.route.all_endpoints():
@@ -146,6 +187,22 @@ class Router:
             self.producer.confirm(topic, self.codec.encode(topic, value), key, headers, timeout=30)
         delivered.acknowledged()
         remove()
+
+
+@dataclass
+class RouterPart:
+    """One part of the router on the assembly: ``work(stop)``, once :meth:`Router.start` started the routes.
+
+    Returns at once, without working, when another part failed to start the routes.
+    """
+
+    router: Router
+    work: Callable[[threading.Event], None]
+
+    def run(self, stop: threading.Event) -> None:
+        """Start the routes (or wait for the part starting them), then work until ``stop``."""
+        if self.router.start():
+            self.work(stop)
 
 
 def router_codec(routes: RoutesFile, registry: Any) -> RouterCodec:
@@ -178,11 +235,33 @@ def router_codec(routes: RoutesFile, registry: Any) -> RouterCodec:
                        json_topics, writers)
 
 
-def build(settings: RouterSettings, runtime: RuntimeSettings, kafka: KafkaSettings,
-          registry_settings: RegistrySettings | None = None, *, metrics: CollectorRegistry | None = None,
-          environ: dict[str, str] | None = None, http_transport: httpx.BaseTransport | None = None,
-          address: tuple[str, int] | None = None) -> Router:
-    """Wire the router (see :class:`Router`); ``metrics``/``environ``/``address`` for tests."""
+def build(assembly: Assembly, settings: RouterSettings, runtime: RuntimeSettings, kafka: KafkaSettings,
+          registry_settings: RegistrySettings | None = None, *, environ: dict[str, str] | None = None,
+          http_transport: httpx.BaseTransport | None = None) -> Router:
+    """Validate the routes file, then declare the router's parts, closers and readiness on ``assembly``.
+
+    Parts: ``consumer`` (the Kafka-sourced routes, if any), ``files`` (the ``file_in`` routes, if
+    any), ``http`` (the ``http_in`` routes, if any, on ``http_host:http_port``), ``batches``
+    (batch and aggregate windows) and ``heartbeat`` (only without a consumer loop). Closers: the
+    routes' steps, endpoints and stores, then the shared producer (flushed). Readiness: ``kafka``
+    (broker reachable), ``routes_started`` and, with a consumer loop, ``consuming``.
+
+    Args:
+        assembly: where the parts go; its registry, metrics and health are the router's.
+        settings: the router's settings (routes file, state folder, HTTP edge, topic names).
+        runtime: the runtime's tuning (group, batch size, retries, exactly-once, audit).
+        kafka: how to reach the cluster.
+        registry_settings: how to reach the schema registry (defaults from the environment).
+        environ: where the routes' secrets and settings are read (``os.environ`` by default).
+        http_transport: the transport of every outbound HTTP call (a MockTransport in tests).
+
+    Returns:
+        The wired :class:`Router` (its loop, files and stores, for tests).
+
+    Raises:
+        ConfigError: the routes file is invalid, or a route reads a field no source record has
+            (naming the route, the step and the field); nothing is declared nor connected then.
+    """
     from bus.serde import RegistryClient
 
     client: ClientConfig = kafka.client_config()
@@ -194,13 +273,12 @@ def build(settings: RouterSettings, runtime: RuntimeSettings, kafka: KafkaSettin
     if problems:  # a field no source record can have would dead-letter every message
         raise ConfigError(f"{settings.routes_file}: " + "; ".join(problems)
                           + f" (see 'ecombus routes check {settings.routes_file}')")
-    registry = metrics if metrics is not None else CollectorRegistry()
-    runtime_metrics = RuntimeMetrics(SERVICE, registry)
-    router_metrics = RouterMetrics(registry)
+    runtime_metrics = assembly.metrics
+    router_metrics = RouterMetrics(assembly.registry)
     context.extra["runtime_metrics"] = runtime_metrics
     codec = router_codec(routes, RegistryClient.from_settings(registry_settings or RegistrySettings()))
     context.extra["codec"] = codec
-    health = Health()
+    health = assembly.health
     hooks = RouterHooks(SERVICE, runtime_metrics, health, router_metrics=router_metrics)
     producer = BusProducer(client, on_failure=hooks.delivery_failed)
     producer.start_polling()
@@ -242,19 +320,31 @@ def build(settings: RouterSettings, runtime: RuntimeSettings, kafka: KafkaSettin
                               shutdown_timeout=runtime.shutdown_timeout_seconds)
         loop = ConsumerLoop(SERVICE, handlers, client, codec, options,
                             producer=None if exactly_once else producer, hooks=hooks)
-        health.add_check("consuming", lambda: hooks.beats > 0)
-    health.add_check("kafka", broker_reachable(client))
     http = HttpServer(http_app(http_routes, producer), settings.http_host, settings.http_port,
                       name="router-http") if http_routes else None
-    host, port = address or admin_address(SERVICE)
-    return Router(routes, runners, settings, health, AdminServer(registry, health, host, port), loop, files,
-                  http, producer, stores, codec)
+    router = Router(routes, runners, settings, health, loop, files, http, producer, stores, codec)
+
+    if loop is not None:
+        health.add_check("consuming", lambda: hooks.beats > 0)
+    health.add_check("kafka", broker_reachable(client))
+    health.add_check("routes_started", lambda: router.started)
+    if loop is not None:
+        assembly.add("consumer", router.part(loop.run))
+    if files:
+        assembly.add("files", router.part(router.watch_files))
+    if http is not None:
+        assembly.add("http", router.part(HttpEdge(http).run))
+    assembly.add("batches", router.part(router.tick))
+    if loop is None:
+        assembly.add("heartbeat", router.part(router.heartbeat))
+    assembly.on_close(lambda: producer.close(assembly.shutdown_timeout))  # closers run in reverse:
+    assembly.on_close(router.close)  # the routes' spools and stores close before the producer flushes
+    return router
 
 
 def assemble(assembly: Assembly) -> None:
-    """Declare the service's parts from the environment (nothing connects until it runs)."""
-    assembly.add(SERVICE, build(load(RouterSettings), load(RuntimeSettings), load(KafkaSettings),
-                                load(RegistrySettings)))
+    """Declare the router's parts from the environment (nothing connects until the assembly runs)."""
+    build(assembly, load(RouterSettings), load(RuntimeSettings), load(KafkaSettings), load(RegistrySettings))
 
 
 DEFINITION = ServiceDefinition(SERVICE, assemble)

@@ -1,27 +1,36 @@
-"""Builds shipping-tracker from its settings: the webhook side and the consumer side in one process.
+"""Declares shipping-tracker's parts on its assembly: the consumer side and the carrier webhooks.
 
-* HTTP side: ``/webhooks/easypost`` and ``/webhooks/aftership`` publish ShipmentUpdated
-  (deduplicated by carrier event id in ``bus.processed.<name>.webhooks.v1``).
-* Consumer side: a :class:`~bus.runtime.service.Service` handler on shipments.tracking.v1
-  (``side_effects=True``) pushes fulfillments (remembered in
+Parts (see :mod:`bus.assembly`):
+
+* ``consumer`` (a :class:`~bus.runtime.service.Service`): a consumer loop on
+  shipments.tracking.v1 whose handler (``side_effects=True``) pushes fulfillments (remembered in
   ``bus.processed.<name>.fulfillments.v1``) and emits OrderStatusChanged, with every order's
   status rebuilt from orders.status.v1 (:class:`~services.shipping_tracker.statuses.StatusBook`).
+  Its start steps load the fulfillments and the status book; then it loads its dedupe store
+  (``bus.processed.<name>.v1``) and consumes; at stop it finishes the batch in hand, waits for
+  its acknowledgements, commits and closes its producer and dedupe store.
+* ``webhooks`` (:class:`~bus.webhooks.server.Edge`): ``/webhooks/easypost`` and
+  ``/webhooks/aftership`` publish ShipmentUpdated (deduplicated by carrier event id in
+  ``bus.processed.<name>.webhooks.v1``). It loads that store, waits for the consumer side to be
+  loaded, then opens the port; at stop it answers the requests in flight.
 
-Both count into the Service's metrics and answer on its admin port (9104). Nothing here touches
-the network; :meth:`ShippingTrackerService.start` does.
+Closers (after both parts stopped): the status book, the fulfillments and webhook stores, then
+the webhooks' producer, flushed within the assembly's ``shutdown_timeout``.
+
+Both sides count into :attr:`Assembly.metrics` and answer on its admin port (9104); readiness:
+``kafka``, ``consuming`` (the loop turned), ``status_book`` (read to its end), ``webhooks`` (the
+port is open); liveness: the consumer loop beats. Nothing here touches the network; the parts do
+when the assembly runs them.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bus.assembly import Assembly, ServiceDefinition
 from bus.contracts import models as m
 from bus.contracts.catalog import schema_for_topic
-from bus.errors import SetupError
 from bus.http import ApiClient
 from bus.runtime.codec import Codec
 from bus.runtime.hooks import RuntimeHooks
@@ -33,6 +42,7 @@ from bus.settings import KafkaSettings, RegistrySettings, load
 from bus.webhooks import Endpoint, HttpServer, Publisher, webhook_app
 from bus.webhooks.audit import WebhookAudit
 from bus.webhooks.publisher import webhook_producer_overrides
+from bus.webhooks.server import Edge
 from services.shipping_tracker import SERVICE
 from services.shipping_tracker.handlers import ShipmentTracker, TrackingWebhooks
 from services.shipping_tracker.settings import ShippingTrackerSettings
@@ -42,80 +52,49 @@ from services.shipping_tracker.storefront import Storefront
 log = logging.getLogger("ecombus.shipping_tracker")
 
 
-@dataclass
-class ShippingTrackerService:
-    """The wired service; :meth:`run` blocks until its stop event is set."""
+@dataclass(frozen=True)
+class ShippingTrackerParts:
+    """What :func:`build` declared, for tests and tools; the assembly runs it.
+
+    Attributes:
+        settings / runtime: its settings.
+        book: every order's current status.
+        consumer: the ``consumer`` part (``consumer.loop`` is the loop once it runs).
+        edge: the ``webhooks`` part; ``edge.server.url`` is where the carrier webhooks answer.
+    """
 
     settings: ShippingTrackerSettings
-    kafka: KafkaSettings
     runtime: RuntimeSettings
-    service: Service
-    codec: Codec
     book: StatusBook
-    fulfilled: ProcessedEvents
-    producer: BusProducer
-    received: ProcessedEvents
-    http: HttpServer
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _consumer: threading.Thread | None = None
+    consumer: Service
+    edge: Edge
 
-    def start(self, timeout: float = 60.0) -> ShippingTrackerService:
-        """Load the dedupe stores and the status book, start consuming, then open the webhook port."""
-        self.producer.start_polling()
-        self.received.start()
-        self.fulfilled.start()
-        self.book.start()
-        self._consumer = threading.Thread(target=self.service.run, name=f"{self.service.name}-consumer",
-                                          daemon=True, kwargs={
-            "settings": self.runtime, "kafka": self.kafka, "codec": self.codec, "stop": self._stop,
-            "install_signal_handlers": False})
-        self._consumer.start()
-        deadline = time.monotonic() + timeout
-        while self.service.loop is None and self._consumer.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if self.service.loop is None:
-            self.stop()
-            raise SetupError("the consumer side of shipping-tracker did not start; see the log above")
-        self.http.start()
-        log.info("shipping-tracker listening on %s (/webhooks/easypost, /webhooks/aftership)", self.http.url)
-        return self
-
-    def stop(self) -> None:
-        """Answer in-flight webhooks, drain the consumer, flush and close."""
-        self.http.stop()
-        self._stop.set()
-        if self._consumer is not None:
-            self._consumer.join(self.runtime.shutdown_timeout_seconds + 5)
-        self.book.close()
-        self.fulfilled.close()
-        self.received.close()
-        self.producer.close(10)
-
-    def run(self, stop: threading.Event) -> None:
-        self.start()
-        try:
-            while not stop.wait(1.0):
-                if self._consumer is not None and not self._consumer.is_alive():
-                    raise SetupError("the consumer side of shipping-tracker stopped; see the log above")
-        finally:
-            self.stop()
+    @property
+    def http(self) -> HttpServer:
+        """The webhook server."""
+        return self.edge.server
 
 
-def build(settings: ShippingTrackerSettings, kafka: KafkaSettings, *, runtime: RuntimeSettings | None = None,
-          codec: Codec | None = None, name: str = SERVICE) -> ShippingTrackerService:
-    """Wire shipping-tracker.
+def build(assembly: Assembly, settings: ShippingTrackerSettings, kafka: KafkaSettings, *,
+          runtime: RuntimeSettings | None = None, codec: Codec | None = None) -> ShippingTrackerParts:
+    """Declare shipping-tracker on ``assembly`` (parts, closers, readiness; see the module docstring).
+
+    ``assembly.name`` names the consumer group (``ecombus.<name>`` unless ``runtime.group_id``
+    says otherwise), ``dlq.<name>``, the dedupe topics and the ``service`` metrics label.
 
     Args:
+        assembly: where the parts are declared.
         settings / kafka / runtime: its settings (``ECOMBUS_*`` runtime settings by default).
         codec: Avro through ``SCHEMA_REGISTRY_URL`` by default, the configured topics mapped to
             their contracts.
-        name: the service name (group ``ecombus.<name>``, ``dlq.<name>``, admin port, metrics).
+
+    Returns:
+        The wired pieces (nothing started).
     """
+    name, metrics, health = assembly.name, assembly.metrics, assembly.health
     client = kafka.client_config()
     codec = codec or _codec(settings)
     runtime = runtime or load(RuntimeSettings)
-    service = Service(name)
-    metrics = service.metrics
     token = settings.storefront_api_token.get_secret_value() if settings.storefront_api_token else ""
     api = ApiClient("storefront", settings.storefront_api_url, metrics=metrics, service=name,
                     retry=RetryPolicy(max_attempts=4, initial_backoff=0.5, budget_seconds=20),
@@ -127,9 +106,15 @@ def build(settings: ShippingTrackerSettings, kafka: KafkaSettings, *, runtime: R
     fulfilled = ProcessedEvents(client, f"{name}.fulfillments", producer, ttl=settings.dedupe_ttl_seconds)
     received = ProcessedEvents(client, f"{name}.webhooks", producer, ttl=settings.dedupe_ttl_seconds)
     book = StatusBook(client, settings.status_topic, codec)
+
+    consumer = Service(name, metrics=metrics, health=health, settings=runtime, kafka=kafka, codec=codec)
     tracker = ShipmentTracker(book, storefront, fulfilled, settings.status_topic)
-    service.handler(settings.shipments_topic, name="track_shipment", side_effects=True,
-                    model=m.ShipmentUpdated)(tracker.track)
+    consumer.handler(settings.shipments_topic, name="track_shipment", side_effects=True,
+                     model=m.ShipmentUpdated)(tracker.track)
+    consumer.on_start(fulfilled.start)
+    consumer.on_start(book.start)
+    assembly.add("consumer", consumer)
+
     webhooks = TrackingWebhooks(settings.shipments_topic, storefront)
     endpoints = [
         Endpoint("/webhooks/easypost", "easypost", webhooks.easypost, settings.easypost_webhook_secret),
@@ -139,10 +124,20 @@ def build(settings: ShippingTrackerSettings, kafka: KafkaSettings, *, runtime: R
     app = webhook_app(name, endpoints, publisher, max_body_bytes=settings.max_body_bytes, metrics=metrics,
                       audit=audit)
     http = HttpServer(app, settings.host, settings.port, name=name)
-    service.health.add_check("status_book", lambda: book.loaded)
-    service.health.add_check("webhooks", lambda: http.started)
-    return ShippingTrackerService(settings, kafka, runtime, service, codec, book,
-                                  fulfilled, producer, received, http)
+    edge = Edge(http, prepare=[producer.start_polling, received.start], after=[consumer.started])
+    assembly.add("webhooks", edge)
+
+    def close_producer() -> None:
+        left = producer.close(assembly.shutdown_timeout)
+        log.info("%s webhooks stopped (%d records unacknowledged)", name, left)
+
+    assembly.on_close(close_producer)
+    assembly.on_close(received.close)
+    assembly.on_close(fulfilled.close)
+    assembly.on_close(book.close)
+    health.add_check("status_book", lambda: book.loaded)
+    health.add_check("webhooks", lambda: http.started)
+    return ShippingTrackerParts(settings, runtime, book, consumer, edge)
 
 
 def _codec(settings: ShippingTrackerSettings) -> Codec:
@@ -156,7 +151,7 @@ def _codec(settings: ShippingTrackerSettings) -> Codec:
 
 def assemble(assembly: Assembly) -> None:
     """Declare the service's parts from the environment (nothing connects until it runs)."""
-    assembly.add(SERVICE, build(load(ShippingTrackerSettings), load(KafkaSettings)))
+    build(assembly, load(ShippingTrackerSettings), load(KafkaSettings))
 
 
 DEFINITION = ServiceDefinition(SERVICE, assemble)

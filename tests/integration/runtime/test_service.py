@@ -1,5 +1,6 @@
-"""A whole Service on the real broker and registry: typed Avro events in and out, audit trail,
-admin endpoints, and a /metrics exposition that promtool accepts."""
+"""A whole Service, the consumer part of an Assembly, on the real broker and registry: typed Avro
+events in and out, audit trail, the assembly's admin endpoints, and a /metrics exposition that
+promtool accepts."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from bus.assembly import Assembly
 from bus.contracts import models as m
 from bus.contracts.catalog import schema_for_topic
 from bus.contracts.examples import order_placed
@@ -21,7 +23,6 @@ from bus.runtime.handlers import Context
 from bus.runtime.service import RuntimeSettings, Service
 from bus.serde import AvroCodec, RegistryClient
 from bus.settings import KafkaSettings
-from bus.tools.local.broker import free_port
 from bus.tools.ops.trace import trace
 from tests.integration.runtime.kafka_io import committed_total, read_all, wait_for
 
@@ -44,7 +45,12 @@ def test_service_handles_typed_avro_events_and_reports(
     codec = AvroCodec(RegistryClient(schema_registry_url),
                       writer_schemas={source: schema_for_topic("orders.placed.v1"),
                                       target: schema_for_topic("orders.status.v1")})
-    service = Service("test-acceptor")
+    stop = threading.Event()
+    settings = RuntimeSettings(group_id=f"ecombus.{source}")
+    assembly = Assembly("test-acceptor", admin=("127.0.0.1", 0))
+    service = Service("test-acceptor", metrics=assembly.metrics, health=assembly.health, settings=settings,
+                      kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap), codec=codec)
+    assembly.add("consumer", service)
     seen: list[object] = []
 
     @service.handler(source, model=m.OrderPlaced)
@@ -58,14 +64,8 @@ def test_service_handles_typed_avro_events_and_reports(
     producer.produce(source, key=order.order_id.encode(), value=codec.encode(source, order))
     producer.flush(10)
 
-    admin_port = free_port()
-    monkeypatch.setenv("ECOMBUS_ADMIN_PORT", str(admin_port))
     monkeypatch.setenv("SCHEMA_REGISTRY_URL", schema_registry_url)
-    stop = threading.Event()
-    settings = RuntimeSettings(group_id=f"ecombus.{source}")
-    thread = threading.Thread(target=service.run, kwargs=dict(
-        settings=settings, kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap), codec=codec,
-        stop=stop, install_signal_handlers=False), daemon=True)
+    thread = threading.Thread(target=assembly.run, args=(stop,), daemon=True)
     thread.start()
     try:
         assert wait_for(lambda: committed_total(kafka_bootstrap, source, settings.group_id or "") == 1)
@@ -74,7 +74,7 @@ def test_service_handles_typed_avro_events_and_reports(
         out = [codec.decode(target, msg.value()) for msg in read_all(kafka_bootstrap, target)]
         assert [(o["order_id"], o["status"]) for o in out] == [(order.order_id, "ACCEPTED")]
 
-        base = f"http://127.0.0.1:{admin_port}"
+        base = assembly.admin_url
         assert _get(base + "/healthz")[0] == 200
         assert wait_for(lambda: _get(base + "/readyz")[0] == 200, timeout=20)
         status, metrics = _get(base + "/metrics")

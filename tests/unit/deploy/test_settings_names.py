@@ -10,10 +10,11 @@ from typing import Any
 
 from pydantic_settings import BaseSettings
 
+from bus.assembly import ServiceSettings
 from bus.observability.admin_server import HOST_ENV, PORT_ENV
 from bus.runtime.service import RuntimeSettings
 from bus.settings import KafkaSettings, RegistrySettings
-from bus.tools.cli.run import available_services
+from bus.tools.cli.plugins import available_services
 from services.registry.settings import RegistryServerSettings
 
 Objects = dict[str, dict[str, dict[str, Any]]]
@@ -32,7 +33,7 @@ def env_names(cls: type[BaseSettings]) -> set[str]:
 
 def read_by_code() -> set[str]:
     """Variables read by the shared settings, every service's settings and the routes file."""
-    classes: list[type[BaseSettings]] = [KafkaSettings, RegistrySettings, RuntimeSettings,
+    classes: list[type[BaseSettings]] = [KafkaSettings, RegistrySettings, ServiceSettings, RuntimeSettings,
                                          RegistryServerSettings]
     for service in available_services():
         module = importlib.import_module(f"services.{service.replace('-', '_')}.settings")

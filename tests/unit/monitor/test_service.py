@@ -8,18 +8,17 @@ import urllib.error
 import urllib.request
 
 import pytest
-from prometheus_client import CollectorRegistry
 
+from bus.assembly import Assembly
 from bus.errors import ConfigError
-from bus.observability.admin_server import AdminServer
-from bus.observability.health import Health
 from bus.observability.lag import measure_lag
-from bus.observability.metrics import RuntimeMetrics
 from bus.settings import load
+from services.monitor import SERVICE
 from services.monitor.handlers import LagExporter
 from services.monitor.settings import MonitorSettings
-from services.monitor.wiring import Monitor
+from services.monitor.wiring import Monitor, build
 from tests.unit.observability.fakes import FakeCluster, FakeTimestamps
+from tests.unit.runtime.fakes import UNREACHABLE_KAFKA
 
 
 def test_settings_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -49,8 +48,8 @@ def test_the_loop_measures_serves_metrics_and_is_ready_once_the_cluster_answered
     cluster.topic("orders.placed.v1", (0, 10), ts={0: {4: 1_000}})
     cluster.group("ecombus.inventory-sync", committed={("orders.placed.v1", 0): 4})
     cluster.down = True
-    registry = CollectorRegistry()
-    health = Health(stale_after=60)
+    assembly = Assembly(SERVICE, shutdown_timeout=5, admin=("127.0.0.1", 0))
+    registry, health = assembly.registry, assembly.health
     exporter = LagExporter(registry)
     health.add_check("broker_reachable", lambda: exporter.last_ok)
     measured = threading.Event()
@@ -62,14 +61,13 @@ def test_the_loop_measures_serves_metrics_and_is_ready_once_the_cluster_answered
             measured.set()
 
     settings = MonitorSettings(interval_seconds=0.05)
-    monitor = Monitor(settings, measure, exporter, RuntimeMetrics("monitor", registry), health,
-                      AdminServer(registry, health, host="127.0.0.1", port=0))
+    assembly.add("lag", Monitor(settings, measure, exporter, assembly.metrics, health))
     stop = threading.Event()
-    thread = threading.Thread(target=monitor.run, args=(stop,), daemon=True)
+    thread = threading.Thread(target=assembly.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        assert measured.wait(5)
-        url = monitor.server.url
+        assert measured.wait(5)  # the admin server is up before any part runs
+        url = assembly.admin_url
         status, body = http(url + "/readyz")
         assert status == 503 and "broker_reachable" in json.loads(body)["failing"]
         cluster.down = False
@@ -92,3 +90,14 @@ def test_the_loop_measures_serves_metrics_and_is_ready_once_the_cluster_answered
         thread.join(5)
     assert not thread.is_alive()
     assert registry.get_sample_value("ecombus_service_up", {"service": "monitor"}) == 0
+
+
+def test_build_declares_the_measuring_loop_on_the_assembly_with_its_liveness_bound() -> None:
+    assembly = Assembly(SERVICE, admin=("127.0.0.1", 0))
+    settings = MonitorSettings(interval_seconds=15, request_timeout_seconds=10)
+    monitor = build(assembly, settings, UNREACHABLE_KAFKA)
+    assert assembly.parts == [("lag", monitor)]
+    assert (monitor.health, monitor.metrics) == (assembly.health, assembly.metrics)
+    assert monitor.exporter.registry is assembly.registry
+    assert assembly.health.stale_after == 15 + 10 * (10 + 5)
+    assert assembly.health.readiness().reasons == {"broker_reachable": "not ready"}

@@ -13,6 +13,7 @@ from services.router.build import BuildContext
 from services.router.checks import check_fields, source_paths
 from services.router.routes import parse_routes
 from services.router.schema_paths import projected_schema
+from tests.unit.runtime.fakes import UNREACHABLE_KAFKA
 
 ROUTES = """
 routes:
@@ -66,11 +67,12 @@ def test_projection_reads_only_what_the_route_needs() -> None:
 
 def test_the_router_refuses_to_start_on_a_field_no_record_has(tmp_path: Path) -> None:
     import pytest
-    from prometheus_client import CollectorRegistry
 
+    from bus.assembly import Assembly
     from bus.errors import ConfigError
     from bus.runtime.service import RuntimeSettings
-    from bus.settings import KafkaSettings, RegistrySettings
+    from bus.settings import RegistrySettings
+    from services.router import SERVICE
     from services.router.settings import RouterSettings
     from services.router.wiring import build
 
@@ -78,6 +80,8 @@ def test_the_router_refuses_to_start_on_a_field_no_record_has(tmp_path: Path) ->
     routes.write_text(ROUTES, encoding="utf-8")
     settings = RouterSettings(routes_file=routes, state_dir=tmp_path / "state")
     expected = r"route 'lines', step '3-map': field 'customer.emial'.*routes check"
+    assembly = Assembly(SERVICE, admin=("127.0.0.1", 0))
     with pytest.raises(ConfigError, match=expected):
-        build(settings, RuntimeSettings(), KafkaSettings(bootstrap_servers="127.0.0.1:1"),
-              RegistrySettings(url="http://127.0.0.1:1"), metrics=CollectorRegistry(), environ={})
+        build(assembly, settings, RuntimeSettings(), UNREACHABLE_KAFKA,
+              RegistrySettings(url="http://127.0.0.1:1"), environ={})
+    assert (assembly.parts, assembly.closers) == ([], [])  # refused before declaring anything

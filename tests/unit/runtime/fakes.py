@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bus.settings import KafkaSettings
+
 
 class FakeProducer:
     """Records what would be produced; ``flush`` reports nothing left."""
@@ -17,3 +19,7 @@ class FakeProducer:
 
     def flush(self, timeout: float = 30.0) -> int:
         return 0
+
+
+UNREACHABLE_KAFKA = KafkaSettings(bootstrap_servers="127.0.0.1:1", extra_config={"log_level": "0"})
+"""A cluster that is never there, for wiring built but not run (librdkafka kept quiet about it)."""
