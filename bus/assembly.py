@@ -42,6 +42,7 @@ stop event of their own; :attr:`Assembly.admin_url` tells where ``/metrics`` ans
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -56,7 +57,7 @@ from bus.observability.admin_server import AdminServer, admin_address
 from bus.observability.health import Health
 from bus.observability.logging import configure_logging
 from bus.observability.metrics import RuntimeMetrics
-from bus.runtime.service import stop_on_signals
+from bus.runtime.service import Service, Worker, stop_on_signals
 from bus.settings import load
 
 log = logging.getLogger("ecombus.assembly")
@@ -118,6 +119,17 @@ class Assembly:
         """Declare a part (run in a thread called ``name``); returns it."""
         self.parts.append((name, part))
         return part
+
+    def add_service(self, service: Service, **workers: Worker) -> Service:
+        """Declare a consumer :class:`~bus.runtime.service.Service` (part ``consumer``) and the
+        workers beside it (part per keyword, e.g. ``crm_flusher=flusher`` → ``crm-flusher``): each
+        starts once the service's start steps finished, and its producer is closed after every
+        part stopped. Returns the service."""
+        self.add("consumer", service)
+        for name, worker in workers.items():
+            self.add(name.replace("_", "-"), service.beside(worker))
+            self.on_close(functools.partial(worker.producer.close, self.shutdown_timeout))
+        return service
 
     def on_close(self, closer: Callable[[], object]) -> None:
         """Run ``closer`` after every part stopped (closers run in reverse order)."""

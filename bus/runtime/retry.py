@@ -39,6 +39,12 @@ class RetryPolicy:
     budget_seconds: float = 30.0
     jitter: float = 0.2
 
+    @classmethod
+    def until_budget(cls, budget_seconds: float, max_backoff: float = 30.0) -> RetryPolicy:
+        """Attempts bounded by time alone (``budget_seconds``), waits up to ``max_backoff``: what a
+        sink worker pushing to a downstream API uses, so an outage is waited out, not counted."""
+        return cls(max_attempts=1_000_000, max_backoff=max_backoff, budget_seconds=budget_seconds)
+
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, TransientError) and exc.retry_after is not None:

@@ -31,7 +31,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from confluent_kafka.admin import AdminClient
@@ -228,11 +228,18 @@ class Beside:
             self.worker.run(stop, self.shutdown_timeout)
 
 
-def default_codec() -> Codec:
-    """Avro through the schema registry named by ``SCHEMA_REGISTRY_URL``."""
+def default_codec(schemas: Mapping[str, Any] | None = None, *, read_with_them: bool = True) -> Codec:
+    """Avro through the schema registry named by ``SCHEMA_REGISTRY_*``.
+
+    Args:
+        schemas: topic → the schema its values are written with (a contract, or a service's
+            internal changelog schema); topics not named use their contract.
+        read_with_them: also read those topics with the same schemas (projection).
+    """
     from bus.serde import AvroCodec, RegistryClient
 
-    return AvroCodec(RegistryClient.from_settings(load(RegistrySettings)))
+    return AvroCodec(RegistryClient.from_settings(load(RegistrySettings)), writer_schemas=schemas,
+                     reader_schemas=schemas if read_with_them else None)
 
 
 def broker_reachable(client: ClientConfig, ttl: float = 5.0) -> Callable[[], bool]:

@@ -64,6 +64,11 @@ class Feed:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
 
+    @classmethod
+    def of(cls, service: str, topic: str, group_id: str, client: ClientConfig) -> Feed:
+        """A feed with a producer of its own for the dead letters (closed by the service)."""
+        return cls(service, topic, group_id, client, BusProducer(client))
+
 
 class TopicSink(Generic[K]):
     """Consume a topic into a sink (see the module docstring); subclasses add the business rule.

@@ -21,12 +21,11 @@ from bus.contracts.catalog import schema_for_topic
 from bus.http import ApiClient
 from bus.runtime.codec import Codec
 from bus.runtime.dlq import dlq_topic
-from bus.runtime.producer import BusProducer
 from bus.runtime.retry import RetryPolicy
-from bus.runtime.service import RuntimeSettings, Service
+from bus.runtime.service import RuntimeSettings, Service, default_codec
 from bus.runtime.state_store import fence
 from bus.runtime.table import read_to_end
-from bus.settings import KafkaSettings, RegistrySettings, load
+from bus.settings import KafkaSettings, load
 from bus.sinks import Feed
 from bus.topics import TopicSpec, ensure_topics
 from services.crm_updater import SERVICE
@@ -113,32 +112,26 @@ def build(assembly: Assembly, settings: CrmUpdaterSettings, runtime: RuntimeSett
                                                   settings.rate_limit_interval_seconds))
     client = kafka.client_config()
     flusher = ContactFlusher(
-        Feed(SERVICE, settings.outbox_topic, f"{group}.crm", client, BusProducer(client)),
+        Feed.of(SERVICE, settings.outbox_topic, f"{group}.crm", client),
         contacts=contacts, book=book, codec=codec,
-        retry=RetryPolicy(max_attempts=1_000_000, max_backoff=30.0,
-                          budget_seconds=settings.retry_budget_seconds),
+        retry=RetryPolicy.until_budget(settings.retry_budget_seconds),
         batch_size=settings.batch_size, linger=settings.batch_linger_seconds,
         registry=assembly.registry)
     updater = CrmUpdater(service, settings, runtime, kafka, codec, book, flusher)
     service.on_start(updater.restore)
-    assembly.add("consumer", service)
-    assembly.add("crm-flusher", service.beside(flusher))
-    assembly.on_close(lambda: flusher.producer.close(runtime.shutdown_timeout_seconds))
+    assembly.add_service(service, crm_flusher=flusher)
     return updater
 
 
 def avro_codec(settings: CrmUpdaterSettings) -> Codec:
     """Avro through the registry, every configured topic with its schema (contract or internal)."""
-    from bus.serde import AvroCodec, RegistryClient
-
     schemas: dict[str, Any] = {
         settings.orders_topic: schema_for_topic("orders.placed.v1"),
         settings.profiles_topic: schema_for_topic("customers.profiles.v1"),
         settings.changelog_topic: CUSTOMER_STATE,
         settings.outbox_topic: CONTACT_UPSERT,
     }
-    return AvroCodec(RegistryClient.from_settings(load(RegistrySettings)), writer_schemas=schemas,
-                     reader_schemas=schemas)
+    return default_codec(schemas)
 
 
 def assemble(assembly: Assembly) -> None:

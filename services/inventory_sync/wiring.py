@@ -23,12 +23,11 @@ from bus.contracts.catalog import schema_for_topic
 from bus.http import ApiClient
 from bus.runtime.codec import Codec
 from bus.runtime.dlq import dlq_topic
-from bus.runtime.producer import BusProducer
 from bus.runtime.retry import RetryPolicy
-from bus.runtime.service import RuntimeSettings, Service
+from bus.runtime.service import RuntimeSettings, Service, default_codec
 from bus.runtime.state_store import fence
 from bus.runtime.table import read_to_end
-from bus.settings import KafkaSettings, RegistrySettings, load
+from bus.settings import KafkaSettings, load
 from bus.sinks import Feed
 from bus.topics import TopicSpec, ensure_topics
 from services.inventory_sync import SERVICE
@@ -122,23 +121,18 @@ def build(assembly: Assembly, settings: InventorySyncSettings, runtime: RuntimeS
     storefront = StorefrontInventory(api, LeakyBucket(settings.bucket_capacity, settings.leak_per_second))
     client = kafka.client_config()
     pusher = StockPusher(
-        Feed(SERVICE, settings.levels_topic, f"{group}.storefront", client, BusProducer(client)),
+        Feed.of(SERVICE, settings.levels_topic, f"{group}.storefront", client),
         storefront=storefront, book=book, sku_map=sku_map, codec=codec,
-        retry=RetryPolicy(max_attempts=1_000_000, max_backoff=30.0,
-                          budget_seconds=settings.push_retry_budget_seconds),
+        retry=RetryPolicy.until_budget(settings.push_retry_budget_seconds),
         linger=settings.push_linger_seconds, registry=assembly.registry)
     sync = InventorySync(service, settings, runtime, kafka, codec, book, pusher)
     service.on_start(sync.restore)
-    assembly.add("consumer", service)
-    assembly.add("storefront-pusher", service.beside(pusher))
-    assembly.on_close(lambda: pusher.producer.close(runtime.shutdown_timeout_seconds))
+    assembly.add_service(service, storefront_pusher=pusher)
     return sync
 
 
 def avro_codec(settings: InventorySyncSettings) -> Codec:
     """Avro through the registry, every configured topic with its schema (contract or internal)."""
-    from bus.serde import AvroCodec, RegistryClient
-
     schemas: dict[str, Any] = {
         settings.orders_topic: schema_for_topic("orders.placed.v1"),
         settings.levels_topic: schema_for_topic("inventory.levels.v1"),
@@ -146,8 +140,7 @@ def avro_codec(settings: InventorySyncSettings) -> Codec:
         settings.status_topic: schema_for_topic("orders.status.v1"),
         settings.changelog_topic: POSITION,
     }
-    return AvroCodec(RegistryClient.from_settings(load(RegistrySettings)), writer_schemas=schemas,
-                     reader_schemas=schemas)
+    return default_codec(schemas)
 
 
 def assemble(assembly: Assembly) -> None:

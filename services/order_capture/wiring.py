@@ -39,8 +39,8 @@ from bus.runtime.hooks import RuntimeHooks
 from bus.runtime.idempotency import ProcessedEvents
 from bus.runtime.producer import BusProducer
 from bus.runtime.retry import RetryPolicy
-from bus.runtime.service import broker_reachable
-from bus.settings import KafkaSettings, RegistrySettings, load
+from bus.runtime.service import broker_reachable, default_codec
+from bus.settings import KafkaSettings, load
 from bus.webhooks import Endpoint, HttpServer, Publisher, webhook_app
 from bus.webhooks.audit import WebhookAudit
 from bus.webhooks.body import JSON
@@ -188,12 +188,9 @@ def endpoints(settings: OrderCaptureSettings, capture: OrderCapture) -> list[End
 
 
 def _codec(topics: Topics) -> Codec:
-    from bus.serde import AvroCodec, RegistryClient
-
-    return AvroCodec(RegistryClient.from_settings(load(RegistrySettings)), writer_schemas={
-        topics.orders: schema_for_topic("orders.placed.v1"),
-        topics.customers: schema_for_topic("customers.profiles.v1"),
-        topics.status: schema_for_topic("orders.status.v1")})
+    return default_codec({topics.orders: schema_for_topic("orders.placed.v1"),
+                          topics.customers: schema_for_topic("customers.profiles.v1"),
+                          topics.status: schema_for_topic("orders.status.v1")}, read_with_them=False)
 
 
 def _bigcommerce_api(settings: OrderCaptureSettings, metrics: RuntimeMetrics,

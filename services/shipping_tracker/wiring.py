@@ -37,8 +37,8 @@ from bus.runtime.hooks import RuntimeHooks
 from bus.runtime.idempotency import ProcessedEvents
 from bus.runtime.producer import BusProducer
 from bus.runtime.retry import RetryPolicy
-from bus.runtime.service import RuntimeSettings, Service
-from bus.settings import KafkaSettings, RegistrySettings, load
+from bus.runtime.service import RuntimeSettings, Service, default_codec
+from bus.settings import KafkaSettings, load
 from bus.webhooks import Endpoint, HttpServer, Publisher, webhook_app
 from bus.webhooks.audit import WebhookAudit
 from bus.webhooks.publisher import webhook_producer_overrides
@@ -113,7 +113,7 @@ def build(assembly: Assembly, settings: ShippingTrackerSettings, kafka: KafkaSet
                      model=m.ShipmentUpdated)(tracker.track)
     consumer.on_start(fulfilled.start)
     consumer.on_start(book.start)
-    assembly.add("consumer", consumer)
+    assembly.add_service(consumer)
 
     webhooks = TrackingWebhooks(settings.shipments_topic, storefront)
     endpoints = [
@@ -141,12 +141,9 @@ def build(assembly: Assembly, settings: ShippingTrackerSettings, kafka: KafkaSet
 
 
 def _codec(settings: ShippingTrackerSettings) -> Codec:
-    from bus.serde import AvroCodec, RegistryClient
-
     schemas = {settings.shipments_topic: schema_for_topic("shipments.tracking.v1"),
                settings.status_topic: schema_for_topic("orders.status.v1")}
-    return AvroCodec(RegistryClient.from_settings(load(RegistrySettings)), writer_schemas=schemas,
-                     reader_schemas=schemas)
+    return default_codec(schemas)
 
 
 def assemble(assembly: Assembly) -> None:

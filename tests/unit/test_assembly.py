@@ -126,3 +126,34 @@ def test_ecombus_log_level_reaches_the_registry(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("ECOMBUS_LOG_LEVEL", "DEBUG")
     assert serve.make_context("serve", []).params["log_level"] == "debug"
     assert "env ECOMBUS_LOG_LEVEL" in CliRunner().invoke(main, ["registry", "serve", "--help"]).output
+
+
+class Worker:
+    """A worker whose producer records how it was closed."""
+
+    def __init__(self) -> None:
+        self.producer = self
+        self.closed_with: list[float] = []
+
+    def close(self, timeout: float) -> int:
+        self.closed_with.append(timeout)
+        return 0
+
+    def run(self, stop: threading.Event, shutdown_timeout: float) -> None:
+        stop.wait()
+
+
+def test_add_service_declares_the_consumer_and_its_workers_whose_producers_close_last() -> None:
+    from bus.runtime.service import Service
+    from tests.unit.runtime.fakes import UNREACHABLE_KAFKA
+
+    assembly = Assembly("svc", shutdown_timeout=7, admin=LOCAL)
+    service = Service("svc", metrics=assembly.metrics, health=assembly.health, kafka=UNREACHABLE_KAFKA)
+    flusher = Worker()
+    assert assembly.add_service(service, crm_flusher=flusher) is service
+    assert [name for name, _ in assembly.parts] == ["consumer", "crm-flusher"]
+    assert assembly.parts[0][1] is service
+    assert not service.started.is_set()  # the worker part waits for the start steps
+    for closer in assembly.closers:
+        closer()
+    assert flusher.closed_with == [7]

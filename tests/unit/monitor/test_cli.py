@@ -1,18 +1,14 @@
-"""``ecombus lag`` (with a fake cluster) and ``ecombus run`` (with throwaway service packages)."""
+"""``ecombus lag`` with a fake cluster (``ecombus run``: tests/unit/test_plugins.py)."""
 
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
-from importlib.metadata import EntryPoint
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from bus.tools.cli import lag as lag_cli
-from bus.tools.cli import main, plugins
+from bus.tools.cli import main
 from tests.unit.observability.fakes import FakeCluster, FakeTimestamps, State
 
 
@@ -58,41 +54,3 @@ def test_lag_reports_an_unreachable_cluster_as_an_error_line(cluster: FakeCluste
     assert result.exit_code == 2
     assert "error: cannot measure consumer-group lag" in result.output
 
-
-@pytest.fixture
-def fake_services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A throwaway package declared as one more ``ecombus.services`` entry point."""
-    (tmp_path / "zz_fake_sync.py").write_text("CALLS = []\n\ndef run():\n    CALLS.append('ran')\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    real = plugins.entry_points
-
-    def with_fake(group: str) -> list[EntryPoint]:
-        found = list(real(group=group))
-        if group == plugins.SERVICES_GROUP:
-            found.append(EntryPoint("zz-fake-sync", "zz_fake_sync:run", group))
-        return found
-
-    monkeypatch.setattr(plugins, "entry_points", with_fake)
-    yield tmp_path
-    sys.modules.pop("zz_fake_sync", None)
-
-
-def test_run_help_lists_the_declared_services_but_not_simulators(fake_services: Path) -> None:
-    result = CliRunner().invoke(main, ["run", "--help"])
-    assert result.exit_code == 0
-    services_section = result.output.split("Services:")[1]
-    assert "monitor" in services_section and "zz-fake-sync" in services_section
-    assert "services.router.main:run" in services_section and "simulators" not in services_section
-    assert "zz_fake_sync" not in sys.modules  # listed from the metadata, not imported
-
-
-def test_run_imports_the_service_main_and_calls_run(fake_services: Path) -> None:
-    result = CliRunner().invoke(main, ["run", "zz-fake-sync"])
-    assert result.exit_code == 0, result.output
-    assert sys.modules["zz_fake_sync"].CALLS == ["ran"]
-
-
-def test_run_rejects_an_unknown_service_naming_the_choices(fake_services: Path) -> None:
-    result = CliRunner().invoke(main, ["run", "simulators"])
-    assert result.exit_code == 2
-    assert "'simulators' is not a service; choose from:" in result.output and "monitor" in result.output
