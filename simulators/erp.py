@@ -118,6 +118,11 @@ def erp_app(imports: OrderImports | None = None) -> FastAPI:
             state["duplicates"], state["failures"] = 0, deque()
         return {"reset": True}
 
+    @app.get("/readyz")
+    def ready() -> dict[str, str]:
+        """What ``ecombus ps`` and the local stack ask (the port alone says nothing of the app)."""
+        return {"status": "ok"}
+
     @app.get("/_sim/received")
     def received() -> JSONResponse:
         if imports is not None:

@@ -39,3 +39,8 @@ def test_import_files_are_read_and_moved_and_stock_is_dropped_atomically(tmp_pat
     dropped = drop_stock_file(tmp_path / "stock")
     assert dropped.read_bytes().startswith("\ufeffsku,location,on_hand".encode())
     assert [p.name for p in (tmp_path / "stock").iterdir()] == ["erp_stock_levels.csv"]
+
+
+def test_the_erp_simulator_answers_readyz() -> None:
+    response = TestClient(erp_app(None)).get("/readyz")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
