@@ -1,10 +1,7 @@
 """One way to assemble and run a service: shared settings, logging, its parts, signals, drain.
 
-Every service's ``main.py`` is the same three lines::
-
-    from bus.assembly import entry_point
-    from services.crm_updater.wiring import DEFINITION
-    run = entry_point(DEFINITION)
+Every service's ``main.py`` is the same three lines: it imports ``entry_point`` from here and
+its own ``DEFINITION`` from its ``wiring.py``, then says ``run = entry_point(DEFINITION)``.
 
 and its ``wiring.py`` says what the service is made of, on the assembly's metrics registry and
 health (the assembly serves both on the service's admin port)::
