@@ -78,3 +78,19 @@ def test_run_rejects_an_unknown_service_naming_the_choices(fake_services: Path) 
     result = CliRunner().invoke(main, ["run", "simulators"])
     assert result.exit_code == 2
     assert "'simulators' is not a service; choose from:" in result.output and "monitor" in result.output
+
+
+def test_every_service_main_is_the_same_three_lines() -> None:
+    for main_py in sorted(SERVICES_DIR.glob("*/main.py")):
+        package = main_py.parent.name
+        code = [line for line in main_py.read_text(encoding="utf-8").splitlines()[1:] if line.strip()]
+        assert code == ["from bus.assembly import entry_point",
+                        f"from services.{package}.wiring import DEFINITION",
+                        "run = entry_point(DEFINITION)"], main_py
+
+
+def test_the_local_stack_runs_only_declared_services() -> None:
+    from bus.tools.local.stack import STACK
+
+    run = [spec.argv[spec.argv.index("run") + 1] for spec in STACK if "run" in spec.argv]
+    assert len(run) >= 5 and set(run) <= set(plugins.available_services())
