@@ -25,6 +25,7 @@ from bus.tools.cli.local import REGISTRY_PORT
 from bus.tools.cli.output import heading, progress
 from bus.tools.cli.stack import Infrastructure, print_summary, start_infrastructure, start_stack
 from bus.tools.local.broker import DEFAULT_PORT
+from bus.tools.local.stack import Stack
 from bus.tools.ops.reading import partitions_of, read_to_end
 from simulators import scenario
 from simulators.erp import drop_stock_file
@@ -137,9 +138,20 @@ def show_stock_and_customers(infra: Infrastructure, store_url: str, crm_url: str
 @click.option("--messages", default=1_000, show_default=True, help="Records in the round trip.")
 @click.option("--port", default=DEFAULT_PORT, show_default=True, help="Kafka client port on 127.0.0.1.")
 @click.option("--registry-port", default=REGISTRY_PORT, show_default=True, envvar="ECOMBUS_REGISTRY_PORT")
-def demo(messages: int, port: int, registry_port: int) -> None:
-    """Start the whole local bus, push a realistic scenario through it, show what happened."""
-    infra = start_infrastructure(port, registry_port)
+@click.option("--keep-data", is_flag=True,
+              help="Run on the topics an earlier run left. By default the demo starts from empty topics: "
+                   "its scenario is the same every time and the simulators forget between runs what the "
+                   "bus remembers, so on kept data every event would (rightly) be deduplicated.")
+def demo(messages: int, port: int, registry_port: int, keep_data: bool) -> None:
+    """Start the whole local bus, push a realistic scenario through it, show what happened.
+
+    Everything an earlier run left running is stopped and the broker starts from empty topics,
+    unless --keep-data is given.
+    """
+    if not keep_data:
+        for name in Stack().down():  # its services hold the state of the topics about to go
+            progress(f"{name} stopped (a fresh run follows)")
+    infra = start_infrastructure(port, registry_port, fresh=not keep_data)
     stack = start_stack(infra)
     heading(f"round trip of {messages} records (acks=all, consumer group)")
     result = round_trip({"bootstrap.servers": infra.bootstrap}, messages, progress=progress)
