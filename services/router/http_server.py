@@ -9,8 +9,9 @@ are dead-lettered, as in every other route.
 Refusals are answered from the HTTP edge's one table (:mod:`bus.webhooks.statuses`), as every
 webhook endpoint does: ``{"error": "<code>", "message": "..."}`` with 413, 401, 400 or 503.
 
-:class:`HttpEdge` runs the server as a part of the router's assembly: serving until stop, then
-finishing the requests in flight (their outputs are produced before the producer is closed).
+The router's wiring runs the server as a part of its assembly (:meth:`HttpServer.run`): serving
+until stop, then finishing the requests in flight (their outputs are produced before the
+producer is closed); a server that stops by itself stops the router.
 """
 
 from __future__ import annotations
@@ -26,12 +27,11 @@ from starlette.concurrency import run_in_threadpool
 from bus.errors import BusError, TransientError
 from bus.runtime.producer import BusProducer
 from bus.webhooks.body import read_limited
-from bus.webhooks.server import HttpServer
 from bus.webhooks.statuses import refusal_of, refusal_response
 from services.router.endpoints.http_in import HttpIn
 from services.router.ingest import InputRunner, Outcome
 
-__all__ = ["HttpEdge", "http_app"]
+__all__ = ["http_app"]
 
 log = logging.getLogger("ecombus.router.http")
 
@@ -69,29 +69,6 @@ def http_app(routes: list[tuple[HttpIn, InputRunner]], producer: BusProducer,
     for endpoint, inputs in routes:
         add(endpoint, inputs)
     return app
-
-
-class HttpEdge:
-    """The ``http_in`` edge as a part of the router's assembly.
-
-    Args:
-        server: the server of :func:`http_app` (bound when the part runs).
-    """
-
-    def __init__(self, server: HttpServer) -> None:
-        self.server = server
-
-    def run(self, stop: threading.Event) -> None:
-        """Serve until ``stop`` is set, then finish the requests in flight and release the port.
-
-        Raises:
-            SetupError: the port is taken or the server did not start.
-        """
-        self.server.start()
-        try:
-            stop.wait()
-        finally:
-            self.server.stop()
 
 
 def _process(inputs: InputRunner, endpoint: HttpIn, records: list[Any], producer: BusProducer,

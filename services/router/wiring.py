@@ -44,7 +44,7 @@ from services.router.endpoints.file_in import FileIn
 from services.router.endpoints.http_in import HttpIn
 from services.router.endpoints.kafka import Kafka
 from services.router.handlers import RouterHooks, dispatcher
-from services.router.http_server import HttpEdge, http_app
+from services.router.http_server import http_app
 from services.router.ingest import Collected, FileIngest, InputRunner
 from services.router.message import Origin
 from services.router.metrics import RouterMetrics
@@ -333,7 +333,7 @@ def build(assembly: Assembly, settings: RouterSettings, runtime: RuntimeSettings
     if files:
         assembly.add("files", router.part(router.watch_files))
     if http is not None:
-        assembly.add("http", router.part(HttpEdge(http).run))
+        assembly.add("http", router.part(http.run))
     assembly.add("batches", router.part(router.tick))
     if loop is None:
         assembly.add("heartbeat", router.part(router.heartbeat))
