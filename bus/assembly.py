@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,7 +55,7 @@ from bus.observability.admin_server import AdminServer, admin_address
 from bus.observability.health import Health
 from bus.observability.logging import configure_logging
 from bus.observability.metrics import RuntimeMetrics
-from bus.runtime.service import Service, Worker, stop_on_signals
+from bus.runtime.service import Service, Worker
 from bus.settings import load
 
 log = logging.getLogger("ecombus.assembly")
@@ -180,6 +181,15 @@ class ServiceDefinition:
     name: str
     assemble: Callable[[Assembly], None]
 
+
+
+def stop_on_signals(stop: threading.Event | None = None) -> threading.Event:
+    """``stop`` (or a new event), set by SIGTERM or SIGINT: what :func:`run_service` runs the
+    assembly with. Call from the main thread (Python delivers signals there)."""
+    event = stop or threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: event.set())
+    return event
 
 
 def assemble(definition: ServiceDefinition) -> Assembly:

@@ -28,7 +28,6 @@ dedupe store; it consumes until ``stop`` is set, then drains, commits and closes
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -186,17 +185,6 @@ class Service:
                 processed.close()
             left = producer.close(settings.shutdown_timeout_seconds)
             log.info("%s stopped (%d records unacknowledged)", self.name, left)
-
-
-def stop_on_signals(stop: threading.Event | None = None) -> threading.Event:
-    """``stop`` (or a new event), set by SIGTERM or SIGINT: what :func:`bus.assembly.run_service`
-    runs the assembly with.
-
-    Call from the main thread (Python delivers signals there)."""
-    event = stop or threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: event.set())
-    return event
 
 
 class Worker(Protocol):
