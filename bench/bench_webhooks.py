@@ -137,12 +137,13 @@ async def _empty() -> dict[str, str]:
 
 def serve(arm: str, port: int, topic: str, customers: str, bootstrap: str, registry_url: str) -> None:
     """The server side of one arm (run in its own process until SIGTERM)."""
+    from bus.webhooks.publisher import Record, webhook_producer_overrides
+
     from bus.contracts.catalog import schema_for_topic
     from bus.runtime.idempotency import ProcessedEvents
     from bus.runtime.producer import BusProducer
     from bus.serde import AvroCodec, RegistryClient
     from bus.webhooks import HttpServer, Publication, Published, Publisher, webhook_app
-    from bus.webhooks.publisher import Record, webhook_producer_overrides
     from services.order_capture.handlers import OrderCapture, Topics
     from services.order_capture.settings import OrderCaptureSettings
     from services.order_capture.wiring import endpoints

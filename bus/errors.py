@@ -13,6 +13,7 @@ errors (dead-letter at once). Everything the bus raises derives from :class:`Bus
         ├── InvalidInput           data from outside is wrong; names the field, never the value
         │   └── FormatError (ValueError)  a CSV, XML, cXML or JSON document cannot be parsed
         ├── Unauthorized           a signature is missing or wrong, a sender is not accepted
+        ├── Forbidden              an authentic sender that is not accepted here (an unknown shop)
         ├── TooLarge               a body exceeds the size limit
         ├── UnsupportedMediaType   a body comes in a media type that is not accepted
         ├── NotFound               what a message names does not exist (an unknown order)
@@ -92,6 +93,10 @@ class Unauthorized(PermanentError):
     """A signature is missing, malformed, stale or wrong, or the sender is not accepted."""
 
 
+class Forbidden(PermanentError):
+    """The sender is authentic but not accepted here (a shop that is not configured)."""
+
+
 class TooLarge(PermanentError):
     """A body is larger than the limit that applies to it."""
 
@@ -116,6 +121,7 @@ __all__ = [
     "BusError",
     "ConfigError",
     "ExpressionError",
+    "Forbidden",
     "FormatError",
     "InvalidExpression",
     "InvalidInput",

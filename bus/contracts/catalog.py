@@ -20,6 +20,8 @@ TOPIC_EVENTS: dict[str, str] = {
     "customers.profiles.v1": "CustomerUpserted",
     "shipments.tracking.v1": "ShipmentUpdated",
     "bus.audit.v1": "ProcessingRecord",
+    "intake.storefronts.v1": "RawDelivery",
+    "intake.carriers.v1": "RawDelivery",
 }
 """topic → event (the short name of a top-level ``schemas/<Event>.avsc``)."""
 

@@ -102,4 +102,10 @@ def examples() -> dict[str, m.Event]:
             event_id=order.meta.event_id, outcome=m.ProcessingOutcome.OK, duration_seconds=0.012,
             attempts=1, topic="orders.placed.v1", partition=3, offset=42, handler="reserve_stock",
             order_id=order.order_id),
+        "RawDelivery": m.RawDelivery(
+            meta=meta("0f1e2d3c4b5a69788796a5b4c3d2e1f0", correlation_id=order.order_id),
+            identity=order.order_id, channel="webhook", topic="orders/create", path="/webhooks/shopify",
+            headers={"x-shopify-topic": "orders/create", "x-shopify-event-id": "evt-1"},
+            body=b'{"id": 6120004415, "email": "hanako.sato@example.jp"}',
+            received_by="order-capture@order-capture-0", remote_addr="203.0.113.9"),
     }

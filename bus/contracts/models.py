@@ -732,6 +732,75 @@ class ProcessingRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RawDelivery:
+    """One delivery as an HTTP edge (or a reconciliation pull) received it, before any
+    interpretation: the log of every transaction received (topics intake.storefronts.v1 and
+    intake.carriers.v1, key = identity). An exactly-once stage interprets it once per dedupe
+    key.
+
+    Attributes:
+        meta: event_id is this delivery's own id (new per delivery, so two deliveries of one
+            event are two records); occurred_at is when it was received; source is the platform
+            and tenant (shop domain, store id, carrier account); correlation_id is the identity
+            (the order id for storefront orders), so the whole story of one order shares it.
+        identity: The business identity the delivery is about, platform + tenant + resource id
+            (shopify:hanako-tea.myshopify.com:820982911946154508); the record key, so every
+            delivery of one order lands on one partition.
+        channel: How it arrived: webhook or reconciliation.
+        topic: The platform's own name of the event (orders/create, order.created,
+            store/order/created, tracker.updated); empty when the platform sends none.
+        path: The endpoint that received it (/webhooks/shopify), or the API path it was pulled
+            from.
+        headers: The request headers that matter for interpreting and auditing it (lower-case
+            names); never cookies or authorization.
+        body: The body exactly as received (the bytes the signature was verified over).
+        received_by: The service instance that received it (service@host).
+        remote_addr: The peer address the request came from, when known.
+    """
+
+    AVRO_NAME: ClassVar[str] = "ecombus.v1.RawDelivery"
+
+    meta: Meta
+    identity: str
+    channel: str
+    topic: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    received_by: str
+    remote_addr: str | None = None
+
+    def to_avro(self) -> dict[str, Any]:
+        """This record as the dict fastavro writes."""
+        return {
+            "meta": self.meta.to_avro(),
+            "identity": self.identity,
+            "channel": self.channel,
+            "topic": self.topic,
+            "path": self.path,
+            "headers": {k: v for k, v in self.headers.items()},
+            "body": self.body,
+            "received_by": self.received_by,
+            "remote_addr": self.remote_addr,
+        }
+
+    @classmethod
+    def from_avro(cls, data: Mapping[str, Any]) -> RawDelivery:
+        """Build from a dict fastavro read with this version's schema."""
+        return cls(
+            meta=Meta.from_avro(data["meta"]),
+            identity=data["identity"],
+            channel=data["channel"],
+            topic=data["topic"],
+            path=data["path"],
+            headers={k: v for k, v in data["headers"].items()},
+            body=data["body"],
+            received_by=data["received_by"],
+            remote_addr=data.get("remote_addr"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReservationLine:
     """How much of one order line could be reserved.
 
@@ -1001,7 +1070,7 @@ class StockReservation:
         )
 
 
-Event = CustomerUpserted | OrderPlaced | OrderStatusChanged | ProcessingRecord | ShipmentUpdated | StockLevelChanged | StockReservation
+Event = CustomerUpserted | OrderPlaced | OrderStatusChanged | ProcessingRecord | RawDelivery | ShipmentUpdated | StockLevelChanged | StockReservation
 """Any event (a top-level schema in ``schemas/``)."""
 
 EVENTS: dict[str, type[Event]] = {
@@ -1009,6 +1078,7 @@ EVENTS: dict[str, type[Event]] = {
     "OrderPlaced": OrderPlaced,
     "OrderStatusChanged": OrderStatusChanged,
     "ProcessingRecord": ProcessingRecord,
+    "RawDelivery": RawDelivery,
     "ShipmentUpdated": ShipmentUpdated,
     "StockLevelChanged": StockLevelChanged,
     "StockReservation": StockReservation,

@@ -14,6 +14,15 @@ holding the outputs, the dead letters and the consumed offsets
 (``send_offsets_to_transaction``); an abortable error aborts it and rewinds the consumer to the
 committed offsets. Readers of the outputs use ``isolation.level=read_committed``.
 
+State owned partition by partition (:class:`PartitionState`, e.g.
+:class:`~bus.runtime.dedupe_state.DedupeState`) follows the transactions: it is restored when a
+partition is assigned (before its first message is handled), a handler's writes to it are kept
+per message (a retried or dead-lettered attempt leaves none), and they become the state only when
+the transaction holding their changelog records commits (an abort forgets them). Several
+replicas may run the same group, each with its own ``transactional_id``: the group gives each
+partition one owner, and the group metadata sent with the offsets fences a former owner that did
+not notice it lost the partition (KIP-447).
+
 Backpressure: at most ``max_in_flight`` handled messages wait for acknowledgements before
 the loop stops consuming to let them drain; and when the producer's queue grows past
 ``max_pending`` (e.g. audit records to a slow broker) the assignment is paused until it
@@ -29,14 +38,14 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from bus.errors import SerializationError
 from bus.runtime.codec import Codec
 from bus.runtime.dlq import STAGE_DECODE, STAGE_HANDLER, Failure, dead_letter_headers, dlq_topic
-from bus.runtime.handlers import Consumed, Context, HandlerRegistry, HandlerSpec, Headers
+from bus.runtime.handlers import Consumed, Context, Duplicate, HandlerRegistry, HandlerSpec, Headers
 from bus.runtime.hooks import RuntimeHooks
 from bus.runtime.idempotency import ProcessedEvents
 from bus.runtime.producer import BusProducer
@@ -64,6 +73,31 @@ class LoopOptions:
     max_in_flight: int = 5_000
     shutdown_timeout: float = 30.0
     delivery_timeout: float = 60.0
+    transaction_timeout: float = 60.0
+    producer_overrides: tuple[tuple[str, Any], ...] = ()
+
+
+class PartitionState(Protocol):
+    """State an exactly-once loop keeps per assigned partition, in step with its transactions.
+
+    The loop calls, from its own thread: :meth:`assigned` from the rebalance callback, before
+    any message of those partitions is handled; :meth:`attempt_started` before each attempt at a
+    message; :meth:`message_done` once a message was handled successfully (its writes join the
+    transaction's); :meth:`committed` / :meth:`aborted` after the transaction's outcome;
+    :meth:`revoked` when partitions go (also when lost).
+    """
+
+    def assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None: ...
+
+    def revoked(self, partitions: list[TopicPartition]) -> None: ...
+
+    def attempt_started(self) -> None: ...
+
+    def message_done(self) -> None: ...
+
+    def committed(self) -> None: ...
+
+    def aborted(self) -> None: ...
 
 
 def consumer_config(client: ClientConfig, options: LoopOptions, **overrides: Any) -> ClientConfig:
@@ -89,6 +123,7 @@ class _Record(NamedTuple):
     value: bytes | None
     headers: Headers
     timestamp: int | None = None
+    partition: int | None = None
 
 
 class _Pending:
@@ -118,6 +153,7 @@ class ConsumerLoop:
         options: see :class:`LoopOptions`.
         producer: shared producer; a transactional one is created in exactly-once mode.
         processed: dedupe store, required when a handler has side effects.
+        state: per-partition state kept in step with the transactions (exactly-once only).
         hooks: metrics, health, audit and logging callbacks.
         sleep/clock: injectable for tests.
     """
@@ -126,6 +162,7 @@ class ConsumerLoop:
                  codec: Codec, options: LoopOptions, *, producer: BusProducer | None = None,
                  processed: ProcessedEvents | None = None, hooks: RuntimeHooks | None = None,
                  consumer_overrides: dict[str, Any] | None = None,
+                 state: tuple[PartitionState, ...] = (),
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.time) -> None:
         self.service = service
@@ -134,14 +171,19 @@ class ConsumerLoop:
         self.options = options
         self.hooks = hooks or RuntimeHooks(service)
         self.processed = processed
+        if state and not options.exactly_once:
+            raise ValueError("partition state follows transactions: it needs exactly_once=True")
+        self.state = state
         self._sleep, self._clock = sleep, clock
         self._client_config = client_config
         self._consumer_config = consumer_config(client_config, options, **(consumer_overrides or {}))
         if options.exactly_once:
             txn_id = options.transactional_id or f"{options.group_id}.txn"
             producer = BusProducer(client_config, on_failure=self.hooks.delivery_failed,
-                                   **{"transactional.id": txn_id})
-        self.producer = producer or BusProducer(client_config, on_failure=self.hooks.delivery_failed)
+                                   **{**dict(options.producer_overrides), "transactional.id": txn_id,
+                                      "transaction.timeout.ms": int(options.transaction_timeout * 1000)})
+        self.producer = producer or BusProducer(client_config, on_failure=self.hooks.delivery_failed,
+                                                **dict(options.producer_overrides))
         self._consumer: Consumer | None = None
         self._assigned: set[tuple[str, int]] = set()
         self._in_flight: dict[tuple[str, int], deque[_Pending]] = {}
@@ -236,7 +278,7 @@ class ConsumerLoop:
         for record in self._outcome(msg):
             item.outstanding += 1
             self.producer.produce(record.topic, record.value, key=record.key, headers=record.headers,
-                                  timestamp=record.timestamp, on_delivery=item)
+                                  timestamp=record.timestamp, on_delivery=item, partition=record.partition)
         return item
 
     # -- the part both modes share -------------------------------------------------------------
@@ -249,13 +291,13 @@ class ConsumerLoop:
         attempts = _Attempts(self, msg, spec)
         try:
             records = self.options.retry.call(attempts, on_retry=attempts.retried, sleep=self._sleep)
-        except _Duplicate:
+        except (_Duplicate, Duplicate):
             self.hooks.handled(spec, msg, attempts.ctx, "duplicate", time.monotonic() - started)
             return []
         except Exception as exc:
             failure = Failure(self.service, spec.name, attempts.stage, exc, attempts.count,
                               attempts.first_failure or self._clock(), self._clock(),
-                              class_name=f"{spec.fn.__module__}.{spec.fn.__qualname__}",
+                              class_name=_qualified_name(spec.fn),
                               route=getattr(exc, "route", None), step=getattr(exc, "step", None))
             self.hooks.dead_lettered(spec, msg, attempts.ctx, failure, time.monotonic() - started)
             headers = dead_letter_headers(msg.headers, msg.topic, msg.partition, msg.offset, failure)
@@ -264,6 +306,8 @@ class ConsumerLoop:
         assert ctx is not None
         if spec.side_effects and ctx.event_id and self.processed is not None:
             self.processed.mark(ctx.event_id)
+        for state in self.state:
+            state.message_done()
         self.hooks.handled(spec, msg, ctx, "ok", time.monotonic() - started)
         return records
 
@@ -285,12 +329,15 @@ class ConsumerLoop:
             for msg in messages:
                 for record in self._outcome(msg):
                     self.producer.produce(record.topic, record.value, key=record.key,
-                                          headers=record.headers, timestamp=record.timestamp)
+                                          headers=record.headers, timestamp=record.timestamp,
+                                          partition=record.partition)
             positions = consumer.position(consumer.assignment())
             producer.send_offsets_to_transaction(positions, consumer.consumer_group_metadata(), 30)
             producer.commit_transaction(self.options.delivery_timeout)
         except KafkaException as exc:
             error = exc.args[0]
+            for state in self.state:
+                state.aborted()
             if error.txn_requires_abort():
                 log.warning("transaction aborted (%s); rewinding to committed offsets", error)
                 producer.abort_transaction(30)
@@ -301,6 +348,9 @@ class ConsumerLoop:
                 self._rewind(consumer)
             else:
                 raise
+        else:
+            for state in self.state:
+                state.committed()
 
     def _rewind(self, consumer: Consumer) -> None:
         for tp in consumer.committed(consumer.assignment(), timeout=30):
@@ -309,7 +359,9 @@ class ConsumerLoop:
 
     # -- rebalances, backpressure, shutdown ----------------------------------------------------
 
-    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for state in self.state:
+            state.assigned(consumer, partitions)
         self._assigned |= {(p.topic, p.partition) for p in partitions}
         self.hooks.assigned(len(self._assigned))
 
@@ -323,6 +375,8 @@ class ConsumerLoop:
         self._forget(partitions)
 
     def _forget(self, partitions: list[TopicPartition]) -> None:
+        for state in self.state:
+            state.revoked(partitions)
         for p in partitions:
             self._assigned.discard((p.topic, p.partition))
             self._in_flight.pop((p.topic, p.partition), None)
@@ -379,6 +433,8 @@ class _Attempts:
     def __call__(self) -> list[_Record]:
         loop, msg, spec = self.loop, self.msg, self.spec
         self.count += 1
+        for state in loop.state:
+            state.attempt_started()
         try:
             self.stage = STAGE_DECODE
             event = loop.codec.decode(msg.topic, msg.value or b"")
@@ -391,8 +447,10 @@ class _Attempts:
                 raise _Duplicate()
             spec.fn(event, ctx)
             encode = loop.codec.encode
-            return [_Record(o.topic, o.key, encode(o.topic, o.value), o.headers) for o in ctx.outputs]
-        except (_Duplicate, KeyboardInterrupt):
+            return [_Record(o.topic, o.key, o.value if o.value is None or isinstance(o.value, bytes)
+                            else encode(o.topic, o.value), o.headers, None, o.partition)
+                    for o in ctx.outputs]
+        except (_Duplicate, Duplicate, KeyboardInterrupt):
             raise
         except BaseException:
             self.first_failure = self.first_failure or loop._clock()
@@ -402,6 +460,12 @@ class _Attempts:
         self.loop.hooks.retried(self.spec, self.msg, number, exc)
 
 
+
+
+def _qualified_name(fn: Any) -> str:
+    """``module.qualname`` of a handler: a function, or a callable object (then its class's)."""
+    named = fn if hasattr(fn, "__qualname__") else type(fn)
+    return f"{named.__module__}.{named.__qualname__}"
 
 
 def _meta(event: Any) -> dict[str, Any]:

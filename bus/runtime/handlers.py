@@ -56,12 +56,22 @@ def headers_of(msg: Any) -> Headers:
 
 
 class Output(NamedTuple):
-    """One record a handler asked to produce (immutable)."""
+    """One record a handler asked to produce (immutable).
+
+    ``value`` is encoded with the loop's codec, except ``bytes`` (and ``None``, a tombstone),
+    which are produced as they are; ``partition`` None lets the partitioner choose by key.
+    """
 
     topic: str
     value: Any
     key: str | bytes | None
     headers: Headers
+    partition: int | None = None
+
+
+class Duplicate(Exception):
+    """Raised by a handler for an event it already handled: nothing is produced, the outcome is
+    ``duplicate`` (metrics, audit) and the offset moves on."""
 
 
 @dataclass(slots=True)
@@ -97,9 +107,9 @@ class Context:
             "event_id": self.event_id, "correlation_id": self.correlation_id})
 
     def emit(self, topic: str, value: Any, key: str | bytes | None = None,
-             headers: Headers | None = None) -> None:
+             headers: Headers | None = None, partition: int | None = None) -> None:
         """Queue a record to produce once the handler has returned successfully."""
-        self.outputs.append(Output(topic, value, key, list(headers) if headers else []))
+        self.outputs.append(Output(topic, value, key, list(headers) if headers else [], partition))
 
     def header(self, name: str) -> bytes | None:
         """The last value of a header of the consumed record, or None."""

@@ -83,8 +83,10 @@ class BusProducer:
 
     def produce(self, topic: str, value: bytes | None, key: bytes | str | None = None,
                 headers: Headers | None = None, timestamp: int | None = None,
-                on_delivery: DeliveryCallback | None = None) -> None:
+                on_delivery: DeliveryCallback | None = None, partition: int | None = None) -> None:
         """Queue one record; waits for room when the local queue is full.
+
+        ``partition`` None lets librdkafka's partitioner choose by key.
 
         ``on_delivery(err, msg)`` is called from :meth:`poll` (or the poll thread) once the broker
         acknowledged the record or it failed; ``on_failure`` hears of every failure as well.
@@ -97,8 +99,12 @@ class BusProducer:
             callback = _Both(self._on_failure, on_delivery)
         while True:
             try:
-                self._producer.produce(topic, value, key, headers=cast(Any, headers) or None,
-                                       timestamp=timestamp or 0, on_delivery=callback)
+                if partition is None:
+                    self._producer.produce(topic, value, key, headers=cast(Any, headers) or None,
+                                           timestamp=timestamp or 0, on_delivery=callback)
+                else:
+                    self._producer.produce(topic, value, key, partition, headers=cast(Any, headers) or None,
+                                           timestamp=timestamp or 0, on_delivery=callback)
                 return
             except BufferError:
                 self._producer.poll(0.05)

@@ -28,9 +28,12 @@ dedupe store; it consumes until ``stop`` is set, then drains, commits and closes
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from confluent_kafka.admin import AdminClient
@@ -42,7 +45,7 @@ from bus.observability.health import Health
 from bus.observability.metrics import RuntimeMetrics
 from bus.runtime.audit import AuditTrail
 from bus.runtime.codec import Codec
-from bus.runtime.consumer import ConsumerLoop, LoopOptions
+from bus.runtime.consumer import ConsumerLoop, LoopOptions, PartitionState
 from bus.runtime.handlers import HandlerFn, HandlerRegistry
 from bus.runtime.hooks import RuntimeHooks
 from bus.runtime.idempotency import ProcessedEvents
@@ -70,6 +73,8 @@ class RuntimeSettings(BaseSettings):
     shutdown_timeout_seconds: float = Field(30.0, gt=0)
     dedupe_ttl_seconds: float = Field(7 * 24 * 3600, gt=0)
     audit: bool = True
+    instance_id: str | None = Field(None, description="This replica's name (stable across restarts, "
+                                    "e.g. a StatefulSet pod name); default <host>-<pid>.")
 
 
 class Service:
@@ -86,6 +91,9 @@ class Service:
         settings: runtime tuning (``ECOMBUS_*`` from the environment by default).
         kafka: the cluster (``KAFKA_*`` from the environment by default).
         codec: values' codec; by default, at :meth:`run`, Avro through ``SCHEMA_REGISTRY_URL``.
+        stage: an exactly-once stage whatever ``ECOMBUS_EXACTLY_ONCE`` says (see
+            :class:`Stage`): its own group, its own transactional id per replica, its state
+            kept in step with its transactions and its audit records inside them.
 
     Attributes:
         loop: the consumer loop, once :meth:`run` built it.
@@ -97,7 +105,7 @@ class Service:
 
     def __init__(self, name: str, *, metrics: RuntimeMetrics, health: Health,
                  settings: RuntimeSettings | None = None, kafka: KafkaSettings | None = None,
-                 codec: Codec | None = None) -> None:
+                 codec: Codec | None = None, stage: Stage | None = None) -> None:
         if metrics.service != name:
             raise ValueError(f"{name}: the metrics given are {metrics.service}'s")
         self.name = name
@@ -107,12 +115,14 @@ class Service:
         self.settings = settings or load(RuntimeSettings)
         self.kafka = kafka or load(KafkaSettings)
         self.codec = codec
+        self.stage = stage
         self.loop: ConsumerLoop | None = None
         self.started = threading.Event()  # the start steps finished (what workers beside wait for)
         self._start_steps: list[Callable[[], object]] = []
         self.hooks = RuntimeHooks(name, metrics, health)
         health.add_check("kafka", broker_reachable(self.kafka.client_config()))
-        health.add_check("consuming", lambda: self.loop is not None and self.hooks.beats > 0)
+        health.add_check("consuming" if stage is None else "interpreting",
+                         lambda: self.loop is not None and self.hooks.beats > 0)
 
     @property
     def registry(self) -> CollectorRegistry:
@@ -160,23 +170,32 @@ class Service:
         client = self.kafka.client_config()
         codec = self.codec or default_codec()
         hooks = self.hooks
-        producer = BusProducer(client, on_failure=hooks.delivery_failed)
+        stage = self.stage
+        producer = BusProducer(client, on_failure=hooks.delivery_failed,
+                               **dict(stage.producer_overrides if stage else ()))
         hooks.audit = AuditTrail(self.name, producer, codec) if settings.audit else None
         processed = None
         if self.handlers.any_side_effects:
             processed = ProcessedEvents(client, self.name, producer, ttl=settings.dedupe_ttl_seconds)
             processed.start()
         options = LoopOptions(
-            group_id=settings.group_id or f"ecombus.{self.name}",
-            batch_size=settings.batch_size,
-            retry=RetryPolicy(max_attempts=settings.retry_max_attempts,
-                              budget_seconds=settings.retry_budget_seconds),
-            exactly_once=settings.exactly_once,
+            group_id=(stage.group_id if stage else None) or settings.group_id or f"ecombus.{self.name}",
+            batch_size=stage.batch_size if stage else settings.batch_size,
+            retry=RetryPolicy(max_attempts=settings.retry_max_attempts, budget_seconds=(
+                stage.retry_budget_seconds if stage else settings.retry_budget_seconds)),
+            exactly_once=bool(stage) or settings.exactly_once,
+            transactional_id=stage.transactional_id if stage else None,
+            transaction_timeout=stage.transaction_timeout if stage else 60.0,
+            producer_overrides=stage.producer_overrides if stage else (),
             shutdown_timeout=settings.shutdown_timeout_seconds,
         )
         self.loop = ConsumerLoop(self.name, self.handlers, client, codec, options,
-                                 producer=None if settings.exactly_once else producer,
-                                 processed=processed, hooks=hooks)
+                                 producer=None if options.exactly_once else producer,
+                                 processed=processed, hooks=hooks,
+                                 consumer_overrides=dict(stage.consumer_overrides) if stage else None,
+                                 state=stage.state if stage else ())
+        if stage is not None and settings.audit:  # audit records inside the stage's transactions
+            hooks.audit = AuditTrail(self.name, self.loop.producer, codec)
         log.info("%s consuming %s as group %s", self.name, ", ".join(self.handlers.topics), options.group_id)
         try:
             self.loop.run(stop)
@@ -185,6 +204,46 @@ class Service:
                 processed.close()
             left = producer.close(settings.shutdown_timeout_seconds)
             log.info("%s stopped (%d records unacknowledged)", self.name, left)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What makes a consumer service an exactly-once stage (e.g. the interpreting side of a raw
+    intake topic), replicated across instances.
+
+    Every replica joins ``group_id``; the group gives each partition one owner at a time. Each
+    replica's transactions carry its own ``transactional_id`` (a stable one, such as a
+    StatefulSet pod name, lets a restarted replica abort what its previous life left open at
+    once; otherwise the broker aborts it after ``transaction_timeout``), and the group metadata
+    sent with the offsets fences a former owner (KIP-447). The outputs, the dead letters, the
+    audit records, the state's changelog records and the consumed offsets commit together.
+
+    Attributes:
+        group_id: the stage's consumer group.
+        transactional_id: this replica's transactional id (unique among live replicas).
+        state: per-partition state restored on assignment (e.g. a dedupe state).
+        batch_size: messages per transaction.
+        retry_budget_seconds: retries of one message, inside its transaction.
+        transaction_timeout: seconds the broker lets a transaction stay open (a crashed replica's
+            open transaction holds readers of its outputs back at most this long).
+        consumer_overrides / producer_overrides: librdkafka keys (e.g. a short session timeout,
+            ``message.max.bytes`` for large raw deliveries).
+    """
+
+    group_id: str
+    transactional_id: str
+    state: tuple[PartitionState, ...] = ()
+    batch_size: int = 100
+    retry_budget_seconds: float = 10.0
+    transaction_timeout: float = 30.0
+    consumer_overrides: tuple[tuple[str, Any], ...] = ()
+    producer_overrides: tuple[tuple[str, Any], ...] = ()
+
+
+def instance_id(configured: str | None = None) -> str:
+    """This replica's name: ``configured`` (``ECOMBUS_INSTANCE_ID``, e.g. a StatefulSet pod name,
+    stable across restarts) when set, else ``<host>-<pid>`` (unique, new on every start)."""
+    return configured or f"{socket.gethostname()}-{os.getpid()}"
 
 
 class Worker(Protocol):

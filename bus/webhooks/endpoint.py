@@ -1,63 +1,70 @@
 """Webhook endpoints as declarations, and the FastAPI app that serves them.
 
-A service declares what each endpoint accepts and what a verified delivery means::
+A service declares what each endpoint accepts and how a verified delivery names its business
+identity::
 
-    Endpoint("/webhooks/shopify", "shopify", interpret=shopify_order, secret=settings.shopify_secret)
+    Endpoint("/webhooks/shopify", "shopify", identify=shopify_identity, secret=settings.shopify_secret)
 
-and :func:`webhook_app` does the rest, in this order, for every request:
+and :func:`webhook_app` does the rest, in this order, for every request, and nothing more (no
+mapping, no contract is encoded: the request path only stores the delivery as it came):
 
 1. media type (415) — an endpoint with ``ping`` answers an unsigned form-encoded ping 200;
-2. raw body within the size limit (413);
-3. signature over the raw body, constant time (401; also when no secret is configured);
-4. JSON object with exact decimals (400);
-5. ``interpret(delivery)`` → :class:`~bus.webhooks.publisher.Publication` (400 for a body that
-   does not fit: :class:`~bus.errors.InvalidInput`, or a KeyError/TypeError/ValueError of the
-   mapping; 503 for a :class:`~bus.errors.TransientError` of a dependency; any other
-   :class:`~bus.errors.PermanentError` dead-letters the raw body to ``dlq.<service>`` with the
-   reason and answers 200, since a retry cannot help);
-6. publish, answering 200 only once the broker acknowledged (503 otherwise), and write the
-   audit record (:mod:`bus.webhooks.audit`) when an audit trail is given.
+2. raw body within the size limit, counted while it streams (413);
+3. tenant, when the platform names it in a header and tenants are configured (403 when unknown;
+   its own secret, if it has one, is the one checked next);
+4. signature over the raw body, constant time (401; also when no secret is configured);
+5. a JSON object with exact decimals (400);
+6. ``identify(delivery)`` → :class:`~bus.webhooks.intake.Identity` (400 when the ids it needs are
+   missing or malformed; 403 when the tenant the body names is not configured);
+7. the raw delivery onto the intake topic (:class:`~bus.webhooks.intake.IntakeLog`), answering
+   200 ``{"status": "accepted", "delivery_id": ...}`` only once the broker acknowledged it
+   (503 with ``Retry-After`` otherwise).
+
+What the delivery means is decided after the intake, once per dedupe key, by the service's
+exactly-once stage (:mod:`bus.webhooks.stage`); a delivery that cannot be interpreted is
+dead-lettered there with its raw bytes.
 
 Refusals are the errors of :mod:`bus.errors` listed in :data:`bus.webhooks.statuses.STATUSES`:
 they answer ``{"error": ..., "message": ...}`` with the table's status and reach no topic. Each
 request is counted in ``ecombus_webhook_requests_total{service, platform, outcome}``.
 """
-
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import SecretStr, ValidationError
 
-from bus.errors import BusError, InvalidInput, PermanentError, Unauthorized
+from bus.errors import BusError, InvalidInput, Unauthorized
 from bus.observability.health import Health
-from bus.runtime.dlq import Failure, dead_letter_headers, dlq_topic
 from bus.webhooks.body import FORM, JSON, parse_form, parse_json_object, read_limited, require_media_type
 from bus.webhooks.body import media_type as media_type_of
-from bus.webhooks.publisher import Publication, Publisher
+from bus.webhooks.intake import WEBHOOK, Identity, IntakeLog
 from bus.webhooks.signatures import SCHEMES, Scheme, lower_headers
 from bus.webhooks.statuses import refusal_of, refusal_response
+from bus.webhooks.tenants import Tenants
 
 if TYPE_CHECKING:
     from bus.observability.metrics import RuntimeMetrics
-    from bus.webhooks.audit import WebhookAudit
 
 log = logging.getLogger("ecombus.webhooks")
 
 
 @dataclass(frozen=True)
 class Delivery:
-    """A webhook whose signature was verified: headers (lower-case names), raw body, payload."""
+    """A delivery whose signature was verified: headers (lower-case names), raw body, payload.
+
+    At the edge it is identified (:class:`Endpoint`); after the intake, the service's stage reads
+    it back from the ``RawDelivery`` and interprets it (``channel`` says how it arrived).
+    """
 
     platform: str
     path: str
@@ -65,9 +72,37 @@ class Delivery:
     body: bytes
     payload: dict[str, Any]
     received_at: float
+    channel: str = WEBHOOK
+    delivery_id: str = ""
+    tenant: str = ""
+    identity: str = ""
+    topic: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
-Interpret = Callable[[Delivery], "Publication | Awaitable[Publication]"]
+Identify = Callable[[Delivery], Identity]
+T = TypeVar("T")
+
+
+def checked(platform: str, fn: Callable[[Delivery], T], delivery: Delivery) -> T:
+    """``fn(delivery)``; a built-in error of reading the payload becomes InvalidInput (400 at the
+    edge, a dead letter after the intake).
+
+    The built-in error's text is kept out of the message (a ValueError may quote personal data);
+    it stays in the cause. A KeyError names the missing field, a ValidationError the invalid ones.
+    """
+    try:
+        return fn(delivery)
+    except BusError:
+        raise
+    except KeyError as exc:
+        name = str(exc.args[0]) if exc.args else None
+        raise InvalidInput(f"the {platform} payload does not fit: missing {name}", field=name) from exc
+    except ValidationError as exc:  # a contract model refused a value: name the fields only
+        fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors()) or "(unknown)"
+        raise InvalidInput(f"the {platform} payload does not fit: invalid {fields}") from exc
+    except (TypeError, ValueError, InvalidOperation, AttributeError, OverflowError, RecursionError) as exc:
+        raise InvalidInput(f"the {platform} payload does not fit: {type(exc).__name__}") from exc
 
 
 @dataclass(frozen=True)
@@ -77,20 +112,24 @@ class Endpoint:
     Attributes:
         path: e.g. ``/webhooks/shopify``.
         platform: the ``platform`` label and the default signature scheme.
-        interpret: what a verified delivery means (may be async).
-        secret: the signing secret; without one every signed request is refused (401).
+        identify: the delivery's tenant, business identity and event name (no mapping).
+        secret: the platform's (app) signing secret; a configured tenant's own secret wins.
+            Without either, every signed request is refused (401).
         scheme: overrides ``SCHEMES[platform]``.
         media_types: accepted Content-Types.
-        ping: recognises an unsigned form-encoded ping (WooCommerce) to answer 200 unpublished.
+        ping: recognises an unsigned form-encoded ping (WooCommerce) to answer 200 unstored.
+        tenant_of: the tenant a header names (``(header name, value)``), checked before the
+            signature when the app has tenants configured.
     """
 
     path: str
     platform: str
-    interpret: Interpret
+    identify: Identify
     secret: SecretStr | None
     scheme: Scheme | None = None
     media_types: tuple[str, ...] = (JSON,)
     ping: Callable[[dict[str, str]], bool] | None = None
+    tenant_of: Callable[[dict[str, str]], tuple[str, str | None]] | None = None
 
 
 @dataclass
@@ -99,13 +138,12 @@ class WebhookApp:
 
     service: str
     endpoints: Sequence[Endpoint]
-    publisher: Publisher
+    intake: IntakeLog
     max_body_bytes: int
     metrics: RuntimeMetrics | None = None
     health: Health | None = None
-    background: Sequence[Callable[[], Awaitable[None]]] = ()
     clock: Callable[[], float] = time.time
-    audit: WebhookAudit | None = None
+    tenants: Tenants | None = None
 
     async def receive(self, endpoint: Endpoint, request: Request) -> JSONResponse:
         """Answer one webhook request; a refusal becomes its status and JSON error body."""
@@ -130,64 +168,28 @@ class WebhookApp:
         require_media_type(content_type, endpoint.media_types)
         body = await read_limited(request.stream(), request.headers.get("content-length"),
                                   self.max_body_bytes)
+        received_at = self.clock()
         headers = lower_headers(request.headers.items())
-        if endpoint.secret is None or not endpoint.secret.get_secret_value():
+        secret = endpoint.secret
+        if self.tenants is not None and endpoint.tenant_of is not None:
+            where, named = endpoint.tenant_of(headers)
+            secret = self.tenants.require(endpoint.platform, named, where).secret or secret
+        if secret is None or not secret.get_secret_value():
             raise Unauthorized(f"webhooks from {endpoint.platform} are not accepted: no secret is "
                                "configured")
         scheme = endpoint.scheme or SCHEMES[endpoint.platform]
-        scheme.verify(endpoint.secret.get_secret_value(), body, headers, now=self.clock())
+        scheme.verify(secret.get_secret_value(), body, headers, now=received_at)
         delivery = Delivery(endpoint.platform, endpoint.path, headers, body, parse_json_object(body),
-                            self.clock())
-        try:
-            publication = await self._interpret(endpoint, delivery)
-        except PermanentError as exc:
-            if refusal_of(exc) is not None:
-                raise  # the request itself is wrong: refused, not dead-lettered
-            await self._dead_letter(endpoint, delivery, exc)
-            return 200, {"status": "dead_lettered", "reason": str(exc)}
-        started = time.monotonic()
-        published = await self.publisher.publish(publication)
-        if self.audit is not None:
-            self.audit.record(endpoint.path, endpoint.platform, publication, published,
-                              time.monotonic() - started)
-        if published.outcome != "duplicate" or log.isEnabledFor(logging.DEBUG):
-            log.info("%s webhook %s: %s", endpoint.platform, published.outcome,
-                     ", ".join(published.event_ids) or published.note or "-")
-        answer: dict[str, Any] = {"status": published.outcome, "event_ids": published.event_ids}
-        if published.note:
-            answer["note"] = published.note
-        return 200, answer
-
-    async def _interpret(self, endpoint: Endpoint, delivery: Delivery) -> Publication:
-        """``endpoint.interpret(delivery)``; a built-in error of the mapping becomes InvalidInput.
-
-        The built-in error's text is kept out of the answer (a ValueError may quote personal data);
-        it stays in the cause. A KeyError names the missing field, a ValidationError the invalid ones.
-        """
-        try:
-            result = endpoint.interpret(delivery)
-            return await result if inspect.isawaitable(result) else result
-        except BusError:
-            raise
-        except KeyError as exc:
-            field = str(exc.args[0]) if exc.args else None
-            raise InvalidInput(f"the {endpoint.platform} payload does not fit: KeyError: {exc}",
-                               field=field) from exc
-        except ValidationError as exc:  # a contract model refused a value: name the fields only
-            fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors()) or "(unknown)"
-            raise InvalidInput(f"the {endpoint.platform} payload does not fit: invalid {fields}") from exc
-        except (TypeError, ValueError, InvalidOperation, AttributeError) as exc:
-            raise InvalidInput(f"the {endpoint.platform} payload does not fit: "
-                               f"{type(exc).__name__}") from exc
-
-    async def _dead_letter(self, endpoint: Endpoint, delivery: Delivery, exc: PermanentError) -> None:
-        now = self.clock()
-        failure = Failure(self.service, f"webhook:{endpoint.platform}", "TASK_PUT", exc, 1, now, now,
-                          class_name=f"{type(exc).__module__}.{type(exc).__qualname__}")
-        original = [(k, v.encode()) for k, v in delivery.headers.items()]
-        headers = dead_letter_headers(original, f"http:{endpoint.path}", -1, -1, failure)
-        log.warning("%s webhook dead-lettered: %s", endpoint.platform, exc)
-        await self.publisher.dead_letter(dlq_topic(self.service), delivery.body, headers)
+                            received_at)
+        identity = checked(endpoint.platform, endpoint.identify, delivery)
+        if self.tenants is not None:
+            self.tenants.require(endpoint.platform, identity.tenant, "the delivery")
+        client = request.client
+        delivery_id = await self.intake.write(endpoint.platform, identity, WEBHOOK, endpoint.path, headers,
+                                              body, received_at, client.host if client else None)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s webhook accepted: %s %s", endpoint.platform, identity.topic, delivery_id)
+        return 200, {"status": "accepted", "delivery_id": delivery_id}
 
     def _count(self, endpoint: Endpoint, outcome: str) -> None:
         if self.metrics is not None:
@@ -195,8 +197,7 @@ class WebhookApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(self._heartbeat())] + [asyncio.ensure_future(job())
-                                                             for job in self.background]
+        tasks = [asyncio.create_task(self._heartbeat())]
         try:
             yield
         finally:
@@ -225,22 +226,19 @@ class WebhookApp:
         return route
 
 
-def webhook_app(service: str, endpoints: Sequence[Endpoint], publisher: Publisher, *,
+def webhook_app(service: str, endpoints: Sequence[Endpoint], intake: IntakeLog, *,
                 max_body_bytes: int, metrics: RuntimeMetrics | None = None, health: Health | None = None,
-                background: Sequence[Callable[[], Awaitable[None]]] = (),
-                clock: Callable[[], float] = time.time, audit: WebhookAudit | None = None) -> FastAPI:
+                clock: Callable[[], float] = time.time, tenants: Tenants | None = None) -> FastAPI:
     """A FastAPI app serving ``endpoints`` (see the module docstring).
 
     Args:
-        service: names the DLQ topic and the ``service`` metrics label.
+        service: the ``service`` metrics label.
         endpoints: what to serve.
-        publisher: where interpreted deliveries go.
-        max_body_bytes: larger bodies are refused with 413.
+        intake: where accepted deliveries are stored, as they came.
+        max_body_bytes: larger bodies are refused with 413 (the intake topic takes any smaller).
         metrics: counts webhook outcomes.
         health: beaten every second while the event loop turns (``/healthz``).
-        background: coroutines run for the app's lifetime (e.g. reconciliation), cancelled at stop.
-        clock: wall clock (signature timestamps).
-        audit: writes a ProcessingRecord per webhook that carried events (``ecombus trace``).
+        clock: wall clock (signature timestamps, received time).
+        tenants: the accepted tenants; None accepts any (platforms without tenants, e.g. carriers).
     """
-    return WebhookApp(service, endpoints, publisher, max_body_bytes, metrics, health, background,
-                      clock, audit).build()
+    return WebhookApp(service, endpoints, intake, max_body_bytes, metrics, health, clock, tenants).build()

@@ -7,13 +7,14 @@ as its nearest listed ancestor::
 
     error class (bus.errors)    status   error code               outcome label
     Unauthorized                 401      invalid_signature        unauthorized
+    Forbidden                    403      unknown_tenant           forbidden
     InvalidInput                 400      malformed_body           malformed
     TooLarge                     413      payload_too_large        too_large
     UnsupportedMediaType         415      unsupported_media_type   unsupported_media_type
     TransientError               503      unavailable              unavailable (+ Retry-After: 1)
 
-Any other error is no refusal: a :class:`~bus.errors.PermanentError` a webhook's interpretation
-raises is dead-lettered (200), anything else is a bug (500).
+Any other error is no refusal; the edge does no interpretation (that happens after the raw
+intake, where a failure is dead-lettered), so anything else is a bug (500).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 
 from fastapi.responses import JSONResponse
 
-from bus.errors import InvalidInput, TooLarge, TransientError, Unauthorized, UnsupportedMediaType
+from bus.errors import Forbidden, InvalidInput, TooLarge, TransientError, Unauthorized, UnsupportedMediaType
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Refusal:
 
 STATUSES: Mapping[type[Exception], Refusal] = {
     Unauthorized: Refusal(401, "invalid_signature", "unauthorized"),
+    Forbidden: Refusal(403, "unknown_tenant", "forbidden"),
     InvalidInput: Refusal(400, "malformed_body", "malformed"),
     TooLarge: Refusal(413, "payload_too_large", "too_large"),
     UnsupportedMediaType: Refusal(415, "unsupported_media_type", "unsupported_media_type"),

@@ -1,5 +1,10 @@
 """What each storefront's webhook means on the bus: the business rules of order-capture.
 
+Two moments, two kinds of rule. At the edge, before answering, :class:`Identities` only names
+what a delivery is about (tenant, business identity = the order id, the platform's event name),
+so the raw delivery can be stored on ``intake.storefronts.v1`` keyed by it. After the intake, the
+exactly-once stage asks :meth:`OrderCapture.interpret` what it means:
+
 =======================  ===================================================================
 webhook                  published
 =======================  ===================================================================
@@ -11,28 +16,32 @@ BigCommerce              OrderPlaced + CustomerUpserted, after fetching the orde
 store/order/created
 =======================  ===================================================================
 
-Dedupe keys are the platforms' own: Shopify ``X-Shopify-Event-Id``, WooCommerce resource id +
+Reconciliation's pulled orders (channel ``reconciliation``) mean an OrderPlaced + CustomerUpserted
+too. Dedupe keys are the platforms' own: Shopify ``X-Shopify-Event-Id``, WooCommerce resource id +
 ``date_modified_gmt``, BigCommerce ``hash``; each event's ``event_id`` derives from them, so a
 redelivery maps to the same id. An OrderPlaced also claims ``<order_id>:placed``, so an order
-reconciliation already backfilled is not published again when its webhook arrives late.
+reconciliation already backfilled is not published again when its webhook arrives late (and the
+other way round). All deliveries of one order share the identity, hence a partition and its one
+owner, which decides the keys.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from bus.contracts import models as m
-from bus.errors import InvalidInput, TransientError
+from bus.errors import Forbidden, InvalidInput, TransientError
 from bus.http import ApiClient
 from bus.webhooks.endpoint import Delivery
+from bus.webhooks.intake import RECONCILIATION, Identity
 from bus.webhooks.payload import required, utc
-from bus.webhooks.publisher import Publication, Record
+from bus.webhooks.publication import Publication, Record
 from services.order_capture import bigcommerce, shopify, woocommerce
 from services.order_capture.orders import customer_upserted, status_changed
 
@@ -49,6 +58,74 @@ class Topics:
 def placed_key(order_id: str) -> str:
     """The order-level dedupe key every OrderPlaced claims, whichever way it arrived."""
     return f"{order_id}:placed"
+
+
+MAX_PLATFORM_ID = 2**63 - 1
+
+
+def platform_id(data: Mapping[str, Any], key: str, what: str) -> str:
+    """A platform's numeric id (``data[key]``) as decimal text: a positive integer of at most 64
+    bits, sent as a JSON number or a string of digits.
+
+    Raises:
+        InvalidInput: missing, or not such an integer (names the field and the expected type).
+    """
+    value = required(data, key, what)
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_PLATFORM_ID:
+        raise InvalidInput(f"{what}: {key} must be a positive integer of at most 64 bits", field=key)
+    return str(value)
+
+
+def shop_header(headers: Mapping[str, str]) -> tuple[str, str | None]:
+    """The Shopify shop a delivery names (``X-Shopify-Shop-Domain``), for the tenant check."""
+    return "X-Shopify-Shop-Domain", headers.get("x-shopify-shop-domain")
+
+
+def woocommerce_site_header(headers: Mapping[str, str]) -> tuple[str, str | None]:
+    """The WooCommerce site a delivery names (host of ``X-WC-Webhook-Source``)."""
+    try:
+        return "X-WC-Webhook-Source", woocommerce.site(headers.get("x-wc-webhook-source"))
+    except InvalidInput:
+        return "X-WC-Webhook-Source", None
+
+
+class Identities:
+    """What a verified delivery is about, at the edge: tenant, identity (the order id), event name.
+
+    Nothing is mapped: only the ids the key needs are read, and checked to be what the platform
+    documents (400 naming the field otherwise).
+    """
+
+    @staticmethod
+    def shopify(delivery: Delivery) -> Identity:
+        _, shop = shop_header(delivery.headers)
+        if not shop:
+            raise InvalidInput("missing X-Shopify-Shop-Domain header", field="X-Shopify-Shop-Domain")
+        shop = shop.strip().lower()
+        status_url = delivery.payload.get("order_status_url")
+        if isinstance(status_url, str) and urlsplit(status_url).hostname not in (None, shop):
+            raise Forbidden("X-Shopify-Shop-Domain is not the shop the signed body belongs to "
+                            "(order_status_url)")
+        order = platform_id(delivery.payload, "id", "the order")
+        return Identity(shop, f"shopify:{shop}:{order}", delivery.headers.get("x-shopify-topic", ""))
+
+    @staticmethod
+    def woocommerce(delivery: Delivery) -> Identity:
+        system = woocommerce.site(delivery.headers.get("x-wc-webhook-source"))
+        order = platform_id(delivery.payload, "id", "the order")
+        topic = delivery.headers.get("x-wc-webhook-topic", "")
+        return Identity(system, f"woocommerce:{system}:{order}", topic)
+
+    @staticmethod
+    def bigcommerce(delivery: Delivery) -> Identity:
+        store = str(required(delivery.payload, "store_id", "the webhook")).strip().lower()
+        data = required(delivery.payload, "data", "the webhook")
+        if not isinstance(data, Mapping):
+            raise InvalidInput("the webhook: data must be an object", field="data")
+        order = platform_id(data, "id", "the webhook data")
+        return Identity(store, f"bigcommerce:{store}:{order}", str(delivery.payload.get("scope") or ""))
 
 
 def woocommerce_ping(form: Mapping[str, str]) -> bool:
@@ -89,6 +166,27 @@ class OrderCapture:
                                reason=found[1])
         return Publication((key,), (Record(self.topics.status, order_id, event, key),))
 
+    def interpret(self, delivery: Delivery) -> Publication:
+        """What a stored delivery means (the intake stage's rule), by platform and channel."""
+        if delivery.channel == RECONCILIATION:
+            return self.reconciled(delivery)
+        if delivery.platform == "shopify":
+            return self.shopify(delivery)
+        if delivery.platform == "woocommerce":
+            return self.woocommerce(delivery)
+        if delivery.platform == "bigcommerce":
+            return self.bigcommerce(delivery)
+        return Publication.ignored(f"platform {delivery.platform} is not handled")
+
+    def reconciled(self, delivery: Delivery) -> Publication:
+        """A Shopify order reconciliation pulled from the admin API: OrderPlaced + its customer,
+        under ``shopify:<shop>:reconciled:<id>`` (and ``<order_id>:placed``, as a webhook's)."""
+        order, shop = delivery.payload, delivery.tenant
+        key = f"shopify:{shop}:reconciled:{platform_id(order, 'id', 'the order')}"
+        placed = shopify.order_placed(order, shop, key)
+        return self.placed(placed, customer_upserted(placed, f"{key}:customer",
+                                                     **shopify.profile_details(order)), key)
+
     def shopify(self, delivery: Delivery) -> Publication:
         """Shopify ``orders/create``, ``orders/updated``, ``orders/cancelled``."""
         topic = delivery.headers.get("x-shopify-topic", "")
@@ -128,7 +226,7 @@ class OrderCapture:
                                                                          system=system), topic)
         return Publication.ignored(f"WooCommerce topic {topic or '(none)'} is not handled")
 
-    async def bigcommerce(self, delivery: Delivery) -> Publication:
+    def bigcommerce(self, delivery: Delivery) -> Publication:
         """BigCommerce ``store/order/created``: the order is fetched from the API (with retries)."""
         webhook = delivery.payload
         scope = webhook.get("scope")
@@ -136,7 +234,7 @@ class OrderCapture:
             return Publication.ignored(f"BigCommerce scope {scope or '(none)'} is not handled")
         store_id = str(required(webhook, "store_id", "the webhook"))
         key = f"bigcommerce:{store_id}:{required(webhook, 'hash', 'the webhook')}"
-        order, products = await asyncio.to_thread(self._fetch_bigcommerce_order, webhook)
+        order, products = self._fetch_bigcommerce_order(webhook)
         placed = bigcommerce.order_placed(order, products, store_id, key)
         return self.placed(placed, customer_upserted(placed, f"{key}:customer",
                                                      default_address=placed.billing_address), key)

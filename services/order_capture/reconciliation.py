@@ -2,17 +2,25 @@
 
 Each pass lists the Shopify orders changed in a window
 (``GET /admin/api/2024-10/orders.json?updated_at_min=&updated_at_max=&status=any``, following
-``Link: rel="next"`` pages) and publishes an OrderPlaced for every order not yet published, by
-webhook or by an earlier pass: both claim the order-level dedupe key ``<order_id>:placed``. The
-window starts at the stored cursor minus an overlap (late writes at the storefront) and ends now;
-the cursor advances only after a pass stored everything. Orders created longer ago than the
-dedupe store remembers are left alone, since whether they were published can no longer be told.
+``Link: rel="next"`` pages) and stores every listed order on the raw intake (channel
+``reconciliation``, keyed by the order id, like its webhooks). The intake stage publishes an
+OrderPlaced for those not yet published, by webhook or by an earlier pass: both claim the
+order-level dedupe key ``<order_id>:placed``, decided by the one owner of the order's partition.
+The window starts at the stored cursor minus an overlap (late writes at the storefront) and ends
+now; the cursor advances only after a pass stored everything. Orders created longer ago than the
+dedupe keys are remembered are left alone, since whether they were published can no longer be
+told.
+
+A stored order's body is the order as the API listed it, serialised again as JSON (numbers with
+a fraction, which the listing read as exact decimals, become strings; Shopify sends money as
+strings anyway).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -24,12 +32,10 @@ from typing import Any
 
 from bus.errors import BusError, InvalidInput
 from bus.http import ApiClient
+from bus.webhooks.intake import RECONCILIATION, Identity, IntakeLog
 from bus.webhooks.payload import utc
-from bus.webhooks.publisher import Publisher
-from services.order_capture import shopify
 from services.order_capture.cursor import CursorStore
-from services.order_capture.handlers import OrderCapture
-from services.order_capture.orders import customer_upserted
+from services.order_capture.handlers import platform_id
 
 log = logging.getLogger("ecombus.order_capture.reconciliation")
 
@@ -46,7 +52,7 @@ class Pass:
 
     window: tuple[str, str]
     listed: int = 0
-    backfilled: list[str] = field(default_factory=list)
+    stored: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
 
@@ -56,17 +62,16 @@ class Reconciler:
     Args:
         api: the shop's admin API (``X-Shopify-Access-Token`` set).
         shop: the shop domain (the system in order ids).
-        capture: builds the publications (same records and keys as the webhook path).
-        publisher: stores them.
+        intake: where listed orders are stored (the intake stage decides what is new).
         cursors: where the end of the last window is kept.
         overlap / lookback / max_age: seconds (see the module docstring and settings).
         clock: wall clock.
     """
 
-    def __init__(self, api: ApiClient, shop: str, capture: OrderCapture, publisher: Publisher,
-                 cursors: CursorStore, *, overlap: float = 120.0, lookback: float = 86400.0,
-                 max_age: float = 7 * 86400.0, clock: Callable[[], float] = time.time) -> None:
-        self.api, self.shop, self.capture, self.publisher = api, shop, capture, publisher
+    def __init__(self, api: ApiClient, shop: str, intake: IntakeLog, cursors: CursorStore, *,
+                 overlap: float = 120.0, lookback: float = 86400.0, max_age: float = 7 * 86400.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.api, self.shop, self.intake = api, shop.strip().lower(), intake
         self.cursors = cursors
         self.overlap, self.lookback, self.max_age = overlap, lookback, max_age
         self._clock = clock
@@ -90,27 +95,25 @@ class Reconciler:
         for order in orders:
             await self._backfill(order, now, done)
         await asyncio.to_thread(self.cursors.put, self.cursor_name, done.window[1])
-        if done.backfilled:
-            log.warning("reconciliation backfilled %d order(s) whose webhook never arrived: %s",
-                        len(done.backfilled), ", ".join(done.backfilled))
+        log.info("reconciliation stored %d of %d listed order(s) on the intake (%d skipped)",
+                 len(done.stored), done.listed, len(done.skipped))
         return done
 
     async def _backfill(self, order: dict[str, Any], now: float, done: Pass) -> None:
         try:
-            event_id = f"shopify:{self.shop}:reconciled:{order.get('id')}"
-            placed = shopify.order_placed(order, self.shop, event_id)
+            order_id = f"shopify:{self.shop}:{platform_id(order, 'id', 'the order')}"
+            created = utc(order.get("created_at"), "created_at").timestamp()
         except InvalidInput as exc:
-            log.error("reconciliation skips Shopify order %s: %s", order.get("id"), exc)
-            done.skipped.append(str(order.get("id")))
+            log.error("reconciliation skips a listed Shopify order: %s", exc)
+            done.skipped.append("(invalid)")
             return
-        if placed.placed_at.timestamp() < now - self.max_age:
-            done.skipped.append(placed.order_id)
+        if created < now - self.max_age:
+            done.skipped.append(order_id)
             return
-        customer = customer_upserted(placed, f"{placed.meta.event_id}:customer",
-                                     **shopify.profile_details(order))
-        result = await self.publisher.publish(self.capture.placed(placed, customer))
-        if result.outcome == "published":
-            done.backfilled.append(placed.order_id)
+        body = json.dumps(order, ensure_ascii=False, default=str, separators=(",", ":")).encode()
+        await self.intake.write("shopify", Identity(self.shop, order_id, "orders/create"), RECONCILIATION,
+                                ORDERS_PATH, {}, body, now)
+        done.stored.append(order_id)
 
     def _list(self, window: tuple[str, str]) -> list[dict[str, Any]]:
         params: dict[str, Any] | None = {"updated_at_min": window[0], "updated_at_max": window[1],

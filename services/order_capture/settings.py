@@ -6,11 +6,14 @@ The webhook secrets keep the names platforms document and operators expect
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bus.webhooks.body import DEFAULT_MAX_BODY_BYTES
 from bus.webhooks.signatures import DEFAULT_TOLERANCE_SECONDS
+from bus.webhooks.tenants import Tenant
 
 
 def _secret(name: str) -> SecretStr | None:
@@ -23,15 +26,24 @@ class OrderCaptureSettings(BaseSettings):
 
     Attributes:
         host / port: the webhook server (``:8080``; ``/webhooks/shopify|woocommerce|bigcommerce``).
+        shops: the accepted shops, as JSON: ``[{"platform": "shopify", "domain":
+            "hanako-tea.myshopify.com"}, {"platform": "woocommerce", "domain": "shop.example.de",
+            "secret": "..."}, {"platform": "bigcommerce", "domain": "1025646"}]`` (a shop without
+            ``secret`` is checked with its platform's app secret); a delivery for any other shop
+            is refused with 403 before anything is stored.
+        intake_topic: where every accepted delivery is stored as it came (RawDelivery).
+        intake_group_id: the intake stage's consumer group (every replica joins it).
+        intake_changelog_topic: the intake stage's handled dedupe keys.
+        state_dir: where the intake stage keeps its dedupe keys on disk (a temporary folder by
+            default; they are restored from the changelog on every assignment).
         orders_topic / customers_topic / status_topic: where OrderPlaced, CustomerUpserted and
             OrderStatusChanged go (the real names by default).
         max_body_bytes: larger webhook bodies are refused with 413 (5 MiB).
         ack_timeout_seconds: the broker must acknowledge within this budget, else 503; below
             Shopify's 5 s reply timeout.
         signature_tolerance_seconds: Standard Webhooks (BigCommerce) timestamp tolerance.
-        dedupe_name: names the compacted topic of handled ids (``bus.processed.<name>.v1``).
-        dedupe_ttl_seconds: how long a handled id is remembered (Shopify retries for 4 hours
-            and can be a day late; a week by default).
+        dedupe_ttl_seconds: how long a handled dedupe key is remembered (Shopify retries for 4
+            hours and can be a day late; a week by default; also the changelog's retention).
         bigcommerce_api_url / bigcommerce_api_token: where thin BigCommerce webhooks' orders are
             fetched (``X-Auth-Token``).
         shopify_api_url / shopify_api_token / shopify_shop_domain: the Shopify admin API that
@@ -40,7 +52,6 @@ class OrderCaptureSettings(BaseSettings):
         reconcile_overlap_seconds: each window starts this much before the previous end.
         reconcile_lookback_seconds: the first window's length when no cursor is stored yet.
         cursor_topic: the compacted topic holding reconciliation cursors.
-        audit: write a ProcessingRecord to bus.audit.v1 per webhook that carried events.
     """
 
     model_config = SettingsConfigDict(env_prefix="ECOMBUS_ORDER_CAPTURE_", frozen=True, extra="ignore",
@@ -48,13 +59,17 @@ class OrderCaptureSettings(BaseSettings):
 
     host: str = "0.0.0.0"
     port: int = Field(8080, ge=0, le=65535)
+    shops: list[Tenant] = Field(default_factory=list)
+    intake_topic: str = "intake.storefronts.v1"
+    intake_changelog_topic: str = "order-capture.intake.changelog"
+    intake_group_id: str = "ecombus.order-capture.intake"
+    state_dir: Path | None = None
     orders_topic: str = "orders.placed.v1"
     customers_topic: str = "customers.profiles.v1"
     status_topic: str = "orders.status.v1"
     max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024)
     ack_timeout_seconds: float = Field(3.0, gt=0, lt=5)
     signature_tolerance_seconds: float = Field(DEFAULT_TOLERANCE_SECONDS, gt=0)
-    dedupe_name: str = "order-capture"
     dedupe_ttl_seconds: float = Field(7 * 24 * 3600, gt=0)
     shopify_webhook_secret: SecretStr | None = _secret("SHOPIFY_WEBHOOK_SECRET")
     woocommerce_webhook_secret: SecretStr | None = _secret("WOOCOMMERCE_WEBHOOK_SECRET")
@@ -68,4 +83,3 @@ class OrderCaptureSettings(BaseSettings):
     reconcile_overlap_seconds: float = Field(120.0, ge=0)
     reconcile_lookback_seconds: float = Field(24 * 3600.0, gt=0)
     cursor_topic: str = "bus.cursors.order-capture.v1"
-    audit: bool = True

@@ -1,24 +1,33 @@
-"""Declares order-capture's parts on its assembly: the webhook edge and the reconciler.
+"""Declares order-capture's parts on its assembly: the webhook edge, the intake stage, the reconciler.
 
 Parts (see :mod:`bus.assembly`):
 
 * ``webhooks`` (:class:`~bus.webhooks.server.Edge`): in this order, starts the producer's
-  polling, loads the dedupe store and the reconciliation cursors, registers the writer schemas
-  (a registry that is down is retried by every ``/readyz`` probe instead), then opens the webhook
-  port (``/webhooks/shopify``, ``/webhooks/woocommerce``, ``/webhooks/bigcommerce``); at stop it
-  answers the requests in flight before releasing the port.
+  polling, loads the reconciliation cursors, registers the writer schemas (a registry that is
+  down is retried by every ``/readyz`` probe instead), then opens the webhook port
+  (``/webhooks/shopify``, ``/webhooks/woocommerce``, ``/webhooks/bigcommerce``). A request is
+  checked (media type, size, shop, signature, JSON), stored as it came on
+  ``intake.storefronts.v1`` keyed by the order id, and answered 200 once the broker acknowledged
+  it; nothing is mapped on the request path. At stop it answers the requests in flight before
+  releasing the port.
+* ``intake`` (a :class:`~bus.runtime.service.Service` made an exactly-once
+  :class:`~bus.runtime.service.Stage`, group ``ecombus.order-capture.intake``): interprets each
+  stored delivery once per dedupe key (:meth:`OrderCapture.interpret`) and produces the
+  OrderPlaced, CustomerUpserted and OrderStatusChanged, the dedupe marks (changelog
+  ``order-capture.intake.changelog``), the audit record and the consumed offset in one
+  transaction; a delivery that cannot be interpreted is dead-lettered to ``dlq.order-capture``
+  with its raw bytes. Replicas share the group: each partition (each order) has one owner.
 * ``reconciler`` (:class:`~services.order_capture.reconciliation.Reconciling`), when the Shopify
-  API is configured and ``reconcile_interval_seconds`` > 0: a pass every interval, the first once
-  the webhook edge loaded the stores. It is a part of its own, on its own event loop, not a task
-  of the ASGI app: a pass needs nothing of the app (the publisher is shared and thread-safe), and
-  a failing reconciler now stops the service instead of dying unseen inside the app.
+  API is configured and ``reconcile_interval_seconds`` > 0: a pass every interval, storing the
+  listed orders on the intake (channel ``reconciliation``), where the stage publishes those no
+  webhook delivered.
 
-Closers (run after both parts stopped): the dedupe store's tail is closed, then the producer is
-flushed and closed within the assembly's ``shutdown_timeout``.
+Closers (run after the parts stopped): the producer is flushed and closed within the assembly's
+``shutdown_timeout``, then the stage's dedupe store is closed.
 
 Readiness (``/readyz`` on the assembly's admin port, 9101): ``kafka`` (the cluster answers),
-``schemas`` (the writer schemas are registered), ``webhooks`` (the port is open). Liveness: the
-app's event loop beats :attr:`Assembly.health` every second.
+``schemas`` (the writer schemas are registered), ``webhooks`` (the port is open),
+``interpreting`` (the stage's loop turns). Liveness: the loops beat :attr:`Assembly.health`.
 
 Nothing here touches the network; the parts do when the assembly runs them.
 """
@@ -35,25 +44,35 @@ from bus.errors import BusError
 from bus.http import ApiClient
 from bus.observability.metrics import RuntimeMetrics
 from bus.runtime.codec import Codec
+from bus.runtime.dedupe_state import DedupeState
 from bus.runtime.hooks import RuntimeHooks
-from bus.runtime.idempotency import ProcessedEvents
 from bus.runtime.producer import BusProducer
 from bus.runtime.retry import RetryPolicy
-from bus.runtime.service import broker_reachable, default_codec
+from bus.runtime.service import RuntimeSettings, Service, default_codec
 from bus.settings import KafkaSettings, load
-from bus.webhooks import Endpoint, HttpServer, Publisher, webhook_app
-from bus.webhooks.audit import WebhookAudit
+from bus.webhooks import Endpoint, HttpServer, webhook_app
 from bus.webhooks.body import JSON
-from bus.webhooks.publisher import webhook_producer_overrides
+from bus.webhooks.intake import IntakeLog, intake_producer_overrides
 from bus.webhooks.server import Edge
 from bus.webhooks.signatures import StandardWebhooks
+from bus.webhooks.stage import Interpreter, intake_stage, prepare_intake
+from bus.webhooks.tenants import Tenants
 from services.order_capture import SERVICE
 from services.order_capture.cursor import CursorStore
-from services.order_capture.handlers import OrderCapture, Topics, woocommerce_ping
+from services.order_capture.handlers import (
+    Identities,
+    OrderCapture,
+    Topics,
+    shop_header,
+    woocommerce_ping,
+    woocommerce_site_header,
+)
 from services.order_capture.reconciliation import Reconciler, Reconciling
 from services.order_capture.settings import OrderCaptureSettings
 
 log = logging.getLogger("ecombus.order_capture")
+
+SHOPS_SETTING = "ECOMBUS_ORDER_CAPTURE_SHOPS"
 
 
 class WriterSchemas:
@@ -89,10 +108,11 @@ class OrderCaptureParts:
 
     Attributes:
         settings: the service's settings.
-        producer: the one producer (webhooks, dedupe marks, cursors, audit).
-        processed: the dedupe store (``bus.processed.<dedupe_name>.v1``).
-        capture: maps platform payloads to publications.
-        publisher: dedupes and produces them.
+        producer: the edge's producer (raw deliveries, reconciliation cursors).
+        intake: stores raw deliveries on the intake topic.
+        capture: what a delivery means (the stage's rules).
+        stage: the ``intake`` part (``stage.loop`` is its consumer loop once it runs).
+        dedupe: the stage's dedupe state.
         edge: the ``webhooks`` part; ``edge.server.url`` is where the webhooks answer.
         cursors: the reconciliation cursors (when the Shopify API is configured).
         reconciler: does reconciliation passes (when the Shopify API is configured; its part,
@@ -101,9 +121,10 @@ class OrderCaptureParts:
 
     settings: OrderCaptureSettings
     producer: BusProducer
-    processed: ProcessedEvents
+    intake: IntakeLog
     capture: OrderCapture
-    publisher: Publisher
+    stage: Service
+    dedupe: DedupeState
     edge: Edge
     cursors: CursorStore | None = None
     reconciler: Reconciler | None = None
@@ -115,7 +136,7 @@ class OrderCaptureParts:
 
 
 def build(assembly: Assembly, settings: OrderCaptureSettings, kafka: KafkaSettings, *,
-          codec: Codec | None = None) -> OrderCaptureParts:
+          codec: Codec | None = None, runtime: RuntimeSettings | None = None) -> OrderCaptureParts:
     """Declare order-capture on ``assembly`` (parts, closers, readiness; see the module docstring).
 
     Its metrics go to ``assembly.metrics`` (the ``service`` label is ``assembly.name``), its
@@ -125,39 +146,54 @@ def build(assembly: Assembly, settings: OrderCaptureSettings, kafka: KafkaSettin
         assembly: where the parts are declared.
         settings: its settings.
         kafka: how to reach the cluster.
-        codec: encodes events (Avro through ``SCHEMA_REGISTRY_URL`` by default, with the
-            configured topics mapped to their contracts).
+        codec: encodes and decodes events (Avro through ``SCHEMA_REGISTRY_URL`` by default, with
+            the configured topics mapped to their contracts).
+        runtime: the stage's runtime settings (``ECOMBUS_*`` by default).
 
     Returns:
         The wired pieces (nothing started).
     """
     name, metrics, health = assembly.name, assembly.metrics, assembly.health
     client = kafka.client_config()
+    runtime = runtime or load(RuntimeSettings)
     hooks = RuntimeHooks(name, metrics, health)
     topics = Topics(settings.orders_topic, settings.customers_topic, settings.status_topic)
-    codec = codec or _codec(topics)
+    codec = codec or _codec(settings, topics)
     producer = BusProducer(client, on_failure=hooks.delivery_failed,
-                           **webhook_producer_overrides(settings.ack_timeout_seconds))
-    processed = ProcessedEvents(client, settings.dedupe_name, producer, ttl=settings.dedupe_ttl_seconds)
-    publisher = Publisher(producer, codec, processed, settings.ack_timeout_seconds, metrics, name)
+                           **intake_producer_overrides(settings.ack_timeout_seconds, settings.max_body_bytes))
+    intake = IntakeLog(producer, codec, settings.intake_topic, name, ack_timeout=settings.ack_timeout_seconds,
+                       metrics=metrics)
     capture = OrderCapture(topics, _bigcommerce_api(settings, metrics, name))
+
+    stage_settings, dedupe = intake_stage(
+        name, client, settings.intake_topic, settings.intake_changelog_topic, ttl=settings.dedupe_ttl_seconds,
+        max_body_bytes=settings.max_body_bytes, folder=settings.state_dir,
+        group_id=settings.intake_group_id, instance=runtime.instance_id)
+    stage = Service(name, metrics=metrics, health=health, settings=runtime,
+                    kafka=kafka, codec=codec, stage=stage_settings)
+    stage.handler(settings.intake_topic, name="interpret_delivery")(Interpreter(dedupe, capture.interpret))
+    stage.on_start(prepare_intake(client, name, dedupe, settings.max_body_bytes))
+    assembly.add("intake", stage)
+
     cursors = reconciler = None
     if settings.shopify_api_url and settings.shopify_shop_domain:
         cursors = CursorStore(client, settings.cursor_topic, producer)
         token = settings.shopify_api_token.get_secret_value() if settings.shopify_api_token else ""
         api = ApiClient("shopify", settings.shopify_api_url, retry=RetryPolicy(), metrics=metrics,
                         service=name, headers={"X-Shopify-Access-Token": token})
-        reconciler = Reconciler(api, settings.shopify_shop_domain, capture, publisher, cursors,
+        reconciler = Reconciler(api, settings.shopify_shop_domain, intake, cursors,
                                 overlap=settings.reconcile_overlap_seconds,
                                 lookback=settings.reconcile_lookback_seconds,
                                 max_age=settings.dedupe_ttl_seconds)
-    schemas = WriterSchemas(codec, (topics.orders, topics.customers, topics.status))
-    audit = WebhookAudit(name, producer, codec) if settings.audit else None
-    app = webhook_app(name, endpoints(settings, capture), publisher,
-                      max_body_bytes=settings.max_body_bytes, metrics=metrics, health=health, audit=audit)
+    schemas = WriterSchemas(codec, (settings.intake_topic, topics.orders, topics.customers, topics.status))
+    tenants = Tenants(settings.shops, SHOPS_SETTING)
+    if not settings.shops:
+        log.warning("no shops are configured (%s): every storefront delivery will be refused", SHOPS_SETTING)
+    app = webhook_app(name, endpoints(settings, capture), intake, max_body_bytes=settings.max_body_bytes,
+                      metrics=metrics, health=health, tenants=tenants)
     http = HttpServer(app, settings.host, settings.port, name=name)
-    edge = Edge(http, prepare=[producer.start_polling, processed.start,
-                               *([cursors.start] if cursors is not None else []), schemas])
+    edge = Edge(http, prepare=[producer.start_polling, *([cursors.start] if cursors is not None else []),
+                               schemas])
     assembly.add("webhooks", edge)
     if reconciler is not None and settings.reconcile_interval_seconds > 0:
         assembly.add("reconciler", Reconciling(reconciler, settings.reconcile_interval_seconds,
@@ -165,32 +201,34 @@ def build(assembly: Assembly, settings: OrderCaptureSettings, kafka: KafkaSettin
 
     def close_producer() -> None:
         left = producer.close(assembly.shutdown_timeout)
-        log.info("%s stopped (%d records unacknowledged)", name, left)
+        log.info("%s webhooks stopped (%d records unacknowledged)", name, left)
 
+    assembly.on_close(dedupe.close)
     assembly.on_close(close_producer)
-    assembly.on_close(processed.close)
-    health.add_check("kafka", broker_reachable(client))
     health.add_check("schemas", schemas)
     health.add_check("webhooks", lambda: http.started)
-    return OrderCaptureParts(settings, producer, processed, capture, publisher, edge, cursors, reconciler)
+    return OrderCaptureParts(settings, producer, intake, capture, stage, dedupe, edge, cursors, reconciler)
 
 
 def endpoints(settings: OrderCaptureSettings, capture: OrderCapture) -> list[Endpoint]:
     """``/webhooks/shopify``, ``/webhooks/woocommerce`` (and its unsigned ping), ``/webhooks/bigcommerce``."""
     return [
-        Endpoint("/webhooks/shopify", "shopify", capture.shopify, settings.shopify_webhook_secret),
-        Endpoint("/webhooks/woocommerce", "woocommerce", capture.woocommerce,
-                 settings.woocommerce_webhook_secret, media_types=(JSON,), ping=woocommerce_ping),
-        Endpoint("/webhooks/bigcommerce", "bigcommerce", capture.bigcommerce,
+        Endpoint("/webhooks/shopify", "shopify", Identities.shopify, settings.shopify_webhook_secret,
+                 tenant_of=shop_header),
+        Endpoint("/webhooks/woocommerce", "woocommerce", Identities.woocommerce,
+                 settings.woocommerce_webhook_secret, media_types=(JSON,), ping=woocommerce_ping,
+                 tenant_of=woocommerce_site_header),
+        Endpoint("/webhooks/bigcommerce", "bigcommerce", Identities.bigcommerce,
                  settings.bigcommerce_webhook_secret,
                  scheme=StandardWebhooks(settings.signature_tolerance_seconds)),
     ]
 
 
-def _codec(topics: Topics) -> Codec:
-    return default_codec({topics.orders: schema_for_topic("orders.placed.v1"),
+def _codec(settings: OrderCaptureSettings, topics: Topics) -> Codec:
+    return default_codec({settings.intake_topic: schema_for_topic("intake.storefronts.v1"),
+                          topics.orders: schema_for_topic("orders.placed.v1"),
                           topics.customers: schema_for_topic("customers.profiles.v1"),
-                          topics.status: schema_for_topic("orders.status.v1")}, read_with_them=False)
+                          topics.status: schema_for_topic("orders.status.v1")})
 
 
 def _bigcommerce_api(settings: OrderCaptureSettings, metrics: RuntimeMetrics,

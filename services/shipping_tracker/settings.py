@@ -6,6 +6,8 @@ The webhook secrets keep their documented names (``EASYPOST_WEBHOOK_SECRET``,
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -26,6 +28,10 @@ class ShippingTrackerSettings(BaseSettings):
         storefront_api_url / storefront_api_token: its admin API (``X-Shopify-Access-Token``).
         notify_customer: the store e-mails the customer when the fulfillment is created.
         dedupe_ttl_seconds: how long handled carrier events and pushed fulfillments are remembered.
+        intake_topic: where every accepted carrier webhook is stored as it came (RawDelivery).
+        intake_group_id: the intake stage's consumer group (every replica joins it).
+        intake_changelog_topic: the intake stage's handled carrier event ids.
+        state_dir: where the intake stage keeps them on disk (a temporary folder by default).
     """
 
     model_config = SettingsConfigDict(env_prefix="ECOMBUS_SHIPPING_TRACKER_", frozen=True, extra="ignore",
@@ -45,3 +51,7 @@ class ShippingTrackerSettings(BaseSettings):
     storefront_api_token: SecretStr | None = None
     notify_customer: bool = False
     dedupe_ttl_seconds: float = Field(30 * 24 * 3600, gt=0)
+    intake_topic: str = "intake.carriers.v1"
+    intake_changelog_topic: str = "shipping-tracker.intake.changelog"
+    intake_group_id: str = "ecombus.shipping-tracker.intake"
+    state_dir: Path | None = None

@@ -9,13 +9,21 @@ Parts (see :mod:`bus.assembly`):
   Its start steps load the fulfillments and the status book; then it loads its dedupe store
   (``bus.processed.<name>.v1``) and consumes; at stop it finishes the batch in hand, waits for
   its acknowledgements, commits and closes its producer and dedupe store.
+* ``intake`` (a :class:`~bus.runtime.service.Service` made an exactly-once
+  :class:`~bus.runtime.service.Stage`, group ``ecombus.<name>.intake``): interprets each stored
+  carrier webhook once per carrier event id into a ShipmentUpdated (order references looked up
+  at the store), produced with its dedupe mark (``shipping-tracker.intake.changelog``), its
+  audit record and the consumed offset in one transaction; one that cannot be interpreted is
+  dead-lettered with its raw bytes.
 * ``webhooks`` (:class:`~bus.webhooks.server.Edge`): ``/webhooks/easypost`` and
-  ``/webhooks/aftership`` publish ShipmentUpdated (deduplicated by carrier event id in
-  ``bus.processed.<name>.webhooks.v1``). It loads that store, waits for the consumer side to be
-  loaded, then opens the port; at stop it answers the requests in flight.
+  ``/webhooks/aftership`` check (media type, size, signature, JSON), store the delivery as it came
+  on ``intake.carriers.v1`` keyed by the tracking number, and answer once the broker
+  acknowledged it. It waits for the consumer side to be loaded, then opens the port; at stop it
+  answers the requests in flight.
 
-Closers (after both parts stopped): the status book, the fulfillments and webhook stores, then
-the webhooks' producer, flushed within the assembly's ``shutdown_timeout``.
+Closers (after the parts stopped): the status book, the fulfillments store and the intake
+stage's dedupe store, then the webhooks' producer, flushed within the assembly's
+``shutdown_timeout``.
 
 Both sides count into :attr:`Assembly.metrics` and answer on its admin port (9104); readiness:
 ``kafka``, ``consuming`` (the loop turned), ``status_book`` (read to its end), ``webhooks`` (the
@@ -39,12 +47,12 @@ from bus.runtime.producer import BusProducer
 from bus.runtime.retry import RetryPolicy
 from bus.runtime.service import RuntimeSettings, Service, default_codec
 from bus.settings import KafkaSettings, load
-from bus.webhooks import Endpoint, HttpServer, Publisher, webhook_app
-from bus.webhooks.audit import WebhookAudit
-from bus.webhooks.publisher import webhook_producer_overrides
+from bus.webhooks import Endpoint, HttpServer, webhook_app
+from bus.webhooks.intake import IntakeLog, intake_producer_overrides
 from bus.webhooks.server import Edge
+from bus.webhooks.stage import Interpreter, intake_stage, prepare_intake
 from services.shipping_tracker import SERVICE
-from services.shipping_tracker.handlers import ShipmentTracker, TrackingWebhooks
+from services.shipping_tracker.handlers import CarrierIdentities, ShipmentTracker, TrackingWebhooks
 from services.shipping_tracker.settings import ShippingTrackerSettings
 from services.shipping_tracker.statuses import StatusBook
 from services.shipping_tracker.storefront import Storefront
@@ -60,6 +68,7 @@ class ShippingTrackerParts:
         settings / runtime: its settings.
         book: every order's current status.
         consumer: the ``consumer`` part (``consumer.loop`` is the loop once it runs).
+        stage: the ``intake`` part, interpreting stored carrier webhooks.
         edge: the ``webhooks`` part; ``edge.server.url`` is where the carrier webhooks answer.
     """
 
@@ -67,6 +76,7 @@ class ShippingTrackerParts:
     runtime: RuntimeSettings
     book: StatusBook
     consumer: Service
+    stage: Service
     edge: Edge
 
     @property
@@ -102,9 +112,8 @@ def build(assembly: Assembly, settings: ShippingTrackerSettings, kafka: KafkaSet
     storefront = Storefront(api, settings.storefront_platform, settings.storefront_system,
                             notify_customer=settings.notify_customer)
     producer = BusProducer(client, on_failure=RuntimeHooks(name, metrics).delivery_failed,
-                           **webhook_producer_overrides(settings.ack_timeout_seconds))
+                           **intake_producer_overrides(settings.ack_timeout_seconds, settings.max_body_bytes))
     fulfilled = ProcessedEvents(client, f"{name}.fulfillments", producer, ttl=settings.dedupe_ttl_seconds)
-    received = ProcessedEvents(client, f"{name}.webhooks", producer, ttl=settings.dedupe_ttl_seconds)
     book = StatusBook(client, settings.status_topic, codec)
 
     consumer = Service(name, metrics=metrics, health=health, settings=runtime, kafka=kafka, codec=codec)
@@ -115,16 +124,27 @@ def build(assembly: Assembly, settings: ShippingTrackerSettings, kafka: KafkaSet
     consumer.on_start(book.start)
     assembly.add_service(consumer)
 
+    stage_settings, dedupe = intake_stage(
+        name, client, settings.intake_topic, settings.intake_changelog_topic, ttl=settings.dedupe_ttl_seconds,
+        max_body_bytes=settings.max_body_bytes, folder=settings.state_dir,
+        group_id=settings.intake_group_id, instance=runtime.instance_id)
+    stage = Service(name, metrics=metrics, health=health, settings=runtime, kafka=kafka, codec=codec,
+                    stage=stage_settings)
     webhooks = TrackingWebhooks(settings.shipments_topic, storefront)
+    stage.handler(settings.intake_topic, name="interpret_delivery")(Interpreter(dedupe, webhooks.interpret))
+    stage.on_start(prepare_intake(client, name, dedupe, settings.max_body_bytes))
+    assembly.add("intake", stage)
+
     endpoints = [
-        Endpoint("/webhooks/easypost", "easypost", webhooks.easypost, settings.easypost_webhook_secret),
-        Endpoint("/webhooks/aftership", "aftership", webhooks.aftership, settings.aftership_webhook_secret)]
-    publisher = Publisher(producer, codec, received, settings.ack_timeout_seconds, metrics, name)
-    audit = WebhookAudit(name, producer, codec) if runtime.audit else None
-    app = webhook_app(name, endpoints, publisher, max_body_bytes=settings.max_body_bytes, metrics=metrics,
-                      audit=audit)
+        Endpoint("/webhooks/easypost", "easypost", CarrierIdentities.easypost,
+                 settings.easypost_webhook_secret),
+        Endpoint("/webhooks/aftership", "aftership", CarrierIdentities.aftership,
+                 settings.aftership_webhook_secret)]
+    intake = IntakeLog(producer, codec, settings.intake_topic, name, ack_timeout=settings.ack_timeout_seconds,
+                       metrics=metrics)
+    app = webhook_app(name, endpoints, intake, max_body_bytes=settings.max_body_bytes, metrics=metrics)
     http = HttpServer(app, settings.host, settings.port, name=name)
-    edge = Edge(http, prepare=[producer.start_polling, received.start], after=[consumer.started])
+    edge = Edge(http, prepare=[producer.start_polling], after=[consumer.started])
     assembly.add("webhooks", edge)
 
     def close_producer() -> None:
@@ -132,17 +152,18 @@ def build(assembly: Assembly, settings: ShippingTrackerSettings, kafka: KafkaSet
         log.info("%s webhooks stopped (%d records unacknowledged)", name, left)
 
     assembly.on_close(close_producer)
-    assembly.on_close(received.close)
+    assembly.on_close(dedupe.close)
     assembly.on_close(fulfilled.close)
     assembly.on_close(book.close)
     health.add_check("status_book", lambda: book.loaded)
     health.add_check("webhooks", lambda: http.started)
-    return ShippingTrackerParts(settings, runtime, book, consumer, edge)
+    return ShippingTrackerParts(settings, runtime, book, consumer, stage, edge)
 
 
 def _codec(settings: ShippingTrackerSettings) -> Codec:
     schemas = {settings.shipments_topic: schema_for_topic("shipments.tracking.v1"),
-               settings.status_topic: schema_for_topic("orders.status.v1")}
+               settings.status_topic: schema_for_topic("orders.status.v1"),
+               settings.intake_topic: schema_for_topic("intake.carriers.v1")}
     return default_codec(schemas)
 
 

@@ -4,7 +4,9 @@ the simulators, order-capture and shipping-tracker; every declared entry resolve
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -29,7 +31,11 @@ def test_every_declared_process_resolves_on_any_ports() -> None:
                   admin_ports={s.name: 21000 + i for i, s in enumerate(STACK)})
     for spec in STACK:
         argv, env = stack.command(spec, "127.0.0.1:1", "http://127.0.0.1:2")
-        assert "{" not in " ".join(argv) + " ".join(env.values()), spec.name
+        resolved = " ".join(argv) + " ".join(env.values())
+        assert not re.search(r"\{(port|admin_port|url)\[|\{(bootstrap|registry)\}", resolved), spec.name
+    order_capture = next(s for s in STACK if s.name == "order-capture")
+    shops = json.loads(stack.command(order_capture, "k:1", "http://r")[1]["ECOMBUS_ORDER_CAPTURE_SHOPS"])
+    assert {s["platform"] for s in shops} == {"shopify", "woocommerce", "bigcommerce"}, "JSON kept intact"
     assert set(ORDER_FLOW) <= {s.name for s in STACK}
 
 
@@ -48,7 +54,8 @@ def test_placeholders_are_filled_and_an_unknown_name_starts_nothing(tmp_path: Pa
 def test_the_whole_stack_runs_reports_ready_and_stops(
         tmp_path: Path, kafka_bootstrap: str, schema_registry_url: str, kafka_admin: AdminClient) -> None:
     tag = uuid.uuid4().hex[:8]
-    topics = {k: f"test.stack.{k}.{tag}" for k in ("orders", "customers", "status", "shipments")}
+    topics = {k: f"test.stack.{k}.{tag}"
+              for k in ("orders", "customers", "status", "shipments", "storefronts", "carriers")}
     existing = kafka_admin.list_topics(timeout=30).topics
     wanted = [*topics.values(), *(t for t in (AUDIT_TOPIC, "dlq.order-capture", "dlq.shipping-tracker")
                                   if t not in existing)]
@@ -60,7 +67,12 @@ def test_the_whole_stack_runs_reports_ready_and_stops(
                   extra_env={"ECOMBUS_ORDER_CAPTURE_ORDERS_TOPIC": topics["orders"],
                              "ECOMBUS_ORDER_CAPTURE_CUSTOMERS_TOPIC": topics["customers"],
                              "ECOMBUS_ORDER_CAPTURE_STATUS_TOPIC": topics["status"],
-                             "ECOMBUS_ORDER_CAPTURE_DEDUPE_NAME": f"order-capture-{tag}",
+                             "ECOMBUS_ORDER_CAPTURE_INTAKE_TOPIC": topics["storefronts"],
+                             "ECOMBUS_ORDER_CAPTURE_INTAKE_CHANGELOG_TOPIC": f"{topics['storefronts']}.log",
+                             "ECOMBUS_ORDER_CAPTURE_INTAKE_GROUP_ID": f"ecombus.order-capture.{tag}",
+                             "ECOMBUS_SHIPPING_TRACKER_INTAKE_TOPIC": topics["carriers"],
+                             "ECOMBUS_SHIPPING_TRACKER_INTAKE_CHANGELOG_TOPIC": f"{topics['carriers']}.log",
+                             "ECOMBUS_SHIPPING_TRACKER_INTAKE_GROUP_ID": f"ecombus.shipping-tracker.in.{tag}",
                              "ECOMBUS_ORDER_CAPTURE_CURSOR_TOPIC": f"test.stack.cursors.{tag}",
                              "ECOMBUS_SHIPPING_TRACKER_SHIPMENTS_TOPIC": topics["shipments"],
                              "ECOMBUS_SHIPPING_TRACKER_STATUS_TOPIC": topics["status"],
@@ -72,7 +84,8 @@ def test_the_whole_stack_runs_reports_ready_and_stops(
         assert all(Path(s.log_file or "").parent == tmp_path / "logs" for s in stack.status())
         store = f"http://127.0.0.1:{stack.ports['storefront-sim']}"
         sent = httpx.post(f"{store}/_sim/orders", json={"platform": "shopify"}, timeout=30).json()
-        assert (sent["delivery"]["status"], sent["delivery"]["answer"]["status"]) == (200, "published")
+        assert (sent["delivery"]["status"], sent["delivery"]["answer"]["status"]) == (200, "accepted")
+        assert wait_for(lambda: len(read_all(kafka_bootstrap, topics["orders"])) == 1, 60)
         [order] = read_all(kafka_bootstrap, topics["orders"])
         assert order.key() == b"shopify:hanako-tea.myshopify.com:6120004415"
         carrier = f"http://127.0.0.1:{stack.ports['carrier-sim']}"

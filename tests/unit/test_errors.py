@@ -11,6 +11,7 @@ from bus.errors import (
     BusError,
     ConfigError,
     ExpressionError,
+    Forbidden,
     FormatError,
     InvalidExpression,
     InvalidInput,
@@ -29,6 +30,7 @@ from services.registry import errors as registry_errors
 
 REFUSALS = {
     Unauthorized: (401, "invalid_signature", "unauthorized"),
+    Forbidden: (403, "unknown_tenant", "forbidden"),
     InvalidInput: (400, "malformed_body", "malformed"),
     TooLarge: (413, "payload_too_large", "too_large"),
     UnsupportedMediaType: (415, "unsupported_media_type", "unsupported_media_type"),

@@ -155,9 +155,10 @@ COMPONENTS: tuple[Component, ...] = (
         "order-capture", admin_port=9101, http_port=8080,
         scaling=CpuScaling(min_replicas=2, max_replicas=6),
         secret_keys=("SHOPIFY_WEBHOOK_SECRET", "WOOCOMMERCE_WEBHOOK_SECRET", "BIGCOMMERCE_WEBHOOK_SECRET",
-                     "ECOMBUS_ORDER_CAPTURE_BIGCOMMERCE_API_TOKEN",
+                     "ECOMBUS_ORDER_CAPTURE_SHOPS", "ECOMBUS_ORDER_CAPTURE_BIGCOMMERCE_API_TOKEN",
                      "ECOMBUS_ORDER_CAPTURE_SHOPIFY_API_TOKEN"),
-        note="webhooks only, no consumer group: HPA on CPU; dedupe is shared by replicas",
+        note="webhook edge (HPA on CPU) and the exactly-once intake stage: replicas share the group "
+             "ecombus.order-capture.intake, one owner per partition",
     ),
     Component(
         "inventory-sync", admin_port=9102, single_owner=True,
@@ -176,7 +177,8 @@ COMPONENTS: tuple[Component, ...] = (
         scaling=LagScaling(min_replicas=2, max_replicas=6),
         secret_keys=("EASYPOST_WEBHOOK_SECRET", "AFTERSHIP_WEBHOOK_SECRET",
                      "ECOMBUS_SHIPPING_TRACKER_STOREFRONT_API_TOKEN"),
-        note="carrier webhooks in, storefront updates idempotent by event_id: KEDA on lag",
+        note="carrier webhooks to intake.carriers.v1, an exactly-once intake stage, storefront updates "
+             "idempotent by event_id: KEDA on lag",
     ),
     Component(
         "router", admin_port=9105, http_port=8084, single_owner=True,

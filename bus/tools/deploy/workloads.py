@@ -138,6 +138,8 @@ def _env(component: Component) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
         {"name": "ECOMBUS_ADMIN_PORT", "value": str(component.admin_port)},
         {"name": "ECOMBUS_SHUTDOWN_TIMEOUT_SECONDS", "value": str(SHUTDOWN_DRAIN_SECONDS)},
+        # each replica's name: its exactly-once stage's transactional id (unique per pod)
+        {"name": "ECOMBUS_INSTANCE_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
     ]
     env += [{"name": k, "value": v} for k, v in component.env.items()]
     secrets = [*SHARED_SECRET_KEYS.items(), (component.secret, component.secret_keys)]

@@ -17,6 +17,7 @@ order (simulators first), each with its log in ``<state>/logs/<name>.log``
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +69,10 @@ DEMO_SECRETS = {
 }
 """The webhook secrets the local stack shares between the simulators and the services."""
 SHOP = "hanako-tea.myshopify.com"
+DEMO_SHOPS = json.dumps([{"platform": "shopify", "domain": SHOP},
+                         {"platform": "woocommerce", "domain": "shop.example.de"},
+                         {"platform": "bigcommerce", "domain": "1025646"}])
+"""The shops order-capture accepts in the local stack: the storefront simulator's three stores."""
 
 STACK: tuple[ProcessSpec, ...] = (
     ProcessSpec(
@@ -96,6 +101,7 @@ STACK: tuple[ProcessSpec, ...] = (
     ProcessSpec(
         "order-capture", ecombus("run", "order-capture"),
         env={**DEMO_SECRETS, "ECOMBUS_ORDER_CAPTURE_PORT": "{port[order-capture]}",
+             "ECOMBUS_ORDER_CAPTURE_SHOPS": DEMO_SHOPS.replace("{", "{{").replace("}", "}}"),
              "ECOMBUS_ADMIN_PORT": "{admin_port[order-capture]}",
              "ECOMBUS_ORDER_CAPTURE_SHOPIFY_API_URL": "{url[storefront-sim]}",
              "ECOMBUS_ORDER_CAPTURE_SHOPIFY_SHOP_DOMAIN": SHOP,

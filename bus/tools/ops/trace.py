@@ -3,6 +3,11 @@
 Every service writes one ProcessingRecord per processing outcome, so the records matching an id
 are the order's timeline; a DEAD_LETTERED record says exactly where and why it stopped. The
 audit topic is read from ``since`` (default: the last 7 days) to its end.
+
+A timeline starts where the order entered: every audit record about a message of a raw intake
+topic (a name with ``intake`` in it, e.g. ``intake.storefronts.v1``) brings the raw delivery
+itself in as a ``RECEIVED`` step, dated when it was received and saying from where (channel,
+endpoint, peer address, receiving instance).
 """
 
 from __future__ import annotations
@@ -63,6 +68,34 @@ def trace(client: ClientConfig, codec: Codec, wanted: str, since_seconds: float 
                 error=f"{error['class_name']}: {error['message']}" if error else None,
                 dlq_topic=error.get("dlq_topic") if error else None,
             ))
-        return sorted(steps, key=lambda s: s.at if isinstance(s.at, int) else s.at.timestamp())
+        steps += _received(consumer, codec, steps)
+        return sorted(steps, key=_moment)
     finally:
         consumer.close()
+
+
+def _moment(step: Step) -> float:
+    return step.at / 1000.0 if isinstance(step.at, int) else step.at.timestamp()
+
+
+def _received(consumer: Consumer, codec: Codec, steps: list[Step]) -> list[Step]:
+    """A RECEIVED step for each raw delivery (intake record) the audited steps handled."""
+    wanted = sorted({s.where for s in steps if "intake" in s.where.split("[", 1)[0]})
+    found = []
+    for where in wanted:
+        topic, rest = where.split("[", 1)
+        partition, offset = rest.split("]@")
+        consumer.assign([TopicPartition(topic, int(partition), int(offset))])
+        msg = consumer.consume(1, timeout=10)
+        if not msg or msg[0].error() or msg[0].value() is None:
+            continue
+        raw = codec.decode(topic, msg[0].value() or b"")
+        meta = raw.get("meta") or {}
+        origin = f"{raw.get('channel')} {raw.get('path')}"
+        if raw.get("remote_addr"):
+            origin += f" from {raw['remote_addr']}"
+        found.append(Step(at=meta.get("occurred_at") or 0, service=str(raw.get("received_by")),
+                          handler=str(raw.get("topic") or raw.get("channel")), outcome="RECEIVED",
+                          event_id=str(meta.get("event_id")), where=f"{origin} → {where}",
+                          duration_seconds=0.0, attempts=1, error=None, dlq_topic=None))
+    return found

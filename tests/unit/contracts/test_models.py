@@ -41,6 +41,8 @@ def _expected_type(avro: Any) -> Any:
             return logical
         if avro["type"] == "array":
             return list[_expected_type(avro["items"])]  # type: ignore[misc]
+        if avro["type"] == "map":  # RawDelivery.headers
+            return dict[str, _expected_type(avro["values"])]  # type: ignore[misc]
         return _expected_type(avro["type"])
     return _SCALARS.get(avro) or getattr(models, avro)
 

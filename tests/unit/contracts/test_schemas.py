@@ -30,7 +30,7 @@ def _walk(schema: Any) -> Iterator[dict[str, Any]]:
 def test_every_architecture_event_has_a_schema() -> None:
     assert sorted(EVENTS) == sorted([
         "OrderPlaced", "OrderStatusChanged", "StockLevelChanged", "StockReservation",
-        "CustomerUpserted", "ShipmentUpdated", "ProcessingRecord",
+        "CustomerUpserted", "ShipmentUpdated", "ProcessingRecord", "RawDelivery",
     ])
 
 

@@ -1,4 +1,6 @@
-"""Reconciliation: orders whose webhook never arrived are backfilled once; the cursor moves on.
+"""Reconciliation: every listed order recent enough is stored on the raw intake (channel
+``reconciliation``, keyed by the order id, like its webhooks); the cursor moves on only once all
+were stored. Whether one is new is the intake stage's to decide (test_stage.py).
 
 And :class:`Reconciling`, the reconciler as a part of the service: waits for the stores, a pass
 every interval, a pass in hand finishes (within the drain timeout) at stop."""
@@ -11,6 +13,8 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -18,14 +22,15 @@ import pytest
 from bus.errors import Unavailable
 from bus.http import ApiClient
 from bus.serde import AvroCodec
-from bus.webhooks import Publisher
-from services.order_capture.handlers import OrderCapture, Topics, placed_key
-from services.order_capture.reconciliation import Reconciler, Reconciling
+from bus.webhooks.intake import IntakeLog
+from bus.webhooks.stage import delivery_of
+from services.order_capture.reconciliation import ORDERS_PATH, Reconciler, Reconciling
 from simulators import fixture
 from tests.unit.serde.fake_registry import FakeRegistry
-from tests.unit.webhooks.fakes import FakeDedupe, FakeSender
+from tests.unit.webhooks.fakes import FakeSender
 
 SHOP = "hanako-tea.myshopify.com"
+INTAKE = "intake.storefronts.v1"
 NOW = datetime(2025, 6, 3, 12, 0, tzinfo=UTC).timestamp()
 
 
@@ -48,52 +53,82 @@ def _orders() -> list[dict]:
     return [fixture_order, missed, ancient]
 
 
-def _api(requests: list[httpx.Request]) -> ApiClient:
-    orders = _orders()
+def _api(requests: list[httpx.Request], orders: list[dict] | None = None) -> ApiClient:
+    listed = _orders() if orders is None else orders
 
     def answer(request: httpx.Request) -> httpx.Response:
         requests.append(request)
         if "page_info" in request.url.params:
-            return httpx.Response(200, json={"orders": orders[2:]})
+            return httpx.Response(200, json={"orders": listed[2:]})
         link = '<https://shop.test/admin/api/2024-10/orders.json?page_info=p2&limit=250>; rel="next"'
-        return httpx.Response(200, json={"orders": orders[:2]}, headers={"Link": link})
+        return httpx.Response(200, json={"orders": listed[:2]}, headers={"Link": link})
 
     return ApiClient("shopify", "https://shop.test", transport=httpx.MockTransport(answer))
 
 
-def _reconciler(requests: list[httpx.Request], dedupe: FakeDedupe, sender: FakeSender,
-                cursors: FakeCursors) -> Reconciler:
-    publisher = Publisher(sender, AvroCodec(FakeRegistry().client()), dedupe, ack_timeout=0.5)
-    return Reconciler(_api(requests), SHOP, OrderCapture(Topics()), publisher, cursors,  # type: ignore
+class Intake:
+    """An IntakeLog on a fake sender, and what it stored, decoded."""
+
+    def __init__(self, sender: FakeSender | None = None) -> None:
+        self.sender = sender or FakeSender()
+        self.codec = AvroCodec(FakeRegistry().client())
+        self.log = IntakeLog(self.sender, self.codec, INTAKE, "order-capture", ack_timeout=0.5)
+
+    def stored(self) -> list[tuple[Any, dict[str, Any]]]:
+        return [(k, self.codec.decode(t, v or b"")) for t, v, k, _ in self.sender.produced]
+
+
+def _reconciler(requests: list[httpx.Request], intake: Intake, cursors: FakeCursors,
+                orders: list[dict] | None = None) -> Reconciler:
+    return Reconciler(_api(requests, orders), SHOP.upper(), intake.log, cursors,  # type: ignore[arg-type]
                       overlap=120, lookback=3600, max_age=7 * 86400, clock=lambda: NOW)
 
 
-def test_backfills_only_the_order_whose_webhook_never_arrived() -> None:
+def test_every_listed_order_not_older_than_the_dedupe_ttl_is_stored_on_the_intake() -> None:
     requests: list[httpx.Request] = []
-    dedupe = FakeDedupe({placed_key(f"shopify:{SHOP}:6120004415")})  # its webhook arrived
-    sender, cursors = FakeSender(), FakeCursors()
-    done = asyncio.run(_reconciler(requests, dedupe, sender, cursors).run_once())
+    intake, cursors = Intake(), FakeCursors()
+    done = asyncio.run(_reconciler(requests, intake, cursors).run_once())
     assert done.window == ("2025-06-03T11:00:00Z", "2025-06-03T12:00:00Z"), "lookback without a cursor"
-    assert (done.listed, done.backfilled) == (3, [f"shopify:{SHOP}:6120004999"])
-    assert done.skipped == [f"shopify:{SHOP}:5000000001"], "created before the dedupe store remembers"
-    assert [t for t, *_ in sender.produced] == ["orders.placed.v1", "customers.profiles.v1"]
+    assert (done.listed, done.stored) == (3, [f"shopify:{SHOP}:6120004415", f"shopify:{SHOP}:6120004999"])
+    assert done.skipped == [f"shopify:{SHOP}:5000000001"], "created before the dedupe keys are remembered"
+    stored = intake.stored()
+    assert [key for key, _ in stored] == done.stored, "keyed by the order id, like its webhooks"
+    raw = stored[0][1]
+    assert (raw["channel"], raw["path"], raw["topic"], raw["identity"]) == (
+        "reconciliation", ORDERS_PATH, "orders/create", f"shopify:{SHOP}:6120004415")
+    assert raw["meta"]["source"] == {"platform": "shopify", "system": SHOP}, "the shop, lower-case"
+    assert raw["meta"]["occurred_at"] == datetime.fromtimestamp(NOW, UTC)
+    assert raw["headers"] == {}
+    delivery = delivery_of(raw)
+    listed = json.loads(fixture("shopify_orders_create.json"), parse_float=Decimal)
+    assert delivery.payload["id"] == 6120004415 and delivery.payload["name"] == listed["name"]
+    assert delivery.payload["total_price"] == listed["total_price"], "money as the API listed it"
     assert cursors.values == {f"shopify:{SHOP}": "2025-06-03T12:00:00Z"}
     first = requests[0].url.params
     assert (first["updated_at_min"], first["updated_at_max"], first["status"]) == (
         "2025-06-03T11:00:00Z", "2025-06-03T12:00:00Z", "any")
     assert requests[1].url.params["page_info"] == "p2"
 
-    again = asyncio.run(_reconciler(requests, dedupe, sender, cursors).run_once())
-    assert again.backfilled == [] and len(sender.produced) == 2, "nothing is backfilled twice"
+    again = asyncio.run(_reconciler(requests, intake, cursors).run_once())
     assert again.window[0] == "2025-06-03T11:58:00Z", "the next window starts at cursor minus overlap"
+    assert len(again.stored) == 2, "stored again: the stage tells what was published"
+
+
+def test_an_order_without_a_usable_id_or_creation_time_is_skipped_not_stored() -> None:
+    good = json.loads(fixture("shopify_orders_create.json"))
+    orders = [{**good, "id": "not-a-number"}, {**good, "id": 61, "created_at": None}, good]
+    intake = Intake()
+    done = asyncio.run(_reconciler([], intake, FakeCursors(), orders).run_once())
+    assert done.skipped == ["(invalid)", "(invalid)"]
+    assert [key for key, _ in intake.stored()] == [f"shopify:{SHOP}:6120004415"]
 
 
 def test_the_cursor_stays_when_the_broker_does_not_store() -> None:
-    sender, cursors = FakeSender(failing={"orders.placed.v1"}), FakeCursors("2025-06-03T11:00:00Z")
-    reconciler = _reconciler([], FakeDedupe(), sender, cursors)
+    intake, cursors = Intake(FakeSender(failing={INTAKE})), FakeCursors("2025-06-03T11:00:00Z")
     with pytest.raises(Unavailable, match="did not store"):
-        asyncio.run(reconciler.run_once())
+        asyncio.run(_reconciler([], intake, cursors).run_once())
     assert cursors.values == {f"shopify:{SHOP}": "2025-06-03T11:00:00Z"}
+    assert intake.sender.produced == []
 
 
 class FakePasses:

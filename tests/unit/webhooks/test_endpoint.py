@@ -1,54 +1,66 @@
-"""The webhook app over HTTP: every refusal's status and JSON body, pings, dead letters, metrics."""
+"""The webhook app over HTTP: every refusal's status and JSON body, pings, the intake write, metrics."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from bus.errors import InvalidInput, PermanentError, TransientError
+from bus.errors import InvalidInput
 from bus.observability.health import Health
 from bus.observability.metrics import RuntimeMetrics
 from bus.runtime.codec import JsonCodec
-from bus.webhooks import Delivery, Endpoint, Publication, Publisher, Record, webhook_app
+from bus.webhooks import Delivery, Endpoint, Identity, IntakeLog, webhook_app
 from bus.webhooks.signatures import SCHEMES
-from tests.unit.webhooks.fakes import FakeDedupe, FakeSender
+from bus.webhooks.tenants import Tenant, Tenants
+from tests.unit.webhooks.fakes import FakeSender
 
 SECRET = "hush"
+INTAKE = "intake.test.v1"
 
 
-def _interpret(delivery: Delivery) -> Publication:
+def _identify(delivery: Delivery) -> Identity:
     payload = delivery.payload
-    if payload.get("kind") == "unknown-order":
-        raise PermanentError("unknown order 42")
-    if payload.get("kind") == "api-down":
-        raise TransientError("storefront API answered 503")
-    if payload.get("kind") == "ignored":
-        return Publication.ignored("not interesting")
     if payload.get("kind") == "bad-amount":
         raise InvalidInput("total_price is not a decimal amount", field="total_price")
     if payload.get("kind") == "bad-value":
         raise ValueError(f"cannot use {payload['email']}")
-    return Publication((f"evt:{payload['id']}",), (Record("orders", str(payload["id"]), dict(payload),
-                                                          f"evt:{payload['id']}"),))
+    shop = str(payload.get("shop", "shop.test"))
+    return Identity(shop, f"{delivery.platform}:{shop}:{payload['id']}", "orders/create")
+
+
+@dataclass
+class World:
+    client: TestClient
+    sender: FakeSender
+    registry: CollectorRegistry
+
+    def count(self, outcome: str, platform: str = "shopify") -> float:
+        return self.registry.get_sample_value("ecombus_webhook_requests_total", {
+            "service": "test-capture", "platform": platform, "outcome": outcome}) or 0.0
+
+
+def _world(tenants: Tenants | None = None) -> Iterator[World]:
+    sender, registry = FakeSender(), CollectorRegistry()
+    intake = IntakeLog(sender, JsonCodec(), INTAKE, "test-capture", ack_timeout=0.5)
+    endpoints = [Endpoint("/webhooks/shopify", "shopify", _identify, SecretStr(SECRET)),
+                 Endpoint("/webhooks/woocommerce", "woocommerce", _identify, SecretStr(SECRET),
+                          ping=lambda form: set(form) == {"webhook_id"}),
+                 Endpoint("/webhooks/aftership", "aftership", _identify, None)]
+    app = webhook_app("test-capture", endpoints, intake, max_body_bytes=1024,
+                      metrics=RuntimeMetrics("test-capture", registry), health=Health(), tenants=tenants)
+    with TestClient(app) as client:
+        yield World(client, sender, registry)
 
 
 @pytest.fixture
-def world() -> Iterator[tuple[TestClient, FakeSender, CollectorRegistry]]:
-    sender, registry = FakeSender(), CollectorRegistry()
-    publisher = Publisher(sender, JsonCodec(), FakeDedupe(), ack_timeout=0.5)
-    endpoints = [Endpoint("/webhooks/shopify", "shopify", _interpret, SecretStr(SECRET)),
-                 Endpoint("/webhooks/woocommerce", "woocommerce", _interpret, SecretStr(SECRET),
-                          ping=lambda form: set(form) == {"webhook_id"}),
-                 Endpoint("/webhooks/aftership", "aftership", _interpret, None)]
-    app = webhook_app("test-capture", endpoints, publisher, max_body_bytes=1024,
-                      metrics=RuntimeMetrics("test-capture", registry), health=Health())
-    with TestClient(app) as client:
-        yield client, sender, registry
+def world() -> Iterator[World]:
+    yield from _world()
 
 
 def _post(client: TestClient, body: bytes, path: str = "/webhooks/shopify", secret: str = SECRET,
@@ -58,18 +70,16 @@ def _post(client: TestClient, body: bytes, path: str = "/webhooks/shopify", secr
     return response.status_code, response.json()
 
 
-def _count(registry: CollectorRegistry, outcome: str, platform: str = "shopify") -> float:
-    return registry.get_sample_value("ecombus_webhook_requests_total", {
-        "service": "test-capture", "platform": platform, "outcome": outcome}) or 0.0
-
-
-def test_a_signed_delivery_is_published_once(world: tuple[TestClient, FakeSender, CollectorRegistry]) -> None:
-    client, sender, registry = world
+def test_a_signed_delivery_is_stored_as_it_came_and_answered_after_the_ack(world: World) -> None:
     body = json.dumps({"id": 7, "name": "花子"}, ensure_ascii=False).encode()
-    assert _post(client, body) == (200, {"status": "published", "event_ids": ["evt:7"]})
-    assert _post(client, body) == (200, {"status": "duplicate", "event_ids": ["evt:7"]})
-    assert len(sender.produced) == 1
-    assert (_count(registry, "published"), _count(registry, "duplicate")) == (1.0, 1.0)
+    status, answer = _post(world.client, body)
+    assert (status, answer["status"]) == (200, "accepted")
+    [(topic, value, key, _)] = world.sender.produced
+    stored = json.loads(value or b"")
+    assert (topic, key, stored["identity"]) == (INTAKE, "shopify:shop.test:7", "shopify:shop.test:7")
+    assert stored["meta"]["event_id"] == answer["delivery_id"]
+    assert stored["channel"] == "webhook"  # the body's bytes as stored: tests/unit/webhooks/test_intake.py
+    assert world.count("accepted") == 1.0
 
 
 @pytest.mark.parametrize(("body", "kwargs", "status", "code"), [
@@ -80,83 +90,62 @@ def test_a_signed_delivery_is_published_once(world: tuple[TestClient, FakeSender
     (b'{"id": 1, "pad": "' + b"x" * 2000 + b'"}', {}, 413, "payload_too_large"),
     (b'{"id": 1}', {"path": "/webhooks/aftership", "platform": "aftership"}, 401, "invalid_signature"),
 ])
-def test_refusals_answer_json_and_publish_nothing(world: tuple[TestClient, FakeSender, CollectorRegistry],
-                                                  body: bytes, kwargs: dict, status: int, code: str) -> None:
-    client, sender, _ = world
-    got_status, got = _post(client, body, **kwargs)
+def test_refusals_answer_json_and_store_nothing(world: World, body: bytes, kwargs: dict, status: int,
+                                                code: str) -> None:
+    got_status, got = _post(world.client, body, **kwargs)
     assert (got_status, got["error"]) == (status, code)
     assert got["message"]
-    assert sender.produced == []
+    assert world.sender.produced == []
 
 
-def test_missing_signature_is_401(world: tuple[TestClient, FakeSender, CollectorRegistry]) -> None:
-    client, sender, registry = world
-    response = client.post("/webhooks/shopify", content=b'{"id": 1}',
-                           headers={"Content-Type": "application/json"})
+def test_missing_signature_is_401(world: World) -> None:
+    response = world.client.post("/webhooks/shopify", content=b'{"id": 1}',
+                                 headers={"Content-Type": "application/json"})
     assert (response.status_code, response.json()["message"]) == (401, "missing x-shopify-hmac-sha256 header")
-    assert _count(registry, "unauthorized") == 1.0
-    assert sender.produced == []
+    assert world.count("unauthorized") == 1.0
+    assert world.sender.produced == []
 
 
-def test_unsigned_woocommerce_ping_is_answered_200_and_not_published(
-        world: tuple[TestClient, FakeSender, CollectorRegistry]) -> None:
-    client, sender, registry = world
-    response = client.post("/webhooks/woocommerce", content=b"webhook_id=15",
-                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+def test_unsigned_woocommerce_ping_is_answered_200_and_not_stored(world: World) -> None:
+    response = world.client.post("/webhooks/woocommerce", content=b"webhook_id=15",
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert (response.status_code, response.json()) == (200, {"status": "ping"})
-    other_form = client.post("/webhooks/woocommerce", content=b"order=1",
-                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    other_form = world.client.post("/webhooks/woocommerce", content=b"order=1",
+                                   headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert other_form.status_code == 415
-    assert sender.produced == []
-    assert _count(registry, "ping", "woocommerce") == 1.0
+    assert world.sender.produced == []
+    assert world.count("ping", "woocommerce") == 1.0
 
 
-def test_permanent_failure_is_dead_lettered_with_the_reason(
-        world: tuple[TestClient, FakeSender, CollectorRegistry]) -> None:
-    client, sender, _ = world
-    body = b'{"kind": "unknown-order"}'
-    assert _post(client, body) == (200, {"status": "dead_lettered", "reason": "unknown order 42"})
-    [(topic, value, _key, headers)] = sender.produced
-    names = dict(headers)
-    assert (topic, value) == ("dlq.test-capture", body)
-    assert names["__connect.errors.exception.message"] == b"unknown order 42"
-    assert names["__connect.errors.topic"] == b"http:/webhooks/shopify"
-    assert names["x-shopify-hmac-sha256"], "the original headers are kept"
-
-
-def test_transient_failures_are_503_with_retry_after(
-        world: tuple[TestClient, FakeSender, CollectorRegistry]) -> None:
-    client, sender, _ = world
-    body = b'{"kind": "api-down"}'
-    response = client.post("/webhooks/shopify", content=body, headers={
+def test_a_broker_that_does_not_acknowledge_is_503_with_retry_after(world: World) -> None:
+    world.sender.failing.add(INTAKE)
+    body = b'{"id": 9}'
+    response = world.client.post("/webhooks/shopify", content=body, headers={
         "Content-Type": "application/json", **SCHEMES["shopify"].sign(SECRET, body)})
     assert (response.status_code, response.json()["error"]) == (503, "unavailable")
     assert response.headers["Retry-After"] == "1"
-    sender.failing.add("orders")
-    assert _post(client, b'{"id": 9}')[0] == 503
-    assert sender.produced == []
+    assert world.sender.produced == [] and world.count("unavailable") == 1.0
 
 
-def test_ignored_events_are_200_with_a_note(world: tuple[TestClient, FakeSender, CollectorRegistry]) -> None:
-    client, sender, _ = world
-    assert _post(client, b'{"kind": "ignored"}') == (
-        200, {"status": "ignored", "event_ids": [], "note": "not interesting"})
-    assert sender.produced == []
-
-
-def test_invalid_input_from_the_mapping_is_refused_not_dead_lettered(
-        world: tuple[TestClient, FakeSender, CollectorRegistry]) -> None:
-    client, sender, registry = world
-    status, body = _post(client, b'{"id": 3, "kind": "bad-amount"}')
+def test_invalid_input_of_identify_is_400_with_its_message(world: World) -> None:
+    status, body = _post(world.client, b'{"id": 3, "kind": "bad-amount"}')
     assert (status, body) == (400, {"error": "malformed_body",
                                     "message": "total_price is not a decimal amount"})
-    assert sender.produced == [] and _count(registry, "malformed") == 1.0
+    assert world.sender.produced == [] and world.count("malformed") == 1.0
 
 
-def test_a_built_in_error_of_the_mapping_is_400_without_quoting_the_value(
-        world: tuple[TestClient, FakeSender, CollectorRegistry]) -> None:
-    client, sender, _registry = world
-    status, body = _post(client, b'{"id": 4, "kind": "bad-value", "email": "hanako@example.jp"}')
+def test_a_built_in_error_of_identify_is_400_without_quoting_the_value(world: World) -> None:
+    status, body = _post(world.client, b'{"id": 4, "kind": "bad-value", "email": "hanako@example.jp"}')
     assert (status, body["error"]) == (400, "malformed_body")
     assert "ValueError" in body["message"] and "hanako@example.jp" not in body["message"]
-    assert sender.produced == []
+    assert world.sender.produced == []
+
+
+def test_with_tenants_configured_the_identified_tenant_must_be_one() -> None:
+    for world in _world(Tenants([Tenant(platform="shopify", domain="Shop.Test")], "TEST_SHOPS")):
+        assert _post(world.client, b'{"id": 1, "shop": "shop.test"}')[0] == 200, "compared case-insensitively"
+        status, body = _post(world.client, b'{"id": 2, "shop": "intruder.test"}')
+        assert (status, body["error"]) == (403, "unknown_tenant")
+        assert "TEST_SHOPS" in body["message"] and "intruder.test" not in body["message"]
+        assert world.count("forbidden") == 1.0
+        assert [key for _, _, key, _ in world.sender.produced] == ["shopify:shop.test:1"]

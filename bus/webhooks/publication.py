@@ -1,0 +1,48 @@
+"""What a delivery means on the bus (a :class:`Publication`), and the producer settings of an edge.
+
+The exactly-once stage behind a raw intake (:mod:`bus.webhooks.stage`) asks a service what a
+delivery means: a :class:`Publication` holds the platform's dedupe keys (Shopify
+``X-Shopify-Event-Id``, BigCommerce ``hash``, ...) and the records to produce; the stage
+produces the records and marks the keys in one transaction, unless a key was handled before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bus.runtime.handlers import Headers
+
+
+@dataclass(frozen=True)
+class Record:
+    """One event to produce: ``value`` is a contract model (or its Avro dict)."""
+
+    topic: str
+    key: str
+    value: Any
+    event_id: str
+    headers: Headers = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What one webhook (or one reconciled order) puts on the bus.
+
+    Attributes:
+        dedupe_keys: the platform's ids of this event; none seen before, or nothing is produced.
+        records: the events, produced in this order.
+        note: why nothing is published, for an event the service ignores.
+    """
+
+    dedupe_keys: tuple[str, ...]
+    records: tuple[Record, ...] = ()
+    note: str | None = None
+
+    @classmethod
+    def ignored(cls, why: str) -> Publication:
+        return cls((), (), why)
+
+    @property
+    def event_ids(self) -> list[str]:
+        return [r.event_id for r in self.records]
