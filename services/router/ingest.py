@@ -11,6 +11,14 @@ mark (its content hash, in the replicated set of :class:`~bus.runtime.idempotenc
 go in one Kafka transaction; a file whose hash is marked done is only moved. A crash before the
 commit aborts the transaction and the file is processed again from its first row; a crash after
 it leaves a marked file that the restarted router moves to ``done/`` without producing anything.
+
+Each file is handled in isolation (:meth:`FileIngest.poll_once`): a file that cannot be read
+(:class:`~bus.errors.FormatError`: the reason names the line or the limit) or whose handling
+raises anything else is moved to ``error/`` with its original bytes and a ``.reason.txt``
+(the exception's type for an unforeseen failure, whose message may quote data; the router's log
+has the traceback's frames), counted in ``ecombus_router_files_total{outcome="unreadable"|"failed"}``,
+and the next file is processed. Only a :class:`~bus.errors.TransientError` (the broker did not
+take the transaction) leaves a file in place, to be tried again at the next poll.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +34,7 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 
-from bus.errors import FormatError, SerializationError, TransientError
+from bus.errors import FormatError, TransientError
 from bus.runtime.codec import Codec
 from bus.runtime.dlq import STAGE_TRANSFORM, Failure, dead_letter_headers, dlq_topic
 from bus.runtime.producer import BusProducer
@@ -100,7 +109,9 @@ class InputRunner:
                 headers: list[tuple[str, bytes]]) -> Record:
         try:
             return topic, self.codec.encode(topic, value), key, headers
-        except SerializationError as exc:
+        except TransientError:
+            raise
+        except Exception as exc:  # SerializationError, or a value the Avro writer cannot take
             raise route_failure(self.runner.route.name, f"to:kafka:{topic}", exc) from exc
 
     def _dead_letter(self, record: Any, source: str, number: int, exc: RouteFailure, attempts: int,
@@ -135,25 +146,59 @@ class FileIngest:
         self.producer.raw.init_transactions(30)
 
     def poll_once(self) -> int:
-        """Process every ready file; how many were processed."""
+        """Process every ready file, each in isolation (see the module's docstring); how many were tried."""
         files = self.endpoint.ready_files()
         for path in files:
-            self.process(path)
+            self.process_isolated(path)
         return len(files)
 
+    def process_isolated(self, path: Path) -> None:
+        """Process one file; whatever goes wrong ends with the file in ``error/`` or, transient, in place."""
+        try:
+            self.process(path)
+        except TransientError as exc:
+            log.warning("file %s: %s; left in place, tried again at the next poll", path.name, exc)
+        except FileNotFoundError:
+            log.info("file %s vanished before it was processed", path.name)
+        except Exception as exc:
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("file %s: processing failed with %s; moving it to error/\n%s", path.name,
+                      type(exc).__name__, frames)
+            self._set_aside(path, f"{path.name}: processing failed with {type(exc).__name__} "
+                                  f"(the router's log has where)", "failed")
+
+    def _set_aside(self, path: Path, reason: str, outcome: str) -> None:
+        try:
+            self.endpoint.move(path, "error", reason)
+        except OSError as exc:
+            log.error("file %s cannot be moved to error/ (%s); it stays in place", path.name,
+                      exc.strerror)
+        self._count(outcome)
+
+    def _count(self, outcome: str) -> None:
+        if self.inputs.metrics:
+            self.inputs.metrics.child("files", self.route, outcome).inc()
+
     def process(self, path: Path) -> None:
+        """Process one file exactly once (see the module's docstring).
+
+        Raises:
+            TransientError: the file's transaction failed; the file stays in place.
+            Exception: anything unforeseen (:meth:`process_isolated` sets the file aside).
+        """
         data = path.read_bytes()
         digest = self.endpoint.fingerprint(data)
         file_id = f"{self.route}:{digest}"
         if self.done.seen(file_id):
             self.endpoint.move(path, "done")
+            self._count("done")
             return
         try:
             records = self.endpoint.records(data)
         except FormatError as exc:
             log.error("file %s cannot be read: %s", path.name, exc)
             fmt = self.endpoint.config.format
-            self.endpoint.move(path, "error", f"{path.name}: cannot be read as {fmt}: {exc}")
+            self._set_aside(path, f"{path.name}: cannot be read as {fmt}: {exc}", "unreadable")
             if self.inputs.metrics:
                 self.inputs.metrics.child("dead_letters", self.route, "from:file_in").inc()
             return
@@ -168,6 +213,7 @@ class FileIngest:
         reason = (f"{outcome.dead_lettered} of {len(records)} records dead-lettered to dlq.router"
                   if outcome.dead_lettered else None)
         self.endpoint.move(path, "done", reason)
+        self._count("done")
         log.info("file %s: %d records, %d outputs, %d dead-lettered", path.name, len(records),
                  len(outcome.records) - outcome.dead_lettered, outcome.dead_lettered)
 
@@ -184,3 +230,7 @@ class FileIngest:
             with contextlib.suppress(KafkaException):
                 raw.abort_transaction(30)
             raise TransientError(f"file transaction failed: {exc}") from exc
+        except BaseException:  # never leave the transaction open for the next file
+            with contextlib.suppress(KafkaException):
+                raw.abort_transaction(30)
+            raise

@@ -154,3 +154,29 @@ def test_a_cxml_order_request_with_control_characters_is_readable_by_our_reader(
     read = read_order_request(order_request(order))
     assert read["ship_city"] == "Shibuya\ufffd"
     assert read["lines"][0]["sku"] == "MATCHA\ufffd40G"
+
+
+# -- Avro shaping: the field and the type, never the value ----------------------------------------
+
+@pytest.mark.parametrize(("patch", "field"), [
+    ({"on_hand": SECRET}, "on_hand"), ({"on_hand": 10**40}, "on_hand"), ({"on_hand": 1.5}, "on_hand"),
+    ({"on_hand": {"name": SECRET}}, "on_hand"), ({"on_hand": [SECRET]}, "on_hand"),
+    ({"as_of": 10**20}, "as_of"), ({"as_of": "9999-12-31T23:59:59-23:59"}, "as_of"),
+    ({"as_of": SECRET}, "as_of"), ({"sku": {"a": SECRET}}, "sku"), ({"meta": SECRET}, "meta"),
+])
+def test_a_value_that_does_not_fit_its_schema_names_the_field_not_the_value(
+        patch: dict[str, object], field: str) -> None:
+    from bus.contracts.catalog import schema_for_topic
+    from bus.errors import SerializationError
+    from services.router.formats.avro_json import AvroShaper
+
+    shape = AvroShaper(schema_for_topic("inventory.levels.v1"))
+    good = {"meta": {"event_id": "e", "occurred_at": "2025-06-03T09:00:00Z",
+                     "source": {"platform": "erp", "system": "erp"}, "correlation_id": "c"},
+            "sku": "A", "location": "L", "on_hand": "120", "available": 116, "reserved": "4",
+            "as_of": "2025-06-03T09:00:00Z"}
+    assert shape(good)["on_hand"] == 120
+    with pytest.raises(SerializationError) as refused:
+        shape({**good, **patch})
+    assert f"field '{field}" in str(refused.value)
+    assert SECRET not in str(refused.value) and "10000000000" not in str(refused.value)
