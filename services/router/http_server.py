@@ -1,7 +1,11 @@
 """The router's HTTP server (:8084): one POST path per ``http_in`` route.
 
-A request is refused before any parsing when too large (413) or badly signed (401), refused
-when malformed (400), and otherwise runs through its route record by record; every Kafka output
+A request is refused before any parsing when too large (413: a declared ``Content-Length`` over
+``max_body_bytes`` before reading, a chunked body as soon as it passes the limit, so memory never
+holds more than the limit) or badly signed (401, checked only on a body within the limit),
+refused when malformed (400: a ``Content-Length`` that is not digits, or a body its format's
+bounded parser refuses, e.g. XML or JSON nested deeper than 64 levels), and otherwise runs
+through its route record by record; every Kafka output
 and dead letter is produced and the answer (202 with counts) waits for the broker's
 acknowledgement of all of them, else 503 so the sender retries. Records that fail permanently
 are dead-lettered, as in every other route.
@@ -17,6 +21,7 @@ producer is closed); a server that stops by itself stops the router.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from typing import Any
 
@@ -24,7 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from bus.errors import BusError, TransientError
+from bus.errors import BusError, InvalidInput, TransientError
 from bus.runtime.producer import BusProducer
 from bus.webhooks.body import read_limited
 from bus.webhooks.statuses import refusal_of, refusal_response
@@ -34,6 +39,9 @@ from services.router.ingest import InputRunner, Outcome
 __all__ = ["http_app"]
 
 log = logging.getLogger("ecombus.router.http")
+
+_DIGITS = re.compile(r"[0-9]+")
+"""A Content-Length (RFC 9110: digits only; no sign, no blanks)."""
 
 
 def http_app(routes: list[tuple[HttpIn, InputRunner]], producer: BusProducer,
@@ -53,8 +61,10 @@ def http_app(routes: list[tuple[HttpIn, InputRunner]], producer: BusProducer,
                 return refusal_response(exc, refusal)
 
         async def accept(request: Request) -> JSONResponse:
-            body = await read_limited(request.stream(), request.headers.get("content-length"),
-                                      endpoint.config.max_body_bytes)
+            declared = request.headers.get("content-length")
+            if declared is not None and not _DIGITS.fullmatch(declared):
+                raise InvalidInput("Content-Length is not a number", field="Content-Length")
+            body = await read_limited(request.stream(), declared, endpoint.config.max_body_bytes)
             headers = {k.lower(): v for k, v in request.headers.items()}
             if endpoint.verifier is not None:
                 endpoint.verifier(body, headers)
