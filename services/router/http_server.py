@@ -23,13 +23,15 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import traceback
 from typing import Any
 
+from confluent_kafka import KafkaException
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from bus.errors import BusError, InvalidInput, TransientError
+from bus.errors import BusError, FormatError, InvalidInput, TransientError
 from bus.runtime.producer import BusProducer
 from bus.webhooks.body import read_limited
 from bus.webhooks.statuses import refusal_of, refusal_response
@@ -68,7 +70,7 @@ def http_app(routes: list[tuple[HttpIn, InputRunner]], producer: BusProducer,
             headers = {k.lower(): v for k, v in request.headers.items()}
             if endpoint.verifier is not None:
                 endpoint.verifier(body, headers)
-            records = endpoint.records(body)
+            records = _records(endpoint, body)
             outcome = await run_in_threadpool(_process, inputs, endpoint, records, producer,
                                               confirm_timeout)
             return JSONResponse({"accepted": len(records) - outcome.dead_lettered,
@@ -79,6 +81,23 @@ def http_app(routes: list[tuple[HttpIn, InputRunner]], producer: BusProducer,
     for endpoint, inputs in routes:
         add(endpoint, inputs)
     return app
+
+
+def _records(endpoint: HttpIn, body: bytes) -> list[Any]:
+    """The body's records; whatever the parser raises is a FormatError (400), never a 500.
+
+    The parsers raise FormatError for what they refuse; anything else is a parser bug on a
+    hostile body, logged with its frames (not its message, which may quote the body).
+    """
+    try:
+        return endpoint.records(body)
+    except BusError:
+        raise
+    except Exception as exc:
+        log.error("http_in %s: reading the body raised %s\n%s", endpoint.config.path,
+                  type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
+        raise FormatError(f"the body cannot be read as {endpoint.config.format} "
+                          f"({type(exc).__name__})") from None
 
 
 def _process(inputs: InputRunner, endpoint: HttpIn, records: list[Any], producer: BusProducer,
@@ -97,8 +116,11 @@ def _process(inputs: InputRunner, endpoint: HttpIn, records: list[Any], producer
         if pending[0] <= 0:
             done.set()
 
-    for topic, value, key, headers in outcome.records:
-        producer.produce(topic, value, key=key, headers=headers, on_delivery=delivered)
+    try:
+        for topic, value, key, headers in outcome.records:
+            producer.produce(topic, value, key=key, headers=headers, on_delivery=delivered)
+    except KafkaException as exc:  # e.g. a record over the broker's size limit: the sender may retry
+        raise TransientError(f"the broker did not take the records: {exc.args[0].name()}") from exc
     if outcome.records and not done.wait(timeout):
         raise TransientError(f"the broker did not acknowledge within {timeout:.0f}s")
     if failed:

@@ -134,3 +134,16 @@ def test_a_good_request_still_flows_after_refusals() -> None:
                           Upload(chunks=1, chunk=b"<stock><row><sku>A</sku></row></stock>"), {})
     assert (status, answer) == (202, {"accepted": 1, "dead_lettered": 0})
     assert [json.loads(v)["sku"] for _, v, _ in producer.records] == ["A"]
+
+
+def test_a_parser_bug_on_a_hostile_body_is_400_naming_the_exception_type_only(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.router.endpoints.http_in import HttpIn
+
+    def broken(self: HttpIn, body: bytes) -> list[Any]:
+        raise IndexError(f"an unforeseen bug about {body.decode()}")
+
+    monkeypatch.setattr(HttpIn, "records", broken)
+    status, answer = post(app(Producer()), "/erp/stock.xml", Upload(chunks=1, chunk=b"Hanako Sato"), {})
+    assert (status, answer["error"]) == (400, "malformed_body")
+    assert "IndexError" in answer["message"] and "Hanako" not in answer["message"]
