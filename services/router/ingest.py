@@ -24,6 +24,7 @@ take the transaction) leaves a file in place, to be tried again at the next poll
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import time
 import traceback
@@ -45,6 +46,8 @@ from services.router.endpoints.file_in import FileIn
 from services.router.message import Message, Origin
 from services.router.metrics import RouterMetrics
 from services.router.pipeline import Delivered, RouteFailure, RouteRunner, route_failure
+from services.router.steps.aggregate import WindowClose
+from services.router.steps.base import Step
 
 log = logging.getLogger("ecombus.router")
 
@@ -83,27 +86,49 @@ class InputRunner:
             headers_of: Callable[[int], dict[str, str]], outcome: Outcome) -> None:
         """Process ``records`` (numbered from 1); raises TransientError when retries ran out."""
         for number, record in enumerate(records, start=1):
-            attempts, first = 0, 0.0
 
-            def attempt(record: Any = record, number: int = number) -> tuple[Delivered, list[Record]]:
-                nonlocal attempts, first
-                attempts += 1
-                first = first or self.clock()
-                outbox = Collected()
-                done = self.runner.handle(Message(record, headers_of(number)), Origin(stream, number), outbox)
-                return done, [self._encode(*item) for item in outbox.emitted]
+            def handle(outbox: Collected, record: Any = record, number: int = number) -> Delivered:
+                message = Message(record, headers_of(number))  # afresh for every attempt
+                return self.runner.handle(message, Origin(stream, number), outbox)
 
-            try:
-                done, produced = self.retry.call(attempt)
-            except TransientError:
-                raise
-            except RouteFailure as exc:
-                outcome.records.append(self._dead_letter(record, source, number, exc, attempts, first,
-                                                         headers_of(number)))
-                outcome.dead_lettered += 1
-                continue
-            outcome.records += produced
-            outcome.delivered.append(done)
+            self._attempt(handle, record, source, number, headers_of(number), outcome)
+
+    def resume(self, step: Step, message: Message, source: str, outcome: Outcome) -> None:
+        """Run the route after ``step`` (an aggregate whose window closed) for ``message``, as
+        :meth:`run` runs an input: retried, dead-lettered when it fails for good.
+
+        Raises:
+            TransientError: retries ran out.
+        """
+
+        def handle(outbox: Collected) -> Delivered:
+            again = message.derive(body=copy.deepcopy(message.body))  # afresh for every attempt
+            return self.runner.resume(step, [again], Origin(None, 0), outbox)
+
+        self._attempt(handle, message.body, source, 0, message.headers, outcome)
+
+    def _attempt(self, handle: Callable[[Collected], Delivered], record: Any, source: str, number: int,
+                 headers: dict[str, str], outcome: Outcome) -> None:
+        attempts, first = 0, 0.0
+
+        def attempt() -> tuple[Delivered, list[Record]]:
+            nonlocal attempts, first
+            attempts += 1
+            first = first or self.clock()
+            outbox = Collected()
+            done = handle(outbox)
+            return done, [self._encode(*item) for item in outbox.emitted]
+
+        try:
+            done, produced = self.retry.call(attempt)
+        except TransientError:
+            raise
+        except RouteFailure as exc:
+            outcome.records.append(self._dead_letter(record, source, number, exc, attempts, first, headers))
+            outcome.dead_lettered += 1
+            return
+        outcome.records += produced
+        outcome.delivered.append(done)
 
     def _encode(self, topic: str, value: Any, key: str | bytes | None,
                 headers: list[tuple[str, bytes]]) -> Record:
@@ -231,6 +256,63 @@ class FileIngest:
                 raw.abort_transaction(30)
             raise TransientError(f"file transaction failed: {exc}") from exc
         except BaseException:  # never leave the transaction open for the next file
+            with contextlib.suppress(KafkaException):
+                raw.abort_transaction(30)
+            raise
+
+
+class WindowOutlet:
+    """Delivers the groups a route's aggregates close by time, the way the route's inputs are.
+
+    The rest of the route runs for the group (:meth:`InputRunner.resume`: retried, a permanent
+    failure dead-lettered with the group as its record), then its outputs are produced in one
+    Kafka transaction when the route's outputs are transactional (a ``file_in`` route, a Kafka
+    route running exactly-once), else each is confirmed by the broker. Only then does the group
+    leave its spool (:meth:`WindowClose.acknowledged`); when delivery failed it is opened again
+    for the next tick (:meth:`WindowClose.failed`).
+
+    Args:
+        inputs: runs the route (and encodes, dead-letters) for the route's runner.
+        producer: transactional (``transactional.id`` per route) when ``transactional``.
+        transactional: produce each group's outputs in one transaction.
+    """
+
+    def __init__(self, inputs: InputRunner, producer: BusProducer, transactional: bool) -> None:
+        self.inputs, self.producer, self.transactional = inputs, producer, transactional
+
+    def start(self) -> None:
+        if self.transactional:
+            self.producer.raw.init_transactions(30)
+
+    def deliver(self, step: Step, close: WindowClose) -> None:
+        """Deliver one closed group; raises TransientError (the group opened again) when it could not."""
+        outcome = Outcome()
+        try:
+            self.inputs.resume(step, close.message, f"aggregate:{step.name}", outcome)
+            self._produce(outcome.records)
+        except BaseException:
+            close.failed()
+            raise
+        for delivered in outcome.delivered:
+            delivered.acknowledged()
+        close.acknowledged()
+
+    def _produce(self, records: list[Record]) -> None:
+        if not self.transactional:
+            for topic, value, key, headers in records:
+                self.producer.confirm(topic, value, key, headers, timeout=30)
+            return
+        raw = self.producer.raw
+        try:
+            raw.begin_transaction()
+            for topic, value, key, headers in records:
+                self.producer.produce(topic, value, key=key, headers=headers)
+            raw.commit_transaction(60)
+        except KafkaException as exc:
+            with contextlib.suppress(KafkaException):
+                raw.abort_transaction(30)
+            raise TransientError(f"window transaction failed: {exc}") from exc
+        except BaseException:
             with contextlib.suppress(KafkaException):
                 raw.abort_transaction(30)
             raise
