@@ -23,6 +23,11 @@ replicas may run the same group, each with its own ``transactional_id``: the gro
 partition one owner, and the group metadata sent with the offsets fences a former owner that did
 not notice it lost the partition (KIP-447).
 
+A handler's :meth:`Context.after_acknowledged` actions run once its message's outputs were
+acknowledged (at-least-once: as its offset is stored) or committed (exactly-once), never after a
+failed delivery or an aborted transaction: state that must outlive a crash only once its outputs
+are safe (the router's aggregate groups, dedupe marks) is released there.
+
 Backpressure: at most ``max_in_flight`` handled messages wait for acknowledgements before
 the loop stops consuming to let them drain; and when the producer's queue grows past
 ``max_pending`` (e.g. audit records to a slow broker) the assignment is paused until it
@@ -129,12 +134,13 @@ class _Record(NamedTuple):
 class _Pending:
     """A handled message waiting for its outputs' acknowledgements (the delivery callback)."""
 
-    __slots__ = ("failed", "msg", "outstanding")
+    __slots__ = ("acknowledged", "failed", "msg", "outstanding")
 
     def __init__(self, msg: Consumed) -> None:
         self.msg = msg
         self.outstanding = 0
         self.failed = False
+        self.acknowledged: list[Callable[[], None]] = []
 
     def __call__(self, err: KafkaError | None, _msg: Message) -> None:
         self.outstanding -= 1
@@ -256,6 +262,7 @@ class ConsumerLoop:
                     consumer.seek(TopicPartition(topic, partition, item.msg.offset))
                     items.clear()
                     break
+                _run_all(item.acknowledged)
                 done = item
             if done is not None and (topic, partition) in self._assigned:
                 offsets.append(TopicPartition(topic, partition, done.msg.offset + 1))
@@ -275,7 +282,7 @@ class ConsumerLoop:
     def _process(self, msg: Consumed) -> _Pending:
         """Handle one message and queue its outputs (or its dead letter)."""
         item = _Pending(msg)
-        for record in self._outcome(msg):
+        for record in self._outcome(msg, item.acknowledged):
             item.outstanding += 1
             self.producer.produce(record.topic, record.value, key=record.key, headers=record.headers,
                                   timestamp=record.timestamp, on_delivery=item, partition=record.partition)
@@ -283,8 +290,9 @@ class ConsumerLoop:
 
     # -- the part both modes share -------------------------------------------------------------
 
-    def _outcome(self, msg: Consumed) -> list[_Record]:
-        """Decode, dedupe, handle with retries; return the records to produce."""
+    def _outcome(self, msg: Consumed, acknowledged: list[Callable[[], None]] | None = None) -> list[_Record]:
+        """Decode, dedupe, handle with retries; return the records to produce (and add the
+        handler's :meth:`Context.after_acknowledged` actions to ``acknowledged``)."""
         spec = self.handlers.for_topic(msg.topic)
         assert spec is not None, f"no handler for {msg.topic}"
         started = time.monotonic()
@@ -309,6 +317,8 @@ class ConsumerLoop:
         for state in self.state:
             state.message_done()
         self.hooks.handled(spec, msg, ctx, "ok", time.monotonic() - started)
+        if acknowledged is not None:
+            acknowledged.extend(ctx.acknowledged)
         return records
 
     def _context(self, msg: Consumed, event: Any, attempt: int) -> Context:
@@ -324,16 +334,18 @@ class ConsumerLoop:
 
     def _run_transaction(self, consumer: Consumer, messages: list[Consumed]) -> None:
         producer = self.producer.raw
+        acknowledged: list[Callable[[], None]] = []
         try:
             producer.begin_transaction()
             for msg in messages:
-                for record in self._outcome(msg):
+                for record in self._outcome(msg, acknowledged):
                     self.producer.produce(record.topic, record.value, key=record.key,
                                           headers=record.headers, timestamp=record.timestamp,
                                           partition=record.partition)
             positions = consumer.position(consumer.assignment())
             producer.send_offsets_to_transaction(positions, consumer.consumer_group_metadata(), 30)
             producer.commit_transaction(self.options.delivery_timeout)
+            _run_all(acknowledged)
         except KafkaException as exc:
             error = exc.args[0]
             for state in self.state:
@@ -408,6 +420,15 @@ class ConsumerLoop:
         consumer.close()
         self.hooks.stopped()
         self.stopped.set()
+
+
+def _run_all(actions: list[Callable[[], None]]) -> None:
+    """Run a handled message's after-acknowledgement actions; one that raises is logged, not fatal."""
+    for action in actions:
+        try:
+            action()
+        except Exception:
+            log.exception("an action after the acknowledgement failed")
 
 
 class _Duplicate(Exception):

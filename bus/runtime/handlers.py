@@ -84,6 +84,8 @@ class Context:
         order_id: the event's ``order_id`` when it is about an order (audit, ``ecombus trace``).
         attempt: 1 on the first attempt, 2 on the first retry, ...
         log: a logger whose records carry the message's coordinates.
+        acknowledged: actions to run once this message's outputs are acknowledged
+            (:meth:`after_acknowledged`).
     """
 
     topic: str
@@ -98,6 +100,7 @@ class Context:
     order_id: str | None = None
     attempt: int = 1
     outputs: list[Output] = field(default_factory=list)
+    acknowledged: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:
@@ -110,6 +113,17 @@ class Context:
              headers: Headers | None = None, partition: int | None = None) -> None:
         """Queue a record to produce once the handler has returned successfully."""
         self.outputs.append(Output(topic, value, key, list(headers) if headers else [], partition))
+
+    def after_acknowledged(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once every output of this message was acknowledged by the broker.
+
+        At-least-once: when the loop stores the message's offset (its outputs, and those of every
+        earlier message of its partition, acknowledged); exactly-once: after the transaction
+        holding them committed. Never when a delivery failed or the transaction aborted: the
+        message is then handled again, and its new attempt registers its own actions. Actions of
+        an attempt that raised are dropped with it. An action that raises is logged and skipped.
+        """
+        self.acknowledged.append(action)
 
     def header(self, name: str) -> bytes | None:
         """The last value of a header of the consumed record, or None."""

@@ -51,16 +51,24 @@ def utc_time(value: Any) -> datetime | None:
     """A timezone-aware datetime from an ISO 8601 text, epoch millis or a datetime (naive = UTC).
 
     Raises:
-        ValueError: the text is not an ISO 8601 time.
+        ValueError: the text is not an ISO 8601 time, or the time is outside what a datetime in
+            UTC can hold (epoch millis of 10**20, ``9999-12-31T23:59:59-23:59``).
     """
     if value is None:
         return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value / 1000, UTC)
-    parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        if isinstance(value, datetime):
+            parsed = value
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value / 1000, UTC)
+        else:
+            parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        if not parsed.tzinfo:
+            return parsed.replace(tzinfo=UTC)
+        parsed.astimezone(UTC)  # in range once in UTC, or OverflowError now rather than later
+        return parsed
+    except (OverflowError, OSError) as exc:
+        raise ValueError("the time is out of range") from exc
 
 
 def _timestamp(value: Any) -> datetime | None:

@@ -6,7 +6,10 @@ handler runs every route reading its topic, in the routes file's order; their Ka
 to the handler's context and are produced after it returns (in the batch's transaction when
 exactly-once). A route failure is raised with its route and step, so the runtime retries the
 record (transient) or dead-letters it to ``dlq.router`` with ``ecombus.errors.route`` and
-``ecombus.errors.step`` headers (permanent, or retries exhausted). Routes are deterministic, so a
+``ecombus.errors.step`` headers (permanent, or retries exhausted). What a route does once its
+outputs are safe (aggregate groups leaving their spool, dedupe marks) runs only after the broker
+acknowledged them, or the transaction holding them committed
+(:meth:`~bus.runtime.handlers.Context.after_acknowledged`). Routes are deterministic, so a
 retried record produces the same outputs, and file outputs recognise the record as already
 spooled.
 """
@@ -32,10 +35,9 @@ def dispatcher(runners: list[RouteRunner]) -> HandlerFn:
         headers["kafka.offset"] = str(ctx.offset)
         key = ctx.key.decode("utf-8", "replace") if ctx.key is not None else None
         stream = f"{ctx.topic}/{ctx.partition}"
-        done = [runner.handle(Message(event, dict(headers), key), Origin(stream, ctx.offset), ctx)
-                for runner in runners]
-        for delivered in done:
-            delivered.acknowledged()
+        for runner in runners:
+            delivered = runner.handle(Message(event, dict(headers), key), Origin(stream, ctx.offset), ctx)
+            ctx.after_acknowledged(delivered.acknowledged)
 
     return route_record
 

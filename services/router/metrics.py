@@ -8,6 +8,8 @@ Series (counters are exposed with ``_total``)::
     ecombus_router_failures_total{route, step, kind}           failed attempts (transient/permanent)
     ecombus_router_dead_letters_total{route, step}             inputs sent to dlq.router
     ecombus_router_step_duration_seconds{route, step}          time in one step, per message
+    ecombus_router_files_total{route, outcome}                 files a file_in route finished:
+                                                               done, unreadable or failed (both in error/)
 
 They are updated on the hot path (several times per message), so they are kept as plain
 numbers under one lock and exposed by a custom collector, rather than as prometheus_client
@@ -34,9 +36,11 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "filtered": ("Messages a step dropped.", ("route", "step")),
     "failures": ("Failed attempts, by kind.", ("route", "step", "kind")),
     "dead_letters": ("Inputs dead-lettered to dlq.router.", ("route", "step")),
+    "files": ("Files a file_in route finished, by outcome (done, unreadable, failed).", ("route", "outcome")),
 }
 _NAMES = {"messages_in": "messages_in", "messages_out": "messages_out",
-          "filtered": "messages_filtered", "failures": "failures", "dead_letters": "dead_letters"}
+          "filtered": "messages_filtered", "failures": "failures", "dead_letters": "dead_letters",
+          "files": "files"}
 
 
 class _Count:

@@ -12,6 +12,7 @@ compare it with their expectations) and the actions to run once the outputs are 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -141,16 +142,21 @@ class RouteRunner:
         self._timings: dict[Step, _Observer] = {}  # hot path: series looked up once per step
         self._sent: dict[Endpoint, Any] = {}
         self._in = metrics.child("messages_in", route.name) if metrics else None
+        self.lock = threading.RLock()
 
     def handle(self, msg: Message, origin: Origin, outbox: Outbox) -> Delivered:
-        """Run one input through the route. Raises a RouteFailure naming the step."""
+        """Run one input through the route. Raises a RouteFailure naming the step.
+
+        Inputs and closed aggregate windows (:meth:`resume`) of one route run one at a time.
+        """
         if self._in is not None:
             self._in.inc()
-        flow = _Flow(self, origin, outbox)
-        for out in flow.run(self.route.steps, [msg]):
-            flow.deliver(out, self.route.to)
-        self._finish(origin)
-        return flow.result
+        with self.lock:
+            flow = _Flow(self, origin, outbox)
+            for out in flow.run(self.route.steps, [msg]):
+                flow.deliver(out, self.route.to)
+            self._finish(origin)
+            return flow.result
 
     def _finish(self, origin: Origin) -> None:
         for endpoint in self._finishers:
@@ -161,12 +167,13 @@ class RouteRunner:
 
     def resume(self, step: Step, messages: list[Message], origin: Origin, outbox: Outbox) -> Delivered:
         """Continue after ``step`` (an aggregate whose window closed) with ``messages``."""
-        flow = _Flow(self, origin, outbox)
-        rest = _after(self.route.steps, step)
-        for out in flow.run(rest, messages):
-            flow.deliver(out, self.route.to)
-        self._finish(origin)
-        return flow.result
+        with self.lock:
+            flow = _Flow(self, origin, outbox)
+            rest = _after(self.route.steps, step)
+            for out in flow.run(rest, messages):
+                flow.deliver(out, self.route.to)
+            self._finish(origin)
+            return flow.result
 
     def failed(self, step: str, exc: BaseException) -> RouteFailure:
         failure = exc if isinstance(exc, RouteFailure) else route_failure(self.route.name, step, exc)

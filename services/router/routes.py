@@ -157,6 +157,8 @@ def _route(raw: Any, where: str, build: BuildContext) -> Route:
                   steps=parse_steps(raw.get("steps"), where, build),
                   to=parse_endpoints(raw.get("to"), where, build),
                   description=str(raw.get("description", "")), delivery=delivery)
+    for path, step in route.all_steps():
+        step.bind(name, path)
     if not route.all_endpoints():
         raise RoutesError(f"{where}: field 'to': the route sends nowhere; name at least one endpoint "
                           "(in 'to' or in a choice branch)")

@@ -45,8 +45,7 @@ from services.router.endpoints.http_in import HttpIn
 from services.router.endpoints.kafka import Kafka
 from services.router.handlers import RouterHooks, dispatcher
 from services.router.http_server import http_app
-from services.router.ingest import Collected, FileIngest, InputRunner
-from services.router.message import Origin
+from services.router.ingest import FileIngest, InputRunner, WindowOutlet
 from services.router.metrics import RouterMetrics
 from services.router.pipeline import RouteRunner
 from services.router.routes import RoutesFile, load_routes
@@ -72,7 +71,9 @@ class Router:
         http: the server of the ``http_in`` routes, if any.
         producer: the shared producer (outputs of files' aggregates, dedupe marks, audit).
         stores: the replicated sets (dedupe marks, processed files) loaded by :meth:`start`.
-        codec: encodes what a closing aggregate window emits.
+        codec: the router's codec (Avro or JSON per topic).
+        windows: per route with an aggregate, how the groups its windows close are delivered
+            (:class:`~services.router.ingest.WindowOutlet`: the route's own delivery path).
     """
 
     routes: RoutesFile
@@ -85,6 +86,7 @@ class Router:
     producer: BusProducer | None = None
     stores: list[ProcessedEvents] = field(default_factory=list)
     codec: Codec | None = None
+    windows: dict[str, WindowOutlet] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _attempted: bool = field(default=False, init=False, repr=False)
     _started: bool = field(default=False, init=False, repr=False)
@@ -125,6 +127,8 @@ class Router:
                     self._open_components.append(component)
             for ingest in self.files:
                 ingest.start()
+            for outlet in self.windows.values():
+                outlet.start()
             self._started = True
         log.info("router running %d route(s) from %s", len(self.runners), self.routes.path)
         return True
@@ -174,19 +178,13 @@ class Router:
     def _close_windows(self, runner: RouteRunner) -> None:
         for endpoint in runner.route.all_endpoints():
             endpoint.flush_due()
+        outlet = self.windows.get(runner.route.name)
+        if outlet is None:
+            return
         for _, step in runner.route.all_steps():
-            if isinstance(step, Aggregate) and self.codec is not None and self.producer is not None:
-                for message, remove in step.due():
-                    self._resume(runner, step, message, remove)
-
-    def _resume(self, runner: RouteRunner, step: Aggregate, message: Any, remove: Any) -> None:
-        outbox = Collected()
-        delivered = runner.resume(step, [message], Origin(None, 0), outbox)
-        assert self.codec is not None and self.producer is not None
-        for topic, value, key, headers in outbox.emitted:
-            self.producer.confirm(topic, self.codec.encode(topic, value), key, headers, timeout=30)
-        delivered.acknowledged()
-        remove()
+            if isinstance(step, Aggregate):
+                for close in step.due():
+                    outlet.deliver(step, close)
 
 
 @dataclass
@@ -308,13 +306,23 @@ def build(assembly: Assembly, settings: RouterSettings, runtime: RuntimeSettings
             files.append(FileIngest(inputs, source, txn, done_files))
         elif isinstance(source, HttpIn):
             http_routes.append((source, InputRunner(runner, codec, retry, router_metrics)))
+    exactly_once = runtime.exactly_once or any(r.route.delivery == "exactly-once" for r in runners)
+    windows: dict[str, WindowOutlet] = {}
+    for runner in runners:  # closed windows go the way the route's inputs go
+        if not any(isinstance(step, Aggregate) for _, step in runner.route.all_steps()):
+            continue
+        source = runner.route.source
+        transactional = isinstance(source, FileIn) or (isinstance(source, Kafka) and exactly_once)
+        outlet_producer = BusProducer(client, on_failure=hooks.delivery_failed, **{
+            "transactional.id": f"ecombus.router.windows.{runner.route.name}"}) if transactional else producer
+        windows[runner.route.name] = WindowOutlet(InputRunner(runner, codec, retry, router_metrics),
+                                                  outlet_producer, transactional)
     loop = None
     if by_topic:
         handlers = HandlerRegistry()
         for topic, topic_runners in by_topic.items():
             name = "+".join(r.route.name for r in topic_runners)
             handlers.handler(topic, name=name)(dispatcher(topic_runners))
-        exactly_once = runtime.exactly_once or any(r.route.delivery == "exactly-once" for r in runners)
         options = LoopOptions(group_id=runtime.group_id or f"ecombus.{SERVICE}",
                               batch_size=runtime.batch_size, retry=retry, exactly_once=exactly_once,
                               shutdown_timeout=runtime.shutdown_timeout_seconds)
@@ -322,7 +330,7 @@ def build(assembly: Assembly, settings: RouterSettings, runtime: RuntimeSettings
                             producer=None if exactly_once else producer, hooks=hooks)
     http = HttpServer(http_app(http_routes, producer), settings.http_host, settings.http_port,
                       name="router-http") if http_routes else None
-    router = Router(routes, runners, settings, health, loop, files, http, producer, stores, codec)
+    router = Router(routes, runners, settings, health, loop, files, http, producer, stores, codec, windows)
 
     if loop is not None:
         health.add_check("consuming", lambda: hooks.beats > 0)

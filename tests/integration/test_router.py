@@ -147,6 +147,21 @@ def test_an_unreadable_stock_file_goes_to_error_with_its_reason(bus: Bus) -> Non
     assert "line 2: 2 cells, the header has 3" in reason.read_text(encoding="utf-8")
 
 
+def test_a_file_over_a_limit_goes_to_error_and_the_next_file_in_the_folder_flows(bus: Bus) -> None:
+    wide = b"sku,location,on_hand,reserved,as_of\nA,B," + b"9" * 200_000 + b",0,2025-06-03T09:00:00Z\n"
+    drop_stock_file(bus.folders["stock"], wide, name="a-wide-cell.csv")
+    good = b"sku,location,on_hand,reserved,as_of\nFUZZ-NEXT,OSAKA-1,5,1,2025-06-03T09:00:00Z\n"
+    drop_stock_file(bus.folders["stock"], good, name="b-next.csv")
+    topic = bus.topics["inventory.levels.v1"]
+    assert wait_for(lambda: any(m.key() == b"FUZZ-NEXT" for m in read_all(bus.bootstrap, topic)), timeout=60)
+    error = bus.folders["stock"] / "error"
+    assert (error / "a-wide-cell.csv").read_bytes() == wide
+    reason = (error / "a-wide-cell.csv.reason.txt").read_text(encoding="utf-8")
+    assert "a cell is longer than the limit of 131072 characters" in reason and "9999" not in reason
+    assert wait_for(lambda: (bus.folders["stock"] / "done" / "b-next.csv").exists(), timeout=30)
+    assert 'ecombus_router_files_total{outcome="unreadable",route="erp-stock-file"}' in bus.metrics()
+
+
 def test_fixture_orders_become_the_expected_erp_csv_and_cxml_orders(bus: Bus) -> None:
     bus.produce(fixture_orders())
     assert wait_for(lambda: any(bus.folders["orders"].glob("erp-orders-*.csv")), timeout=60)

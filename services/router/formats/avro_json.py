@@ -4,8 +4,9 @@ Routes build bodies from text (CSV cells, JSON, XML, YAML in route tests): amoun
 ``"17.80"``, times as ``"2025-06-03T09:00:00Z"``, counts as ``"120"``. :func:`to_avro_form`
 converts such a value to what the schema wants (Decimal for decimals, datetime for
 timestamp-millis, int for int/long), fills defaults of missing fields, and raises
-:class:`~bus.errors.SerializationError` naming the field that does not fit. Values already in
-Avro form pass unchanged.
+:class:`~bus.errors.SerializationError` naming the field that does not fit and the type it
+wanted, never the value (it may be personal data, and the message reaches logs and DLQ headers).
+Values already in Avro form pass unchanged.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from bus.errors import SerializationError
 from services.router.functions import utc_time
 
 _PRIMITIVE = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
+_RANGES = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 
 
 class AvroShaper:
@@ -48,7 +50,7 @@ class AvroShaper:
         if kind == "record":
             if not isinstance(value, dict):
                 raise SerializationError(
-                    f"field '{where or '(body)'}': expected a record, got {value!r}"[:300])
+                    f"field '{where or '(body)'}': expected a record, got {_kind(value)}")
             out = {}
             for field in schema["fields"]:
                 name = field["name"]
@@ -62,13 +64,16 @@ class AvroShaper:
             return out
         if kind == "array":
             if not isinstance(value, list):
-                raise SerializationError(f"field '{where}': expected a list, got {value!r}"[:300])
+                raise SerializationError(f"field '{where}': expected a list, got {_kind(value)}")
             return [self._convert(schema["items"], v, f"{where}[{i}]") for i, v in enumerate(value)]
         if kind == "map":
+            if not isinstance(value, dict):
+                raise SerializationError(f"field '{where}': expected a map, got {_kind(value)}")
             return {k: self._convert(schema["values"], v, f"{where}.{k}") for k, v in value.items()}
         if kind == "enum":
             if value not in schema["symbols"]:
-                raise SerializationError(f"field '{where}': {value!r} is not one of {schema['symbols']}")
+                raise SerializationError(f"field '{where}': a {_kind(value)} that is not one of "
+                                         f"{schema['symbols']}")
             return value
         return self._convert(kind, value, where)
 
@@ -89,8 +94,12 @@ class AvroShaper:
 def _primitive(kind: str, value: Any, where: str) -> Any:
     try:
         if kind in ("int", "long") and not isinstance(value, bool):
-            return value if isinstance(value, int) else int(str(value).strip())
-        if kind in ("float", "double"):
+            number = value if isinstance(value, int) else int(str(value).strip())
+            low, high = _RANGES[kind]
+            if not low <= number <= high:
+                raise SerializationError(f"field '{where}': out of range for {kind} ({low}..{high})")
+            return number
+        if kind in ("float", "double") and not isinstance(value, bool | dict | list):
             return float(value)
         if kind == "string" and isinstance(value, str | int | Decimal) and not isinstance(value, bool):
             return str(value)
@@ -102,9 +111,14 @@ def _primitive(kind: str, value: Any, where: str) -> Any:
             return None
         if kind == "bytes" and isinstance(value, bytes | str):
             return value.encode() if isinstance(value, str) else value
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         pass
-    raise SerializationError(f"field '{where}': {value!r} is not a valid {kind}"[:300])
+    raise SerializationError(f"field '{where}': a {_kind(value)} that is not a valid {kind}")
+
+
+def _kind(value: Any) -> str:
+    """What a value is, for messages that must not quote it."""
+    return "null" if value is None else type(value).__name__
 
 
 def _decimal(value: Any, where: str) -> Decimal:
@@ -113,14 +127,14 @@ def _decimal(value: Any, where: str) -> Decimal:
     try:
         return Decimal(str(value).strip())
     except InvalidOperation:
-        raise SerializationError(f"field '{where}': {value!r} is not a decimal number") from None
+        raise SerializationError(f"field '{where}': a {_kind(value)} that is not a decimal number") from None
 
 
 def _time(value: Any, where: str) -> datetime:
     try:
         parsed = utc_time(value)
     except ValueError:
-        raise SerializationError(f"field '{where}': {value!r} is not an ISO 8601 time") from None
+        raise SerializationError(f"field '{where}': a {_kind(value)} that is not an ISO 8601 time") from None
     if parsed is None:
         raise SerializationError(f"field '{where}': null is not a time")
     return parsed

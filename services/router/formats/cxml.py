@@ -18,7 +18,9 @@
     </cXML>
 
 ``payloadID`` is derived from the event id, so a redelivered order carries the same one and the
-ERP can ignore the repeat. :func:`read_order_request` parses one back (defusedxml).
+ERP can ignore the repeat. Characters XML 1.0 does not allow (``\x0b``, ``\x1b``...) are written
+as U+FFFD (:func:`~services.router.formats.xml.clean_tree`), so the document always parses.
+:func:`read_order_request` parses one back (defusedxml).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 from bus.errors import FormatError
-from services.router.formats.xml import parse
+from services.router.formats.xml import clean_tree, parse
 from services.router.money import format_money
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -87,6 +89,7 @@ def order_request(order: dict[str, Any], sender: str = "ecombus", to: str = "erp
         detail = SubElement(item, "ItemDetail")
         _money(detail, "UnitPrice", line["unit_price"]["shop"]["amount"], currency)
         SubElement(detail, "Description", {XML_LANG: "en"}).text = line["title"]
+    clean_tree(root)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(root, encoding="utf-8",
                                                                    xml_declaration=False)
 

@@ -75,6 +75,14 @@ class Step:
         self.name = name
         self.config = config
         self.build = build
+        self.route = ""
+        self.path = ""
+
+    def bind(self, route: str, path: str = "") -> None:
+        """Tell the step its route and branch path (``<choice>/<branch>/``, ``''`` on the main
+        line); done when the route is built, before :meth:`start`. Steps with state of their own
+        (``aggregate``) name it after both, so no two steps share it."""
+        self.route, self.path = route, path
 
     def process(self, msg: Message, flow: Flow) -> list[Message]:
         raise NotImplementedError
