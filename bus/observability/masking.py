@@ -55,7 +55,7 @@ _FREE_ADDRESS = re.compile(
         r"\s+\w(?:[\w'\u2019-]*\w)?",
         rf"\b\d{{1,5}}[a-zA-Z]?\s+(?:[A-Z][\w'\u2019-]*\s+){{1,3}}"                 # 12 Quay St
         rf"(?:{_STREET_WORDS_AFTER})\b\.?",
-        r"\b[\w-]*(?:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|ufer|laan|straat|gade|vej|"
+        r"\b[\w-]*(?:straße|strasse|str\.|weg|gasse|allee|platz|damm|ufer|laan|straat|gade|vej|"
         r"gatan|vägen)\s+\d{1,5}[a-zA-Z]?\b",                                     # Hauptstraße 5
     )),
     re.IGNORECASE,

@@ -129,7 +129,7 @@ def test_unicode_e_mails_bare_phones_and_street_addresses_are_masked(text: str, 
 
 @pytest.mark.parametrize("text", [
     "order 6120004415 offset 1748952000000 partition 12",  # ids, epoch milliseconds: no leading 0
-    "batch 3-12 done, retry 2 of 5 in 1.5s",
+    "batch 3-12 done, retry 2 of 5 in 1.5s, dead-lettering 3 contacts",
     "user@localhost and a@b",                              # no dotted domain
     "渋谷区 東京都 MATCHA-40G 抹茶 40g",                     # places and products
 ])
