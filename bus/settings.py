@@ -1,9 +1,12 @@
 """12-factor settings shared by every process: Kafka and the schema registry.
 
 Each class reads its own environment prefix (``KAFKA_*``, ``SCHEMA_REGISTRY_*``), is frozen, and
-is validated when loaded. :func:`load` turns pydantic's validation error into a
-:class:`~bus.errors.ConfigError` that names the environment variable, so a bad deployment fails
-at start with a message an operator can act on.
+is validated when loaded. :func:`load` turns pydantic's validation error, and pydantic-settings'
+refusal of a value that is not JSON where JSON is expected (``KAFKA_EXTRA_CONFIG``,
+``ECOMBUS_ROUTER_TOPICS``), into a :class:`~bus.errors.ConfigError` that names the environment
+variable, so a bad deployment fails at start with a message an operator can act on
+(``error: invalid settings: KAFKA_EXTRA_CONFIG: ...``) and never a traceback. Messages name the
+variable and what is expected, never its value (it may hold a credential).
 
 SASL and TLS settings pass straight through to librdkafka: any ``KAFKA_*`` setting below maps to
 the librdkafka key of the same meaning, and ``KAFKA_EXTRA_CONFIG`` (a JSON object) carries any
@@ -16,7 +19,7 @@ import re
 from typing import Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from bus.errors import ConfigError
 
@@ -37,7 +40,8 @@ class KafkaSettings(BaseSettings):
         security_protocol: librdkafka ``security.protocol``.
         sasl_mechanism / sasl_username / sasl_password: librdkafka ``sasl.*``.
         ssl_ca_location / ssl_certificate_location / ssl_key_location: librdkafka ``ssl.*``.
-        extra_config: any other librdkafka keys, e.g. ``{"client.rack": "eu-west-1a"}``.
+        extra_config: any other librdkafka keys, a JSON object of strings, numbers or booleans,
+            e.g. ``{"client.rack": "eu-west-1a", "linger.ms": 5}``.
     """
 
     model_config = SettingsConfigDict(env_prefix="KAFKA_", frozen=True, extra="ignore")
@@ -50,18 +54,25 @@ class KafkaSettings(BaseSettings):
     ssl_ca_location: str | None = None
     ssl_certificate_location: str | None = None
     ssl_key_location: str | None = None
-    extra_config: dict[str, str] = Field(default_factory=dict)
+    extra_config: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    @field_validator("extra_config", mode="before")
+    @classmethod
+    def _check_extra(cls, value: object) -> object:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(item, str | int | float | bool):
+                    raise ValueError(f"the value of {key} is not a string, number or boolean")
+        return value
 
     @field_validator("bootstrap_servers")
     @classmethod
     def _check_bootstrap(cls, value: str) -> str:
         servers = [s.strip() for s in value.split(",") if s.strip()]
-        bad = [s for s in servers if not _HOST_PORT.match(s)]
+        bad = [str(n) for n, s in enumerate(servers, 1) if not _HOST_PORT.match(s)]
         if not servers or bad:
-            raise ValueError(
-                f"expected host:port[,host:port...], got {value!r}"
-                + (f" (bad entries: {', '.join(bad)})" if bad else "")
-            )
+            raise ValueError("expected host:port[,host:port...]"
+                             + (f" (entry {', '.join(bad)} is not host:port)" if bad else ""))
         return ",".join(servers)
 
     def client_config(self) -> ClientConfig:
@@ -101,7 +112,7 @@ class RegistrySettings(BaseSettings):
     @classmethod
     def _check_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"expected an http(s) URL such as {DEFAULT_REGISTRY_URL}, got {value!r}")
+            raise ValueError(f"expected an http(s) URL such as {DEFAULT_REGISTRY_URL}")
         return value.rstrip("/")
 
 
@@ -115,13 +126,23 @@ def load(cls: type[S], **overrides: object) -> S:
         cls: the settings class.
         **overrides: explicit values (e.g. from command-line options); they win over the
             environment.
+
+    Raises:
+        ConfigError: ``invalid settings: NAME: what is wrong`` for every invalid variable (a key
+            inside a JSON object is named after it: ``KAFKA_EXTRA_CONFIG: linger.ms: ...``); the
+            values themselves are never quoted.
     """
     prefix = str(cls.model_config.get("env_prefix", ""))
     try:
         return cls(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
-        for err in exc.errors():
-            field = str(err["loc"][0]) if err["loc"] else "?"
-            problems.append(f"{prefix}{field.upper()}: {err['msg']}")
-        raise ConfigError("invalid settings: " + "; ".join(problems)) from exc
+        for err in exc.errors(include_input=False, include_url=False):
+            loc = [str(part) for part in err["loc"]] or ["?"]
+            inner = "".join(f"{part}: " for part in loc[1:2])
+            problems.append(f"{prefix}{loc[0].upper()}: {inner}{err['msg']}")
+        raise ConfigError("invalid settings: " + "; ".join(problems)) from None
+    except SettingsError as exc:  # a value that must be JSON is not (pydantic-settings' own check)
+        found = re.search(r'field "([^"]+)"', str(exc))
+        name = f"{prefix}{found.group(1).upper()}" if found else f"a {prefix}* variable"
+        raise ConfigError(f"invalid settings: {name}: not valid JSON (expected a JSON object)") from None

@@ -23,9 +23,16 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bus.tools.local.broker import LocalBroker, free_port
+from tests.service_logs import run_last, service_log_sink
+
+__all__ = ["service_log_sink"]  # autouse: every in-process log line of the session, as a service writes it
 
 _BROKER_USED: list[str] = []
 """What the session's integration tests ran against, for the closing summary."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    run_last(items)  # the check of every service log the session wrote (tests/test_service_logs.py)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -28,8 +28,13 @@ class JsonCodec:
     def decode(self, topic: str, data: bytes) -> Any:
         try:
             return json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise SerializationError(f"{topic}: value is not valid UTF-8 JSON: {exc}") from exc
+        except json.JSONDecodeError as exc:  # where, never what: the value may be personal data
+            raise SerializationError(f"{topic}: value is not valid JSON: {exc.msg} at line {exc.lineno} "
+                                     f"column {exc.colno}") from None
+        except UnicodeDecodeError as exc:
+            raise SerializationError(f"{topic}: value is not valid UTF-8 at byte {exc.start}") from None
+        except RecursionError:
+            raise SerializationError(f"{topic}: value is JSON nested too deep to parse") from None
 
     def encode(self, topic: str, value: Any) -> bytes:
         return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":")).encode()

@@ -4,22 +4,33 @@ Every producer is idempotent (``acks=all``, retries, ordering kept), compressed 
 little. :meth:`BusProducer.confirm` is for HTTP-facing code: it returns only once the broker
 acknowledged the record and raises :class:`~bus.errors.TransientError` when that did not happen
 within the caller's budget, so the webhook answers 503 and the platform retries.
+
+When librdkafka's local queue is full (``queue.buffering.max.messages``, a broker that is down),
+:meth:`BusProducer.produce` waits for room in the calling thread. :meth:`BusProducer.confirm`
+waits only within its budget, and :meth:`BusProducer.confirm_async` never blocks or spins the
+event loop: it sleeps asynchronously between attempts (the poll thread serves the deliveries
+that free the queue) and raises :class:`~bus.errors.Unavailable` when the budget is spent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, cast
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from bus.errors import TransientError
+from bus.errors import TransientError, Unavailable
 from bus.runtime.handlers import Headers
 from bus.settings import ClientConfig
 
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
+
+QUEUE_FULL_BACKOFF = (0.005, 0.1)
+"""First and longest wait (seconds) between attempts to queue a record while the queue is full."""
 
 PRODUCER_DEFAULTS: ClientConfig = {
     "enable.idempotence": True,
@@ -81,33 +92,54 @@ class BusProducer:
         while not self._stop.is_set():
             self._producer.poll(0.1)
 
+    def _callback(self, on_delivery: DeliveryCallback | None) -> DeliveryCallback | None:
+        if on_delivery is None:
+            return self._report if self._on_failure is not None else None
+        if self._on_failure is None:
+            return on_delivery
+        return _Both(self._on_failure, on_delivery)
+
+    def try_produce(self, topic: str, value: bytes | None, key: bytes | str | None = None,
+                    headers: Headers | None = None, timestamp: int | None = None,
+                    on_delivery: DeliveryCallback | None = None, partition: int | None = None) -> bool:
+        """Queue one record if the local queue has room; never waits (``partition`` None: by key).
+
+        Returns:
+            True when queued; False when the queue is full (nothing was queued, the caller may
+            try again once deliveries made room).
+        """
+        try:
+            if partition is None:
+                self._producer.produce(topic, value, key, headers=cast(Any, headers) or None,
+                                       timestamp=timestamp or 0, on_delivery=self._callback(on_delivery))
+            else:
+                self._producer.produce(topic, value, key, partition, headers=cast(Any, headers) or None,
+                                       timestamp=timestamp or 0, on_delivery=self._callback(on_delivery))
+        except BufferError:
+            return False
+        return True
+
     def produce(self, topic: str, value: bytes | None, key: bytes | str | None = None,
                 headers: Headers | None = None, timestamp: int | None = None,
-                on_delivery: DeliveryCallback | None = None, partition: int | None = None) -> None:
-        """Queue one record; waits for room when the local queue is full.
+                on_delivery: DeliveryCallback | None = None, timeout: float | None = None,
+                partition: int | None = None) -> None:
+        """Queue one record; waits in the calling thread for room when the local queue is full.
 
         ``partition`` None lets librdkafka's partitioner choose by key.
 
         ``on_delivery(err, msg)`` is called from :meth:`poll` (or the poll thread) once the broker
         acknowledged the record or it failed; ``on_failure`` hears of every failure as well.
+        Never call it from an event loop: use :meth:`confirm_async` there.
+
+        Raises:
+            Unavailable: ``timeout`` is given and the queue had no room within it (nothing queued).
         """
-        if on_delivery is None:
-            callback: DeliveryCallback | None = self._report if self._on_failure is not None else None
-        elif self._on_failure is None:
-            callback = on_delivery
-        else:
-            callback = _Both(self._on_failure, on_delivery)
-        while True:
-            try:
-                if partition is None:
-                    self._producer.produce(topic, value, key, headers=cast(Any, headers) or None,
-                                           timestamp=timestamp or 0, on_delivery=callback)
-                else:
-                    self._producer.produce(topic, value, key, partition, headers=cast(Any, headers) or None,
-                                           timestamp=timestamp or 0, on_delivery=callback)
-                return
-            except BufferError:
-                self._producer.poll(0.05)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.try_produce(topic, value, key, headers, timestamp, on_delivery, partition):
+            left = 0.05 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise Unavailable(f"{topic}: the producer's local queue stayed full for {timeout:.1f}s")
+            self._producer.poll(min(0.05, left))
 
     def _report(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None and self._on_failure is not None:
@@ -128,8 +160,10 @@ class BusProducer:
             (partition, offset) of the stored record.
 
         Raises:
+            Unavailable: the local queue had no room within ``timeout`` seconds.
             TransientError: delivery failed or was not confirmed within ``timeout`` seconds.
         """
+        deadline = time.monotonic() + timeout
         done = threading.Event()
         outcome: dict[str, Any] = {}
 
@@ -137,10 +171,10 @@ class BusProducer:
             outcome["err"], outcome["msg"] = err, msg
             done.set()
 
-        self.produce(topic, value, key, headers, on_delivery=delivered)
+        self.produce(topic, value, key, headers, on_delivery=delivered, timeout=timeout)
         if self._poller is None:
-            self._producer.flush(timeout)
-        if not done.wait(timeout):
+            self._producer.flush(max(0.0, deadline - time.monotonic()))
+        if not done.wait(max(0.0, deadline - time.monotonic())):
             raise TransientError(f"{topic}: the broker did not acknowledge within {timeout:.1f}s")
         if outcome["err"] is not None:
             raise TransientError(f"{topic}: delivery failed: {outcome['err']}")
@@ -149,8 +183,18 @@ class BusProducer:
 
     async def confirm_async(self, topic: str, value: bytes | None, key: bytes | str | None = None,
                             headers: Headers | None = None, timeout: float = 3.0) -> tuple[int, int]:
-        """:meth:`confirm` for asyncio code (needs :meth:`start_polling`)."""
+        """:meth:`confirm` for asyncio code; starts the poll thread (:meth:`start_polling`).
+
+        Never blocks the event loop: while the local queue is full it sleeps asynchronously
+        between attempts, and the whole call (queueing and acknowledgement) stays within
+        ``timeout``.
+
+        Raises:
+            Unavailable: the local queue had no room within ``timeout`` seconds (nothing queued).
+            TransientError: delivery failed or was not confirmed within ``timeout`` seconds.
+        """
         loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         future: asyncio.Future[tuple[int, int]] = loop.create_future()
 
         def settle(err: KafkaError | None, msg: Message) -> None:
@@ -162,12 +206,20 @@ class BusProducer:
                 future.set_result((int(msg.partition() or 0), int(msg.offset() or 0)))
 
         def delivered(err: KafkaError | None, msg: Message) -> None:
-            loop.call_soon_threadsafe(settle, err, msg)
+            # from the poll thread; a caller that gave up may have closed its loop since
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, err, msg)
 
         self.start_polling()
-        self.produce(topic, value, key, headers, on_delivery=delivered)
+        backoff, longest = QUEUE_FULL_BACKOFF
+        while not self.try_produce(topic, value, key, headers, on_delivery=delivered):
+            left = deadline - loop.time()
+            if left <= 0:
+                raise Unavailable(f"{topic}: the producer's local queue stayed full for {timeout:.1f}s")
+            await asyncio.sleep(min(backoff, left))
+            backoff = min(backoff * 2, longest)
         try:
-            return await asyncio.wait_for(future, timeout)
+            return await asyncio.wait_for(future, max(0.0, deadline - loop.time()))
         except TimeoutError as exc:
             raise TransientError(
                 f"{topic}: the broker did not acknowledge within {timeout:.1f}s") from exc

@@ -21,6 +21,7 @@ registry raises :class:`~bus.errors.TransientError`: retry.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from io import BytesIO
 from typing import Any
@@ -90,7 +91,7 @@ class AvroEncoder:
             schemaless_writer(out, writer[1], value)
         except Exception as exc:  # fastavro raises ValueError, TypeError, KeyError, ...
             raise SerializationError(f"{topic}: value does not match schema {writer[1].get('name')}: "
-                                     f"{type(exc).__name__}: {exc}") from exc
+                                     f"{type(exc).__name__}{_where(exc)}") from None
         return out.getvalue()
 
     def schema_id(self, topic: str) -> int:
@@ -200,3 +201,16 @@ class AvroCodec:
 
 
 __all__ = ["AvroCodec", "AvroDecoder", "AvroEncoder", "schema_text"]
+
+
+_ON_FIELD = re.compile(r" on field ([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _where(exc: Exception) -> str:
+    """`` at field lines.quantity`` from fastavro's message, which also quotes the value (personal
+    data, possibly): only the field names it mentions are kept, outermost first."""
+    names = _ON_FIELD.findall(str(exc))
+    path = [name for n, name in enumerate(reversed(names)) if n == 0 or name != names[-n]]
+    if not path and isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0], str):
+        path = [exc.args[0]]
+    return f" at field {'.'.join(path)}" if path else ""

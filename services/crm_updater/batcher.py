@@ -31,6 +31,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from bus.errors import PermanentError, TransientError
+from bus.observability.masking import mask_text
 from bus.runtime.codec import Codec
 from bus.runtime.handlers import Consumed
 from bus.runtime.retry import RetryPolicy
@@ -105,8 +106,12 @@ class ContactFlusher(TopicSink[str]):
         for email, reason in result.rejected.items():
             record = chunk.get(contact_key(email))
             if record is not None:
-                log.error("the CRM rejected contact %s: %s", email, reason)
-                error = PermanentError(f"the CRM rejected {email}: {reason}")
+                # The record (keyed by the e-mail) says whose contact; the message never does, and the
+                # CRM's reason, which may quote the contact's values, is masked (bus.observability).
+                why = mask_text(reason)
+                where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+                log.error("the CRM rejected a contact: %s", why, extra=where)
+                error = PermanentError(f"the CRM rejected the contact: {why}")
                 rejected.append(SetAside(record, error, attempts[0], first))
                 self.metrics.contacts.labels(self.service, "rejected").inc()
         return rejected

@@ -31,16 +31,16 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
 from bus.contracts import models as m
 from bus.errors import Forbidden, InvalidInput, TransientError
 from bus.http import ApiClient
+from bus.webhooks.body import parse_json
 from bus.webhooks.endpoint import Delivery
 from bus.webhooks.intake import RECONCILIATION, Identity
-from bus.webhooks.payload import required, utc
+from bus.webhooks.payload import platform_id, required, utc
 from bus.webhooks.publication import Publication, Record
 from services.order_capture import bigcommerce, shopify, woocommerce
 from services.order_capture.orders import customer_upserted, status_changed
@@ -60,22 +60,13 @@ def placed_key(order_id: str) -> str:
     return f"{order_id}:placed"
 
 
-MAX_PLATFORM_ID = 2**63 - 1
-
-
-def platform_id(data: Mapping[str, Any], key: str, what: str) -> str:
-    """A platform's numeric id (``data[key]``) as decimal text: a positive integer of at most 64
-    bits, sent as a JSON number or a string of digits.
+def resource_id(data: Mapping[str, Any], key: str) -> str:
+    """A platform's numeric id (``data[key]``) as decimal text (see :func:`platform_id`).
 
     Raises:
-        InvalidInput: missing, or not such an integer (names the field and the expected type).
+        InvalidInput: missing, or not a positive 64-bit integer (names ``key``).
     """
-    value = required(data, key, what)
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_PLATFORM_ID:
-        raise InvalidInput(f"{what}: {key} must be a positive integer of at most 64 bits", field=key)
-    return str(value)
+    return str(platform_id(data.get(key), key))
 
 
 def shop_header(headers: Mapping[str, str]) -> tuple[str, str | None]:
@@ -108,13 +99,13 @@ class Identities:
         if isinstance(status_url, str) and urlsplit(status_url).hostname not in (None, shop):
             raise Forbidden("X-Shopify-Shop-Domain is not the shop the signed body belongs to "
                             "(order_status_url)")
-        order = platform_id(delivery.payload, "id", "the order")
+        order = resource_id(delivery.payload, "id")
         return Identity(shop, f"shopify:{shop}:{order}", delivery.headers.get("x-shopify-topic", ""))
 
     @staticmethod
     def woocommerce(delivery: Delivery) -> Identity:
         system = woocommerce.site(delivery.headers.get("x-wc-webhook-source"))
-        order = platform_id(delivery.payload, "id", "the order")
+        order = resource_id(delivery.payload, "id")
         topic = delivery.headers.get("x-wc-webhook-topic", "")
         return Identity(system, f"woocommerce:{system}:{order}", topic)
 
@@ -124,7 +115,7 @@ class Identities:
         data = required(delivery.payload, "data", "the webhook")
         if not isinstance(data, Mapping):
             raise InvalidInput("the webhook: data must be an object", field="data")
-        order = platform_id(data, "id", "the webhook data")
+        order = resource_id(data, "id")
         return Identity(store, f"bigcommerce:{store}:{order}", str(delivery.payload.get("scope") or ""))
 
 
@@ -182,7 +173,7 @@ class OrderCapture:
         """A Shopify order reconciliation pulled from the admin API: OrderPlaced + its customer,
         under ``shopify:<shop>:reconciled:<id>`` (and ``<order_id>:placed``, as a webhook's)."""
         order, shop = delivery.payload, delivery.tenant
-        key = f"shopify:{shop}:reconciled:{platform_id(order, 'id', 'the order')}"
+        key = f"shopify:{shop}:reconciled:{resource_id(order, 'id')}"
         placed = shopify.order_placed(order, shop, key)
         return self.placed(placed, customer_upserted(placed, f"{key}:customer",
                                                      **shopify.profile_details(order)), key)
@@ -195,14 +186,14 @@ class OrderCapture:
             raise InvalidInput("missing X-Shopify-Shop-Domain header", field="X-Shopify-Shop-Domain")
         order = delivery.payload
         event = (delivery.headers.get("x-shopify-event-id")
-                 or f"{topic}:{required(order, 'id', 'the order')}:{order.get('updated_at')}")
+                 or f"{topic}:{resource_id(order, 'id')}:{order.get('updated_at')}")
         key = f"shopify:{shop}:{event}"
         if topic == "orders/create":
             placed = shopify.order_placed(order, shop, key)
             return self.placed(placed, customer_upserted(placed, f"{key}:customer",
                                                          **shopify.profile_details(order)), key)
         if topic in ("orders/updated", "orders/cancelled"):
-            order_id = f"shopify:{shop}:{required(order, 'id', 'the order')}"
+            order_id = f"shopify:{shop}:{resource_id(order, 'id')}"
             return self._status(order_id, shopify.status_of(order), key, order.get("updated_at"),
                                 m.Source(platform="shopify", system=shop), topic)
         return Publication.ignored(f"Shopify topic {topic or '(none)'} is not handled")
@@ -212,7 +203,7 @@ class OrderCapture:
         topic = delivery.headers.get("x-wc-webhook-topic", "")
         system = woocommerce.site(delivery.headers.get("x-wc-webhook-source"))
         order = delivery.payload
-        order_ref = required(order, "id", "the order")
+        order_ref = resource_id(order, "id")
         key = f"woocommerce:{system}:{order_ref}:{required(order, 'date_modified_gmt', 'the order')}"
         if topic == "order.created":
             placed = woocommerce.order_placed(order, system, key)
@@ -245,10 +236,10 @@ class OrderCapture:
             raise TransientError("the BigCommerce API is not configured (ECOMBUS_ORDER_CAPTURE_"
                                  "BIGCOMMERCE_API_URL / _TOKEN)")
         accept = {"Accept": "application/json"}
-        order = api.request("GET", bigcommerce.order_path(webhook), headers=accept).json(parse_float=Decimal)
+        order = parse_json(api.request("GET", bigcommerce.order_path(webhook), headers=accept).content)
         if not isinstance(order, dict):
             raise InvalidInput("the BigCommerce API did not answer an order object")
         link = bigcommerce.products_path(webhook, order)
-        products = (api.request("GET", link, headers=accept).json(parse_float=Decimal) if link
+        products = (parse_json(api.request("GET", link, headers=accept).content) if link
                     else order.get("products") or [])
         return order, products if isinstance(products, list) else []

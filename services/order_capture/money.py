@@ -5,22 +5,27 @@ Amounts arrive as strings (``"17.80"``), integers or JSON fractions already pars
 checked against ISO 4217 (:data:`bus.contracts.money.ISO_4217`). An amount keeps the digits it
 was sent with: minor units differ by currency (JPY none, KWD three) and platforms send more
 (BigCommerce ``"24.0000"``); only more than the contract's four decimal places, or more than its
-eighteen digits, is refused. Refusals are :class:`~bus.errors.InvalidInput` naming the field,
-never quoting the value.
+eighteen digits, is refused. Text must be plain ASCII decimal notation (``"-12.50"``): no
+exponent, no digit group separators, no full-width or other non-ASCII digits (which
+:class:`~decimal.Decimal` would otherwise accept). Refusals are :class:`~bus.errors.InvalidInput`
+naming the field and what was expected, never quoting the value.
 """
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from bus.contracts import models as m
 from bus.contracts.money import ISO_4217
 from bus.errors import InvalidInput
+from bus.webhooks.payload import json_type
 
 MAX_SCALE = 4
 MAX_DIGITS = 18
 """The contract's Avro decimal: precision 18, scale 4."""
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
 
 
 def currency(code: Any, what: str = "currency") -> str:
@@ -42,10 +47,14 @@ def amount(value: Any, what: str = "amount") -> Decimal:
             names ``what``).
     """
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise InvalidInput(f"{what} is not a decimal amount", field=what)
+        raise InvalidInput(f"{what} is a JSON {json_type(value)}, expected a decimal amount", field=what)
+    if isinstance(value, str):
+        value = value.strip()
+        if len(value) > 2 * MAX_DIGITS or not _DECIMAL_TEXT.fullmatch(value):
+            raise InvalidInput(f"{what} is not a decimal amount, expected text such as 17.80", field=what)
     try:
-        parsed = Decimal(value.strip() if isinstance(value, str) else value)
-    except InvalidOperation:
+        parsed = Decimal(value)
+    except InvalidOperation:  # pragma: no cover - the pattern admits only what Decimal reads
         raise InvalidInput(f"{what} is not a decimal amount", field=what) from None
     if not parsed.is_finite():
         raise InvalidInput(f"{what} is not a finite amount", field=what)
@@ -54,11 +63,19 @@ def amount(value: Any, what: str = "amount") -> Decimal:
     if -exponent > MAX_SCALE:
         raise InvalidInput(f"{what} has more than {MAX_SCALE} decimal places", field=what)
     if parsed.adjusted() >= MAX_DIGITS - MAX_SCALE:
-        raise InvalidInput(f"{what} is too large", field=what)
+        raise InvalidInput(f"{what} is too large, expected at most {MAX_DIGITS - MAX_SCALE} digits "
+                           "before the decimal point", field=what)
     return parsed
 
 
+def or_zero(value: Any) -> Any:
+    """An optional amount: ``"0"`` when absent (null or empty), else ``value`` unchanged for
+    :func:`amount` to check (a ``false`` or ``[]`` is refused there, not read as zero)."""
+    return "0" if value is None or value == "" else value
+
+
 def money(value: Any, code: Any, what: str = "amount") -> m.Money:
+    """Money from an amount and a currency code (:func:`amount`, :func:`currency`)."""
     return m.Money(amount=amount(value, what), currency=currency(code, f"{what} currency"))
 
 

@@ -2,7 +2,8 @@
 
 Ids on the bus are ``<platform>:<system>:<platform id>`` (the OrderPlaced schema's docs), so two
 shops on two platforms never collide. Text is kept exactly as sent (full-width digits, U+2212
-minus signs, umlauts); only empty strings become null.
+minus signs, umlauts); only empty strings become null. A field of the wrong JSON type is
+refused with :class:`~bus.errors.InvalidInput` naming it (:mod:`bus.webhooks.payload`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from bus.contracts import models as m
-from bus.webhooks.payload import text
+from bus.webhooks.payload import mapping, text
 
 
 def bus_id(platform: str, system: str, platform_id: Any) -> str:
@@ -20,16 +21,27 @@ def bus_id(platform: str, system: str, platform_id: Any) -> str:
     return f"{platform}:{system}:{platform_id}"
 
 
-def address(data: Any, *, line1: str, line2: str, city: str, province: str, postal_code: str,
-            country: str, phone: str = "phone") -> m.Address | None:
-    """An Address from a platform's address object, given its field names; None when absent."""
-    if not isinstance(data, Mapping) or not any(data.get(k) for k in (line1, city, country)):
+def address(data: Any, what: str, *, line1: str, line2: str, city: str, province: str,
+            postal_code: str, country: str, phone: str = "phone") -> m.Address | None:
+    """An Address from the platform's address object ``what``, given its field names.
+
+    Returns:
+        None when the object is absent or has none of street, city and country.
+
+    Raises:
+        InvalidInput: ``what`` is present but not an object, or one of its fields is not text.
+    """
+    found: Mapping[str, Any] = mapping(data, what)
+    if not any(found.get(k) for k in (line1, city, country)):
         return None
-    return m.Address(first_name=text(data.get("first_name")), last_name=text(data.get("last_name")),
-                     company=text(data.get("company")), line1=text(data.get(line1)) or "",
-                     line2=text(data.get(line2)), city=text(data.get(city)) or "",
-                     province=text(data.get(province)), postal_code=text(data.get(postal_code)),
-                     country_code=text(data.get(country)) or "", phone=text(data.get(phone)))
+
+    def field(key: str) -> str | None:
+        return text(found.get(key), f"{what}.{key}")
+
+    return m.Address(first_name=field("first_name"), last_name=field("last_name"),
+                     company=field("company"), line1=field(line1) or "", line2=field(line2),
+                     city=field(city) or "", province=field(province), postal_code=field(postal_code),
+                     country_code=field(country) or "", phone=field(phone))
 
 
 def customer_upserted(order: m.OrderPlaced, event_id: str, *, default_address: m.Address | None = None,

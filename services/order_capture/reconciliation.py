@@ -35,7 +35,7 @@ from bus.http import ApiClient
 from bus.webhooks.intake import RECONCILIATION, Identity, IntakeLog
 from bus.webhooks.payload import utc
 from services.order_capture.cursor import CursorStore
-from services.order_capture.handlers import platform_id
+from services.order_capture.handlers import resource_id
 
 log = logging.getLogger("ecombus.order_capture.reconciliation")
 
@@ -101,7 +101,7 @@ class Reconciler:
 
     async def _backfill(self, order: dict[str, Any], now: float, done: Pass) -> None:
         try:
-            order_id = f"shopify:{self.shop}:{platform_id(order, 'id', 'the order')}"
+            order_id = f"shopify:{self.shop}:{resource_id(order, 'id')}"
             created = utc(order.get("created_at"), "created_at").timestamp()
         except InvalidInput as exc:
             log.error("reconciliation skips a listed Shopify order: %s", exc)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -29,7 +28,7 @@ from services.crm_updater import SERVICE
 from services.crm_updater.settings import CrmUpdaterSettings
 from services.crm_updater.wiring import avro_codec, build
 from simulators.crm import create_app
-from tests.integration.processes import ROOT, service_env
+from tests.integration.processes import log_of, service_env, start_service
 from tests.integration.runtime.kafka_io import committed_total, end_offsets, read_all, wait_for
 
 
@@ -160,8 +159,7 @@ def _start(settings: CrmUpdaterSettings, bootstrap: str, registry: str, group: s
                       ECOMBUS_CRM_CHANGELOG_TOPIC=settings.changelog_topic,
                       ECOMBUS_CRM_OUTBOX_TOPIC=settings.outbox_topic, ECOMBUS_CRM_API_URL=settings.api_url,
                       ECOMBUS_CRM_BATCH_LINGER_SECONDS="0.2")
-    return subprocess.Popen([sys.executable, "-m", "bus.tools.cli", "run", "crm-updater"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return start_service("crm-updater", env)
 
 
 def _committed(bootstrap: str, topic: str, group: str) -> int:
@@ -191,8 +189,8 @@ def test_sigkill_mid_stream_then_restart_leaves_figures_exact(
         assert wait_for(lambda: _caught_up(kafka_bootstrap, crm_settings, group), timeout=180)
     finally:
         second.send_signal(signal.SIGTERM)
-        _, err = second.communicate(timeout=90)
-    assert second.returncode == 0, err[-3000:]
+        second.wait(timeout=90)
+    assert second.returncode == 0, log_of(second)[-3000:]
     contacts = _contacts(crm)
     for i, email in enumerate(customers):
         mine = [o for o in orders if o.customer.email == email]

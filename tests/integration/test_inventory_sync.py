@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -30,7 +29,7 @@ from services.inventory_sync import SERVICE
 from services.inventory_sync.settings import InventorySyncSettings
 from services.inventory_sync.wiring import avro_codec, build
 from simulators.storefront import StorefrontConfig, create_app
-from tests.integration.processes import ROOT, service_env
+from tests.integration.processes import log_of, service_env, start_service
 from tests.integration.runtime.kafka_io import committed_total, end_offsets, read_all, wait_for
 
 SET_ROUTE = "POST /admin/api/2024-10/inventory_levels/set.json"
@@ -170,8 +169,7 @@ def _start(settings: InventorySyncSettings, bootstrap: str, registry: str,
     own = {f"ECOMBUS_INVENTORY_{name.upper()}": str(getattr(settings, name)) for name in names}
     env = service_env(bootstrap, registry, group, ECOMBUS_BATCH_SIZE="50",
                       ECOMBUS_INVENTORY_LOCATIONS=f'{{"{TOKYO}": {TOKYO_ID}}}', **own)
-    return subprocess.Popen([sys.executable, "-m", "bus.tools.cli", "run", "inventory-sync"], cwd=ROOT,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return start_service("inventory-sync", env)
 
 
 def _committed(bootstrap: str, topic: str, group: str) -> int:
@@ -208,8 +206,8 @@ def test_sigkill_mid_stream_then_restart_oversells_nothing(
         assert wait_for(lambda: _pushed_everything(kafka_bootstrap, settings, group), timeout=60)
     finally:
         second.send_signal(signal.SIGTERM)
-        _, err = second.communicate(timeout=90)
-    assert second.returncode == 0, err[-3000:]
+        second.wait(timeout=90)
+    assert second.returncode == 0, log_of(second)[-3000:]
 
     codec = avro_codec(settings)
     reservations = [codec.decode(settings.reservations_topic, msg.value())

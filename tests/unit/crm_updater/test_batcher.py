@@ -69,10 +69,33 @@ def test_partial_failure_dead_letters_exactly_the_rejected_contact() -> None:
     headers = header_dict(dead["headers"])
     assert headers["__connect.errors.topic"] == OUTBOX and headers["__connect.errors.offset"] == "11"
     assert headers["ecombus.errors.kind"] == "permanent" and headers["traceparent"] == "00-1"
-    assert "bad@example.com" in headers["__connect.errors.exception.message"]
+    message = headers["__connect.errors.exception.message"]
+    assert message == "the CRM rejected the contact: VALIDATION_ERROR: invalid"
+    assert "bad@example.com" not in message, "the record's key says whose"
     sample = registry.get_sample_value
     assert sample("ecombus_crm_contacts_total", {"service": "crm-updater", "outcome": "written"}) == 2
     assert sample("ecombus_crm_contacts_total", {"service": "crm-updater", "outcome": "rejected"}) == 1
+
+
+def test_a_rejected_contact_is_neither_logged_nor_described_by_its_e_mail(caplog: Any) -> None:
+    book = CustomerBook()
+    email = "花子@例え.jp"
+    record = _record(email, contact_upsert(book.for_email(email)), offset=7)
+
+    def refused(body: Any) -> httpx.Response:
+        return httpx.Response(207, json={"results": [], "errors": [{
+            "category": "VALIDATION_ERROR", "message": f"Email address {email} is invalid",
+            "context": {"ids": [email]}}]})
+
+    flusher, producer, _ = _flusher(book, refused, CollectorRegistry())
+    flusher.add(record)
+    with caplog.at_level("ERROR"):
+        flusher.flush()
+    [dead] = producer.records
+    message = header_dict(dead["headers"])["__connect.errors.exception.message"]
+    assert message.startswith("the CRM rejected the contact: VALIDATION_ERROR") and "花子" not in message
+    [line] = [r for r in caplog.records if "rejected" in r.getMessage()]
+    assert "花子" not in line.getMessage() and (line.topic, line.offset) == (OUTBOX, 7)  # type: ignore[attr-defined]
 
 
 def test_contacts_are_sent_as_they_stand_now_not_as_the_record_says() -> None:

@@ -106,3 +106,45 @@ def test_masking_phone_formats_and_field_names() -> None:
     assert mask_text("(555) 123-4567") == "(***) ***-**67"
     assert mask_value({"street": "Main St 1", "mobile": "0612345678", "email": "not-an-email"}) == {
         "street": "***", "mobile": "********78", "email": "***"}
+
+
+@pytest.mark.parametrize("text,masked", [
+    ("from 花子@例え.jp", "from ***@例え.jp"),
+    ("to Zoë.Müller@beispiel.de", "to Z***@beispiel.de"),
+    ("reply to <siobhán@éire.ie>", "reply to <s***@éire.ie>"),
+    ("phones ['09012345678']", "phones ['*********78']"),
+    ("call +819012345678", "call +**********78"),
+    ("call 0031201234567 now", "call ***********67 now"),
+    ("電話 \uff10\uff19\uff10\uff0d\uff11\uff12\uff13\uff14\uff0d\uff15\uff16\uff17\uff18",  # full width
+     "電話 ***\uff0d****\uff0d**\uff17\uff18"),
+    ("ship to '1-2-3 Jingumae Shibuya'", "ship to '***'"),
+    ("ship to 神宮前1丁目2\u22123 青葉ビル", "ship to *** 青葉ビル"),
+    ("ship to '7 Rue de Rivoli'", "ship to '***'"),
+    ("ship to 12 Quay St, Galway", "ship to ***, Galway"),
+    ("ship to Hauptstraße 5, Berlin", "ship to ***, Berlin"),
+])
+def test_unicode_e_mails_bare_phones_and_street_addresses_are_masked(text: str, masked: str) -> None:
+    assert mask_text(text) == masked
+
+
+@pytest.mark.parametrize("text", [
+    "order 6120004415 offset 1748952000000 partition 12",  # ids, epoch milliseconds: no leading 0
+    "batch 3-12 done, retry 2 of 5 in 1.5s, dead-lettering 3 contacts",
+    "user@localhost and a@b",                              # no dotted domain
+    "渋谷区 東京都 MATCHA-40G 抹茶 40g",                     # places and products
+])
+def test_what_only_looks_personal_is_left_alone(text: str) -> None:
+    assert mask_text(text) == text
+
+
+def test_personal_name_fields_are_masked_wherever_they_sit(lines: io.StringIO) -> None:
+    order = {"billing_address": {"first_name": "Siobhán", "last_name": "O'Neill", "street_1": "12 Quay St",
+                                 "company": "Tea Ltd", "city": "Galway"},
+             "customer": {"given_name": "花子", "family_name": "佐藤", "full_name": "Zoë Müller"},
+             "line": {"name": "Matcha 40g"}}
+    logging.getLogger("x").info("order", extra={"order": order})
+    raw = lines.getvalue()
+    for value in ("Siobhán", "O'Neill", "Quay", "Tea Ltd", "花子", "佐藤", "Zoë"):
+        assert value not in raw
+    assert last(lines)["order"]["billing_address"]["city"] == "Galway"
+    assert last(lines)["order"]["line"]["name"] == "Matcha 40g"

@@ -132,7 +132,8 @@ def test_unicode_in_json_escapes_and_raw_bytes_maps_the_same() -> None:
 def test_money_refusals_name_the_field_never_the_value() -> None:
     with pytest.raises(InvalidInput) as refused:
         money.money("12,50 €", "EUR", "total_price")
-    assert (refused.value.field, str(refused.value)) == ("total_price", "total_price is not a decimal amount")
+    assert (refused.value.field, str(refused.value)) == (
+        "total_price", "total_price is not a decimal amount, expected text such as 17.80")
     with pytest.raises(InvalidInput) as refused:
         money.currency("YEN", "presentment_currency")
     assert refused.value.field == "presentment_currency" and "YEN" not in str(refused.value)

@@ -163,9 +163,11 @@ def test_an_order_id_that_is_no_platform_id_is_400_naming_the_field_not_the_valu
     assert world.sender.produced == []
 
 
-def test_an_order_id_as_a_string_of_digits_is_the_same_identity(world: World) -> None:
-    assert world.post("shopify", _shopify_order(id="6120004415"), _shopify_headers()).status_code == 200
-    assert [key for key, _ in world.stored()] == [f"shopify:{SHOP}:6120004415"]
+def test_an_order_id_as_text_is_refused_as_the_platforms_document_integers(world: World) -> None:
+    answer = world.post("shopify", _shopify_order(id="6120004415"), _shopify_headers())
+    assert (answer.status_code, answer.json()["error"]) == (400, "malformed_body")
+    assert "6120004415" not in answer.json()["message"] and "id" in answer.json()["message"]
+    assert world.stored() == []
 
 
 def test_a_broker_that_does_not_acknowledge_is_503_with_retry_after(world: World) -> None:

@@ -103,6 +103,21 @@ def test_value_not_matching_the_schema_names_the_problem(fake: FakeRegistry) -> 
         AvroEncoder(fake.client()).encode(TOPIC, bad)
 
 
+@pytest.mark.parametrize("field,value,path", [
+    ("quantity", "Hanako Sato", "lines.quantity"),
+    ("title", b"\xff 1-2-3 Jingumae Shibuya", "lines.title"),
+])
+def test_a_value_not_matching_the_schema_is_named_by_its_field_never_quoted(
+        fake: FakeRegistry, field: str, value: object, path: str) -> None:
+    bad = order_placed().to_avro()
+    bad["lines"][0][field] = value
+    with pytest.raises(SerializationError) as refused:
+        AvroEncoder(fake.client()).encode(TOPIC, bad)
+    assert f"at field {path}" in str(refused.value)
+    assert "Hanako" not in str(refused.value) and "Jingumae" not in str(refused.value)
+    assert refused.value.__cause__ is None and refused.value.__suppress_context__, "no quoting cause"
+
+
 def test_too_many_decimal_places_is_a_serialization_error(fake: FakeRegistry) -> None:
     bad = order_placed().to_avro()
     bad["totals"]["total"]["shop"]["amount"] = Decimal("1.00001")

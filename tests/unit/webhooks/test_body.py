@@ -9,7 +9,15 @@ from decimal import Decimal
 import pytest
 
 from bus.errors import FormatError, InvalidInput, TooLarge, UnsupportedMediaType
-from bus.webhooks.body import media_type, parse_form, parse_json_object, read_limited, require_media_type
+from bus.webhooks.body import (
+    MAX_JSON_DEPTH,
+    json_depth,
+    media_type,
+    parse_form,
+    parse_json_object,
+    read_limited,
+    require_media_type,
+)
 
 
 async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:
@@ -52,3 +60,48 @@ def test_anything_but_a_json_object_is_malformed(body: bytes) -> None:
 def test_form_bodies() -> None:
     assert parse_form(b"webhook_id=12") == {"webhook_id": "12"}
     assert parse_form(b"{not a form}") == {}
+
+
+def _nested(depth: int, opening: str = '{"a":', closing: str = "}") -> bytes:
+    return ('{"order": ' + opening * depth + "1" + closing * depth + "}").encode()
+
+
+@pytest.mark.parametrize("opening,closing", [("[", "]"), ('{"a":', "}"), ('["{x}", "]", ', "]")])
+def test_json_nested_past_the_bound_is_malformed_not_a_recursion_error(opening: str, closing: str) -> None:
+    for depth in (MAX_JSON_DEPTH, 1_000, 100_000):  # the body adds one level
+        with pytest.raises(FormatError, match=f"nested deeper than {MAX_JSON_DEPTH} levels"):
+            parse_json_object(_nested(depth, opening, closing))
+    assert parse_json_object(_nested(MAX_JSON_DEPTH - 1, opening, closing))["order"] is not None
+
+
+def test_brackets_inside_strings_do_not_count_towards_the_depth() -> None:
+    text = '[[[{{ \\" ]]] \\\\'
+    body = ('{"note": "' + text * 40 + '", "lines": [{"sku": "\\\\"}]}').encode()
+    assert json_depth(body) == 3
+    assert parse_json_object(body)["note"] == '[[[{{ " ]]] \\' * 40
+    hidden = ('{"a": ' + '["]", ' * 70 + "1" + "]" * 70 + "}").encode()  # 71 deep, "]" hides nothing
+    assert json_depth(hidden) == 71
+    with pytest.raises(FormatError, match="nested deeper"):
+        parse_json_object(hidden)
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000, b'{"a": ' * 50_000, b"]" * 10 + b"[" * 5_000,
+                                  b'["' + b'[' * 5_000, b"[" * 5_000 + b"1,"])
+def test_deep_and_unbalanced_bodies_are_malformed(body: bytes) -> None:
+    with pytest.raises(FormatError):
+        parse_json_object(body)
+
+
+def test_a_bound_above_the_parsers_recursion_is_still_a_format_error() -> None:
+    with pytest.raises(FormatError, match="too deep to parse"):
+        parse_json_object(_nested(100_000, "[", "]"), max_depth=1_000_000)
+
+
+def test_a_malformed_body_is_described_without_its_content() -> None:
+    with pytest.raises(FormatError) as caught:
+        parse_json_object(b'{"name": "Hanako Sato", "phone": 09012345678}')
+    assert "line 1 column" in str(caught.value)
+    assert "Hanako" not in str(caught.value) and "9012345678" not in str(caught.value)
+    with pytest.raises(FormatError) as caught:
+        parse_json_object('{"name": "佐藤"}'.encode("shift_jis"))
+    assert "at byte" in str(caught.value) and "0x" not in str(caught.value), "no byte of the body"
