@@ -63,8 +63,8 @@ WARM_UP_SECONDS = 2.0
 SECRET = "bench-shopify-secret"
 SHOP = "hanako-tea.myshopify.com"
 
-ORDER_CAPTURE_COMMAND = [sys.executable, "-m", "bus.tools.cli", "run", "order-capture"]
-"""How the order-capture process is started (``ecombus run order-capture``)."""
+ORDER_CAPTURE_ARGS = ["-m", "bus.tools.cli", "run", "order-capture"]
+"""The Python arguments that start order-capture (``ecombus run order-capture``)."""
 
 
 def order_capture_env(cluster: BenchCluster, port: int, admin_port: int, secret: str, shop: str,
@@ -186,6 +186,11 @@ class Deliveries:
         return result
 
 
+def enough(faster: WrkResult) -> int:
+    """Deliveries for an arm no faster than ``faster`` (same server stack, more work), with a margin."""
+    return max(5_000, int(faster.rate * SECONDS * 1.5))
+
+
 def fixed_rate(cluster: BenchCluster, deliveries: Deliveries, server: Receiver,
                orders_topic: str) -> tuple[WrkResult, EndToEndProbe]:
     """``server`` paced at RATE (the probe's share included), with the end-to-end probe beside it."""
@@ -221,6 +226,9 @@ def report(results: dict[str, WrkResult], paced: WrkResult, probe: EndToEndProbe
     print(f"order-capture at {RATE:,.0f} req/s: achieved {achieved:,.0f} req/s (wrk {paced.rate:,.0f} + "
           f"probe {probe.rate:.0f}), p50 {paced.p50_ms:.1f} ms, p99 {paced.p99_ms:.1f} ms "
           "(target p99 < 50 ms)")
+    if achieved < 0.95 * RATE:
+        print(f"  order-capture did not sustain {RATE:,.0f} req/s: wrk sends a connection's next request "
+              "only after its answer, so the shortfall shows as a lower rate, not as queueing latency")
     e2e = probe.latencies_ms
     print(f"end-to-end request → OrderPlaced readable (read_committed), {len(e2e)} probes at "
           f"{1 / PROBE_INTERVAL:.0f}/s: p50 {percentile(e2e, 0.5):.1f} ms, p99 {percentile(e2e, 0.99):.1f} ms"
@@ -247,18 +255,17 @@ def main() -> None:
         with receiver("empty-200", [python, "-m", "bench.webhook_receivers", "empty-200", str(port)],
                       port, f"http://127.0.0.1:{port}/ready", folder) as server:
             results[server.name] = deliveries.measure(server, 20_000, stateless=True)
-        count = max(5_000, int(results["empty-200"].rate * SECONDS * 1.25))
         port, topic = free_port(), cluster.new_topic("webhooks-raw")
         with receiver("hand-written", [python, "-m", "bench.webhook_receivers", "hand-written", str(port),
                                        cluster.bootstrap, topic, SECRET],
                       port, f"http://127.0.0.1:{port}/ready", folder) as server:
-            results[server.name] = deliveries.measure(server, count)
+            results[server.name] = deliveries.measure(server, enough(results["empty-200"]))
         say(f"hand-written: {cluster.end_offsets(topic):,} records on {topic}")
         port, admin, orders = free_port(), free_port(), cluster.new_topic("orders")
         env = order_capture_env(cluster, port, admin, SECRET, SHOP, orders)
-        with receiver("order-capture", ORDER_CAPTURE_COMMAND, port, f"http://127.0.0.1:{admin}/readyz",
+        with receiver("order-capture", [python, *ORDER_CAPTURE_ARGS], port, f"http://127.0.0.1:{admin}/readyz",
                       folder, env) as server:
-            results[server.name] = deliveries.measure(server, count)
+            results[server.name] = deliveries.measure(server, enough(results["hand-written"]))
             time.sleep(2)  # let what the burst left behind (dedupe marks, audit records) drain
             paced, probe = fixed_rate(cluster, deliveries, server, orders)
         say(f"order-capture: {cluster.end_offsets(orders):,} OrderPlaced on {orders}")
