@@ -66,7 +66,13 @@ deploy-check: install ## manifests, alerts, dashboard: drift, kustomize, kuberne
 	@$(BIN)/python -m bus.tools.deploy --check
 	@$(BIN)/pytest -q -p no:cacheprovider tests/unit/deploy
 
-bench: install jars ## benchmarks, each printed beside its baseline measured in the same run
+bench: install jars ## benchmarks, each printed beside its baseline measured in the same run (installs wrk as root)
+	@if command -v wrk >/dev/null 2>&1; then echo "==> wrk: $$(command -v wrk)"; \
+	elif [ "$$(id -u)" != 0 ]; then echo "==> wrk not installed: not root (as root: apt-get install wrk)"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then echo "==> wrk not installed: no apt-get here"; \
+	elif (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends wrk) >/dev/null 2>&1; then echo "==> wrk installed: $$(command -v wrk)"; \
+	else echo "==> wrk not installed: apt-get install wrk failed (offline?)"; fi
 	@$(BIN)/python -m bench
 
 clean: ## remove the venv and caches (keeps the downloaded jars in ~/.cache/ecombus)
