@@ -41,13 +41,20 @@ schemas-check: install ## event schemas FULL_TRANSITIVE-compatible with the prev
 	@echo "==> schemas compatible with the previous release"
 	@$(BIN)/ecombus schemas check --against-git auto
 
-tools: ## install promtool (Debian package prometheus) for the metrics lint test, if missing and possible
-	@if command -v promtool >/dev/null 2>&1; then echo "==> promtool: $$(command -v promtool)"; \
-	elif [ "$$(id -u)" != 0 ]; then echo "==> promtool not installed: not root (as root: apt-get install prometheus)"; \
-	elif ! command -v apt-get >/dev/null 2>&1; then echo "==> promtool not installed: no apt-get here"; \
+# $(call apt_tool,COMMAND,PACKAGE,WHAT IT IS FOR): install a Debian package for a tool when the tool is
+# missing and this is root with apt-get; otherwise say why not (the targets that need it say what
+# they do without it).
+define apt_tool
+	@if command -v $(1) >/dev/null 2>&1; then echo "==> $(1): $$(command -v $(1))"; \
+	elif [ "$$(id -u)" != 0 ]; then echo "==> $(1) not installed: not root (as root: apt-get install $(2))"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then echo "==> $(1) not installed: no apt-get here"; \
 	elif (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-		--no-install-recommends prometheus) >/dev/null 2>&1; then echo "==> promtool installed: $$(command -v promtool)"; \
-	else echo "==> promtool not installed: apt-get install prometheus failed (offline?)"; fi
+		--no-install-recommends $(2)) >/dev/null 2>&1; then echo "==> $(1) installed ($(3)): $$(command -v $(1))"; \
+	else echo "==> $(1) not installed: apt-get install $(2) failed (offline?)"; fi
+endef
+
+tools: ## install promtool (Debian package prometheus) for the metrics lint test, if missing and possible
+	$(call apt_tool,promtool,prometheus,lints /metrics in the tests)
 
 test: install tools jars lint schemas-check ## lint, then every test (unit and integration, against a real broker)
 	@echo "==> pytest (unit + integration)"
@@ -67,12 +74,7 @@ deploy-check: install ## manifests, alerts, dashboard: drift, kustomize, kuberne
 	@$(BIN)/pytest -q -p no:cacheprovider tests/unit/deploy
 
 bench: install jars ## benchmarks, each printed beside its baseline measured in the same run (installs wrk as root)
-	@if command -v wrk >/dev/null 2>&1; then echo "==> wrk: $$(command -v wrk)"; \
-	elif [ "$$(id -u)" != 0 ]; then echo "==> wrk not installed: not root (as root: apt-get install wrk)"; \
-	elif ! command -v apt-get >/dev/null 2>&1; then echo "==> wrk not installed: no apt-get here"; \
-	elif (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-		--no-install-recommends wrk) >/dev/null 2>&1; then echo "==> wrk installed: $$(command -v wrk)"; \
-	else echo "==> wrk not installed: apt-get install wrk failed (offline?)"; fi
+	$(call apt_tool,wrk,wrk,the webhook benchmark's load generator)
 	@$(BIN)/python -m bench
 
 clean: ## remove the venv and caches (keeps the downloaded jars in ~/.cache/ecombus)

@@ -46,6 +46,49 @@ log = logging.getLogger(__name__)
 
 EXPIRY_INTERVAL_SECONDS = 60.0
 
+Where = tuple[int, str]
+"""(input partition, dedupe key)."""
+
+
+class PendingMarks:
+    """Marks not committed yet: those of the attempt in hand, and those of the messages of the
+    transaction in hand that were handled (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._attempt: dict[Where, float] = {}
+        self._transaction: dict[Where, float] = {}
+
+    def add(self, where: Where, at: float) -> None:
+        self._attempt[where] = at
+
+    def __contains__(self, where: object) -> bool:
+        return where in self._attempt or where in self._transaction
+
+    def attempt_started(self) -> None:
+        """A new attempt: the previous one's marks (a failed attempt, a dead letter) are dropped."""
+        self._attempt.clear()
+
+    def message_done(self) -> None:
+        """The attempt succeeded: its marks join the transaction's."""
+        self._transaction.update(self._attempt)
+        self._attempt.clear()
+
+    def take(self) -> dict[Where, float]:
+        """The transaction committed: its marks, handed over (nothing stays pending)."""
+        done, self._transaction = self._transaction, {}
+        self._attempt.clear()
+        return done
+
+    def aborted(self) -> None:
+        self._attempt.clear()
+        self._transaction.clear()
+
+    def forget(self, partitions: set[int]) -> None:
+        """Drop the marks of partitions this replica no longer owns."""
+        for pending in (self._attempt, self._transaction):
+            for where in [w for w in pending if w[0] in partitions]:
+                del pending[where]
+
 
 class DedupeState:
     """Dedupe keys per input partition, restored from ``changelog`` on assignment.
@@ -81,8 +124,7 @@ class DedupeState:
             CREATE INDEX IF NOT EXISTS seen_at ON seen (at);
             DELETE FROM seen;
         """)
-        self._attempt: dict[tuple[int, str], float] = {}
-        self._transaction: dict[tuple[int, str], float] = {}
+        self._pending = PendingMarks()
         self._owned: set[int] = set()
         self._next_expiry = 0.0
 
@@ -156,40 +198,35 @@ class DedupeState:
         gone = [p.partition for p in partitions if p.topic == self.input_topic]
         self._db.executemany("DELETE FROM seen WHERE partition = ?", [(p,) for p in gone])
         self._owned.difference_update(gone)
-        for pending in (self._attempt, self._transaction):
-            for key in [k for k in pending if k[0] in gone]:
-                del pending[key]
+        self._pending.forget(set(gone))
 
     def attempt_started(self) -> None:
-        self._attempt.clear()
+        self._pending.attempt_started()
 
     def message_done(self) -> None:
-        self._transaction.update(self._attempt)
-        self._attempt.clear()
+        self._pending.message_done()
 
     def committed(self) -> None:
-        if self._transaction:
+        done = self._pending.take()
+        if done:
             self._db.execute("BEGIN")
             self._db.executemany("INSERT OR REPLACE INTO seen VALUES (?, ?, ?)",
-                                 [(p, k, at) for (p, k), at in self._transaction.items()])
+                                 [(p, k, at) for (p, k), at in done.items()])
             self._db.execute("COMMIT")
-            self._transaction.clear()
-        self._attempt.clear()
         now = self._clock()
         if now >= self._next_expiry:
             self._db.execute("DELETE FROM seen WHERE at < ?", (now - self.ttl,))
             self._next_expiry = now + EXPIRY_INTERVAL_SECONDS
 
     def aborted(self) -> None:
-        self._transaction.clear()
-        self._attempt.clear()
+        self._pending.aborted()
 
     # -- what handlers use ------------------------------------------------------------------------
 
     def seen(self, partition: int, key: str) -> bool:
         """True when ``key`` was handled within the TTL (committed, or earlier in this transaction)."""
         where = (partition, key)
-        if where in self._attempt or where in self._transaction:
+        if where in self._pending:
             return True
         row = self._db.execute("SELECT at FROM seen WHERE partition = ? AND key = ?", where).fetchone()
         return row is not None and row[0] >= self._clock() - self.ttl
@@ -200,7 +237,7 @@ class DedupeState:
         if partition not in self._owned:
             raise RuntimeError(f"{self.input_topic}[{partition}] is not assigned to this replica")
         now = self._clock()
-        self._attempt[(partition, key)] = now
+        self._pending.add((partition, key), now)
         return Output(self.changelog, str(int(now * 1000)).encode(), key.encode(), [], partition)
 
     def __len__(self) -> int:

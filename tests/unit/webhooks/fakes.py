@@ -26,7 +26,7 @@ from confluent_kafka import TopicPartition
 from bus.errors import TransientError
 from bus.runtime.codec import Codec
 from bus.runtime.consumer import ConsumerLoop, LoopOptions
-from bus.runtime.dedupe_state import DedupeState
+from bus.runtime.dedupe_state import DedupeState, PendingMarks
 from bus.runtime.handlers import HandlerRegistry, Headers, Output
 from bus.runtime.retry import RetryPolicy
 from bus.webhooks.publication import Publication
@@ -80,16 +80,15 @@ class MemoryDedupe:
                  clock: Callable[[], float] = time.time) -> None:
         self.changelog, self._clock = changelog, clock
         self.store: dict[tuple[int, str], float] = {}
-        self._attempt: dict[tuple[int, str], float] = {}
-        self._transaction: dict[tuple[int, str], float] = {}
+        self._pending = PendingMarks()
 
     def seen(self, partition: int, key: str) -> bool:
         where = (partition, key)
-        return where in self._attempt or where in self._transaction or where in self.store
+        return where in self._pending or where in self.store
 
     def mark(self, partition: int, key: str) -> Output:
         now = self._clock()
-        self._attempt[(partition, key)] = now
+        self._pending.add((partition, key), now)
         return Output(self.changelog, str(int(now * 1000)).encode(), key.encode(), [], partition)
 
     def assigned(self, consumer: Any, partitions: list[TopicPartition]) -> None: ...
@@ -97,20 +96,16 @@ class MemoryDedupe:
     def revoked(self, partitions: list[TopicPartition]) -> None: ...
 
     def attempt_started(self) -> None:
-        self._attempt.clear()
+        self._pending.attempt_started()
 
     def message_done(self) -> None:
-        self._transaction.update(self._attempt)
-        self._attempt.clear()
+        self._pending.message_done()
 
     def committed(self) -> None:
-        self.store.update(self._transaction)
-        self._transaction.clear()
-        self._attempt.clear()
+        self.store.update(self._pending.take())
 
     def aborted(self) -> None:
-        self._transaction.clear()
-        self._attempt.clear()
+        self._pending.aborted()
 
 
 def changelog_record(partition: int, key: str, at_seconds: float | None) -> FakeMessage:
