@@ -38,8 +38,10 @@ Apply = Callable[[bytes | None, bytes | None, Message], None]
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
 V = TypeVar("V")
 
-_ELECTING = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE})
-"""Errors a just-created topic answers with until its leaders are elected."""
+_ELECTING = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                       KafkaError._UNKNOWN_PARTITION})
+"""Errors a just-created topic answers with until its leaders are elected (and this client's
+metadata has its partitions)."""
 
 
 class Writer(Protocol):
