@@ -24,7 +24,7 @@ def trace_command(identifier: str, since_hours: float, bootstrap_servers: str | 
         raise SystemExit(1)
     for step in steps:
         at = step.at.isoformat(timespec="milliseconds") if isinstance(step.at, datetime) else step.at
-        line = (f"{at}  {step.service:17} {step.handler:22} {step.outcome:13} {step.where} "
+        line = (f"{at}  {step.service:20} {step.handler:22} {step.outcome:13} {step.where} "
                 f"({step.duration_seconds * 1000:.1f} ms, {step.attempts} attempt(s))")
         click.secho(line, fg="red" if step.outcome == "DEAD_LETTERED" else None)
         if step.error:
