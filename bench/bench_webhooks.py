@@ -11,9 +11,12 @@ arm, after a 2 s warm-up; everything on 127.0.0.1, against one broker and regist
   of this machine, load generator included;
 * ``hand-written``: verifies the HMAC, produces the raw body with acks=all, answers after the
   ack (:mod:`bench.webhook_receivers`): the least a safe receiver does;
-* ``order-capture``: the service as shipped (``ecombus run order-capture``), configured by
-  :func:`order_capture_env` alone;
-* ``order-capture@RATE``: the same process paced at ``BENCH_WEBHOOK_RATE`` requests per second
+* ``order-capture-1p``: the service as one process (``ecombus run order-capture``: webhook edge
+  and intake stage side by side, sharing one interpreter), configured by :func:`order_capture_env`;
+* ``order-capture``: the service as two processes, as deployed to scale each part on its own
+  (``ECOMBUS_ORDER_CAPTURE_PARTS=webhooks`` and ``=intake``, :func:`split_parts`): the edge under
+  load while the stage interprets what it stored; then how long the stage took to catch up;
+* ``order-capture@RATE``: the same two processes paced at ``BENCH_WEBHOOK_RATE`` requests per second
   (1,000) by the Lua script's ``delay()``, with the end-to-end probe (:mod:`bench.webhook_probe`)
   posting one more order every ``BENCH_WEBHOOK_PROBE_MS`` (20 ms) and timing it until its
   OrderPlaced is readable (read_committed); the probe's requests count in the rate.
@@ -107,6 +110,27 @@ def order_capture_env(cluster: BenchCluster, port: int, admin_port: int, secret:
         "ECOMBUS_INSTANCE_ID": f"bench-{uuid.uuid4().hex[:8]}",
         "SHOPIFY_WEBHOOK_SECRET": secret,
     }
+
+
+def split_parts(env: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The environments of order-capture as two processes, as deployed to scale each part on its
+    own (``ECOMBUS_ORDER_CAPTURE_PARTS``): the webhook edge, and the intake stage (its own admin
+    port and instance id)."""
+    edge = {**env, "ECOMBUS_ORDER_CAPTURE_PARTS": "webhooks"}
+    stage = {**env, "ECOMBUS_ORDER_CAPTURE_PARTS": "intake", "ECOMBUS_ADMIN_PORT": str(free_port()),
+             "ECOMBUS_INSTANCE_ID": f"{env['ECOMBUS_INSTANCE_ID']}-stage"}
+    return edge, stage
+
+
+def wait_until_interpreted(cluster: BenchCluster, env: dict[str, str], timeout: float = 300) -> None:
+    """Wait until the stage caught up with the intake (what the burst stored), saying how long."""
+    started = time.monotonic()
+    intake, group = env["ECOMBUS_ORDER_CAPTURE_INTAKE_TOPIC"], env["ECOMBUS_ORDER_CAPTURE_INTAKE_GROUP_ID"]
+    stored = cluster.end_offsets(intake)
+    while cluster.committed(intake, group) < stored and time.monotonic() - started < timeout:
+        time.sleep(0.5)
+    say(f"order-capture: the stage interpreted the {stored:,} stored deliveries "
+        f"{time.monotonic() - started:.1f}s after the burst ended")
 
 
 @dataclass
@@ -268,10 +292,18 @@ def main() -> None:
         say(f"hand-written: {cluster.end_offsets(topic):,} records on {topic}")
         port, admin, orders = free_port(), free_port(), cluster.new_topic("orders")
         env = order_capture_env(cluster, port, admin, SECRET, SHOP, orders)
-        with receiver("order-capture", [python, *ORDER_CAPTURE_ARGS], port, f"http://127.0.0.1:{admin}/readyz",
-                      folder, env) as server:
+        with receiver("order-capture-1p", [python, *ORDER_CAPTURE_ARGS], port,
+                      f"http://127.0.0.1:{admin}/readyz", folder, env) as server:
             results[server.name] = deliveries.measure(server, enough(results["hand-written"]))
-            time.sleep(2)  # let what the burst left behind (dedupe marks, audit records) drain
+        port, admin, orders = free_port(), free_port(), cluster.new_topic("orders")
+        edge, stage = split_parts(order_capture_env(cluster, port, admin, SECRET, SHOP, orders))
+        stage_admin = stage["ECOMBUS_ADMIN_PORT"]
+        with receiver("order-capture-stage", [python, *ORDER_CAPTURE_ARGS], port,
+                      f"http://127.0.0.1:{stage_admin}/readyz", folder, stage), \
+                receiver("order-capture", [python, *ORDER_CAPTURE_ARGS], port, f"http://127.0.0.1:{admin}/readyz",
+                         folder, edge) as server:
+            results[server.name] = deliveries.measure(server, enough(results["hand-written"]))
+            wait_until_interpreted(cluster, edge)
             paced, probe = fixed_rate(cluster, deliveries, server, orders)
         say(f"order-capture: {cluster.end_offsets(orders):,} OrderPlaced on {orders}")
         closing = report(results, paced, probe)

@@ -42,6 +42,17 @@ class BenchCluster:
                 return 0
             raise
 
+    def committed(self, topic: str, group: str) -> int:
+        """Sum of the offsets ``group`` committed on ``topic`` (0 where it committed nothing)."""
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": group,
+                             "enable.auto.commit": False})
+        try:
+            partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+            found = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=30)
+            return sum(max(tp.offset, 0) for tp in found)
+        finally:
+            consumer.close()
+
     def new_topic(self, base: str, partitions: int = 3) -> str:
         """Create a uniquely named topic and return its name."""
         name = f"bench.{base}.{uuid.uuid4().hex[:8]}"

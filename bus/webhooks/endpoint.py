@@ -214,9 +214,9 @@ class WebhookApp:
     def build(self) -> FastAPI:
         app = FastAPI(title=f"ecombus {self.service} webhooks", lifespan=self.lifespan,
                       docs_url=None, redoc_url=None, openapi_url=None)
-        for endpoint in self.endpoints:
-            app.add_api_route(endpoint.path, self._route(endpoint), methods=["POST"],
-                              name=endpoint.platform)
+        for endpoint in self.endpoints:  # plain Starlette routes: no per-request dependency solving
+            app.router.add_route(endpoint.path, self._route(endpoint), methods=["POST"],
+                                 name=endpoint.platform)
         return app
 
     def _route(self, endpoint: Endpoint) -> Callable[[Request], Awaitable[JSONResponse]]:

@@ -24,9 +24,9 @@ the same ``max.message.bytes``.
 
 from __future__ import annotations
 
+import random
 import socket
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -112,9 +112,13 @@ class IntakeLog:
     def envelope(self, platform: str, identity: Identity, channel: str, path: str,
                  headers: Mapping[str, str], body: bytes, received_at: float,
                  remote_addr: str | None = None) -> dict[str, Any]:
-        """The ``RawDelivery`` of one delivery, as an Avro-ready dict (a new delivery id)."""
+        """The ``RawDelivery`` of one delivery, as an Avro-ready dict.
+
+        Its delivery id is 128 random bits (Python's generator, seeded from the OS at start): unique
+        without a system call per request, which under load costs more than all the rest here.
+        """
         return {
-            "meta": {"event_id": uuid.uuid4().hex, "occurred_at": int(received_at * 1000),
+            "meta": {"event_id": f"{random.getrandbits(128):032x}", "occurred_at": int(received_at * 1000),
                      "source": {"platform": platform, "system": identity.tenant},
                      "correlation_id": identity.key, "causation_id": None},
             "identity": identity.key,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bus.webhooks.body import DEFAULT_MAX_BODY_BYTES
@@ -25,6 +25,11 @@ class OrderCaptureSettings(BaseSettings):
     """What order-capture listens on, where it publishes, and how it reaches the storefronts.
 
     Attributes:
+        parts: which parts this process runs, comma-separated: ``webhooks`` (the HTTP edge and,
+            when configured, the reconciler beside it) and ``intake`` (the exactly-once stage);
+            both by default. Running them in separate processes (two Deployments) lets each
+            scale on its own and keeps the stage's CPU work off the edge's interpreter (one GIL
+            per process).
         host / port: the webhook server (``:8080``; ``/webhooks/shopify|woocommerce|bigcommerce``).
         shops: the accepted shops, as JSON: ``[{"platform": "shopify", "domain":
             "hanako-tea.myshopify.com"}, {"platform": "woocommerce", "domain": "shop.example.de",
@@ -57,6 +62,7 @@ class OrderCaptureSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ECOMBUS_ORDER_CAPTURE_", frozen=True, extra="ignore",
                                       populate_by_name=True)
 
+    parts: str = "webhooks,intake"
     host: str = "0.0.0.0"
     port: int = Field(8080, ge=0, le=65535)
     shops: list[Tenant] = Field(default_factory=list)
@@ -83,3 +89,20 @@ class OrderCaptureSettings(BaseSettings):
     reconcile_overlap_seconds: float = Field(120.0, ge=0)
     reconcile_lookback_seconds: float = Field(24 * 3600.0, gt=0)
     cursor_topic: str = "bus.cursors.order-capture.v1"
+
+    @field_validator("parts")
+    @classmethod
+    def _known_parts(cls, value: str) -> str:
+        names = {p.strip() for p in value.split(",") if p.strip()}
+        unknown = names - set(PARTS)
+        if unknown or not names:
+            raise ValueError(f"expected a comma-separated subset of {', '.join(PARTS)}")
+        return ",".join(p for p in PARTS if p in names)
+
+    def runs(self, part: str) -> bool:
+        """Whether this process runs ``part`` (one of :data:`PARTS`)."""
+        return part in self.parts.split(",")
+
+
+PARTS = ("webhooks", "intake")
+"""order-capture's parts, in the order they are declared."""

@@ -48,7 +48,7 @@ from bus.runtime.dedupe_state import DedupeState
 from bus.runtime.hooks import RuntimeHooks
 from bus.runtime.producer import BusProducer
 from bus.runtime.retry import RetryPolicy
-from bus.runtime.service import RuntimeSettings, Service, default_codec
+from bus.runtime.service import RuntimeSettings, Service, broker_reachable, default_codec
 from bus.settings import KafkaSettings, load
 from bus.webhooks import Endpoint, HttpServer, webhook_app
 from bus.webhooks.body import JSON
@@ -111,8 +111,9 @@ class OrderCaptureParts:
         producer: the edge's producer (raw deliveries, reconciliation cursors).
         intake: stores raw deliveries on the intake topic.
         capture: what a delivery means (the stage's rules).
-        stage: the ``intake`` part (``stage.loop`` is its consumer loop once it runs).
-        dedupe: the stage's dedupe state.
+        stage: the ``intake`` part (``stage.loop`` is its consumer loop once it runs); None when
+            this process runs only the webhooks (``ECOMBUS_ORDER_CAPTURE_PARTS``).
+        dedupe: the stage's dedupe state (None without the stage).
         edge: the ``webhooks`` part; ``edge.server.url`` is where the webhooks answer.
         cursors: the reconciliation cursors (when the Shopify API is configured).
         reconciler: does reconciliation passes (when the Shopify API is configured; its part,
@@ -123,8 +124,8 @@ class OrderCaptureParts:
     producer: BusProducer
     intake: IntakeLog
     capture: OrderCapture
-    stage: Service
-    dedupe: DedupeState
+    stage: Service | None
+    dedupe: DedupeState | None
     edge: Edge
     cursors: CursorStore | None = None
     reconciler: Reconciler | None = None
@@ -165,15 +166,19 @@ def build(assembly: Assembly, settings: OrderCaptureSettings, kafka: KafkaSettin
                        metrics=metrics)
     capture = OrderCapture(topics, _bigcommerce_api(settings, metrics, name))
 
-    stage_settings, dedupe = intake_stage(
-        name, client, settings.intake_topic, settings.intake_changelog_topic, ttl=settings.dedupe_ttl_seconds,
-        max_body_bytes=settings.max_body_bytes, folder=settings.state_dir,
-        group_id=settings.intake_group_id, instance=runtime.instance_id)
-    stage = Service(name, metrics=metrics, health=health, settings=runtime,
-                    kafka=kafka, codec=codec, stage=stage_settings)
-    stage.handler(settings.intake_topic, name="interpret_delivery")(Interpreter(dedupe, capture.interpret))
-    stage.on_start(prepare_intake(client, name, dedupe, settings.max_body_bytes))
-    assembly.add("intake", stage)
+    stage = dedupe = None
+    if settings.runs("intake"):
+        stage_settings, dedupe = intake_stage(
+            name, client, settings.intake_topic, settings.intake_changelog_topic,
+            ttl=settings.dedupe_ttl_seconds, max_body_bytes=settings.max_body_bytes,
+            folder=settings.state_dir, group_id=settings.intake_group_id, instance=runtime.instance_id)
+        stage = Service(name, metrics=metrics, health=health, settings=runtime,
+                        kafka=kafka, codec=codec, stage=stage_settings)
+        interpret = Interpreter(dedupe, capture.interpret)
+        stage.handler(settings.intake_topic, name="interpret_delivery")(interpret)
+        stage.on_start(prepare_intake(client, name, dedupe, settings.max_body_bytes))
+        assembly.add("intake", stage)
+        assembly.on_close(dedupe.close)
 
     cursors = reconciler = None
     if settings.shopify_api_url and settings.shopify_shop_domain:
@@ -194,8 +199,10 @@ def build(assembly: Assembly, settings: OrderCaptureSettings, kafka: KafkaSettin
     http = HttpServer(app, settings.host, settings.port, name=name)
     edge = Edge(http, prepare=[producer.start_polling, *([cursors.start] if cursors is not None else []),
                                schemas])
-    assembly.add("webhooks", edge)
-    if reconciler is not None and settings.reconcile_interval_seconds > 0:
+    if settings.runs("webhooks"):
+        assembly.add("webhooks", edge)
+        health.add_check("webhooks", lambda: http.started)
+    if reconciler is not None and settings.reconcile_interval_seconds > 0 and settings.runs("webhooks"):
         assembly.add("reconciler", Reconciling(reconciler, settings.reconcile_interval_seconds,
                                                after=edge.prepared, drain_timeout=assembly.shutdown_timeout))
 
@@ -203,10 +210,9 @@ def build(assembly: Assembly, settings: OrderCaptureSettings, kafka: KafkaSettin
         left = producer.close(assembly.shutdown_timeout)
         log.info("%s webhooks stopped (%d records unacknowledged)", name, left)
 
-    assembly.on_close(dedupe.close)
     assembly.on_close(close_producer)
     health.add_check("schemas", schemas)
-    health.add_check("webhooks", lambda: http.started)
+    health.add_check("kafka", broker_reachable(client))
     return OrderCaptureParts(settings, producer, intake, capture, stage, dedupe, edge, cursors, reconciler)
 
 

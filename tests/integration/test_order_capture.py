@@ -52,7 +52,9 @@ SHOPS = [Tenant(platform="shopify", domain=SHOP), Tenant(platform="woocommerce",
 def _topics(admin: AdminClient, tag: str) -> dict[str, str]:
     names = {k: f"test.order-capture.{tag}.{k}.{uuid.uuid4().hex[:8]}"
              for k in ("orders", "customers", "status", "intake")}
-    for future in admin.create_topics([NewTopic(n, 3, 1) for n in names.values()]).values():
+    sized = {"max.message.bytes": "5373952"}  # as deploy/topics.yaml declares the intake topics
+    new = [NewTopic(n, 3, 1, config=sized if k == "intake" else {}) for k, n in names.items()]
+    for future in admin.create_topics(new).values():
         future.result(30)
     names["group"] = f"test.order-capture.{tag}.intake.{uuid.uuid4().hex[:8]}"
     return names
@@ -226,6 +228,26 @@ def test_unknown_shop_is_refused_and_nothing_is_stored(stack: Stack) -> None:
     assert (answer.status_code, answer.json()["error"]) == (403, "unknown_tenant")
     assert "other-shop" not in answer.text
     assert end_offsets(stack.bootstrap, stack.topics["intake"]) == before
+
+
+def test_a_body_just_under_the_size_limit_is_stored_and_interpreted(stack: Stack) -> None:
+    """What the edge's limit accepts fits the intake topic (producer and topic sized to it)."""
+    order = json.loads(fixture("shopify_orders_create.json"))
+    order.update(id=9_100_001, note="抹茶" * 750_000)  # 4.5 MB in UTF-8 (3 bytes a character)
+    body = json.dumps(order, ensure_ascii=False).encode()
+    assert 4 * 1024 * 1024 < len(body) < stack.capture.settings.max_body_bytes
+    headers = {"Content-Type": "application/json", "X-Shopify-Topic": "orders/create",
+               "X-Shopify-Shop-Domain": SHOP, "X-Shopify-Event-Id": "evt-large",
+               **SCHEMES["shopify"].sign(DEMO_SECRETS["shopify"], body)}
+    answer = httpx.post(f"{stack.capture.http.url}/webhooks/shopify", content=body, headers=headers,
+                        timeout=30)
+    assert (answer.status_code, answer.json()["status"]) == (200, "accepted"), answer.text[:300]
+    assert wait_for(lambda: f"shopify:{SHOP}:9100001" in _order_ids(stack), 60)
+    too_large = body + b" " * (stack.capture.settings.max_body_bytes - len(body) + 1)
+    refused = httpx.post(f"{stack.capture.http.url}/webhooks/shopify", content=too_large,
+                         headers={**headers, **SCHEMES["shopify"].sign(DEMO_SECRETS["shopify"], too_large)},
+                         timeout=30)
+    assert (refused.status_code, refused.json()["error"]) == (413, "payload_too_large")
 
 
 def test_woocommerce_and_thin_bigcommerce_orders(stack: Stack) -> None:

@@ -32,7 +32,7 @@ def test_the_webhook_edge_and_the_intake_stage_and_the_closers() -> None:
     assert steps[0] == parts.producer.start_polling, "polling comes before the port opens"
     assert len(steps) == 2 and steps[1]() is True, "then the writer schemas, registered (a readiness check)"
     assert parts.http.port == 0 and not parts.http.started
-    assert assembly.closers == [parts.dedupe.close, assembly.closers[1]], \
+    assert parts.dedupe is not None and assembly.closers == [parts.dedupe.close, assembly.closers[1]], \
         "closers run in reverse: the producer is flushed first, the dedupe store closed last"
     assert parts.intake.topic == "intake.storefronts.v1" and parts.intake.producer is parts.producer
 
@@ -42,6 +42,7 @@ def test_the_intake_stage_is_an_exactly_once_stage_on_the_intake_topic() -> None
     parts = build(assembly, _settings(dedupe_ttl_seconds=600), UNREACHABLE,
                   codec=AvroCodec(FakeRegistry().client()))
     stage = parts.stage
+    assert stage is not None and parts.dedupe is not None
     assert stage.stage is not None and stage.stage.group_id == "ecombus.order-capture.intake"
     assert stage.stage.transactional_id.startswith("ecombus.order-capture.intake.txn.")
     assert stage.stage.state == (parts.dedupe,)
@@ -85,3 +86,21 @@ def test_the_reconciler_is_a_part_of_its_own_when_the_shopify_api_is_configured(
         assert (reconciling.reconciler, reconciling.interval) == (wired.reconciler, interval)
         assert reconciling.after is wired.edge.prepared, "the first pass waits for the stores"
         assert reconciling.drain_timeout == 7
+
+
+@pytest.mark.parametrize(("selected", "running", "checks"), [
+    ("webhooks", ["webhooks"], {"kafka", "webhooks"}),
+    ("intake", ["intake"], {"kafka", "interpreting"}),
+    ("intake, webhooks", ["intake", "webhooks"], {"kafka", "interpreting", "webhooks"})])
+def test_a_process_runs_the_parts_it_is_told_to_and_is_ready_on_those_alone(
+        selected: str, running: list[str], checks: set[str]) -> None:
+    assembly = Assembly(SERVICE, admin=LOCAL)
+    parts = build(assembly, _settings(parts=selected), UNREACHABLE, codec=AvroCodec(FakeRegistry().client()))
+    assert [name for name, _ in assembly.parts] == running
+    assert (parts.stage is not None) == ("intake" in running)
+    assert set(assembly.health.readiness().reasons) == checks
+
+
+def test_unknown_parts_are_refused_with_what_is_expected() -> None:
+    with pytest.raises(ValueError, match="subset of webhooks, intake"):
+        _settings(parts="webhooks,stage")
