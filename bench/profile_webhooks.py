@@ -18,6 +18,7 @@ with ``bench_``).
 
 from __future__ import annotations
 
+import os
 import pstats
 import re
 import sys
@@ -33,6 +34,7 @@ from bench.bench_webhooks import (
     Deliveries,
     order_capture_env,
     receiver,
+    split_parts,
 )
 from bench.cluster import bench_cluster, say
 from bench.webhook_load import wrk_missing
@@ -100,8 +102,14 @@ def report(folder: Path, http_thread: str) -> None:
           "stack (uvicorn with h11, FastAPI, asyncio, socket calls)")
 
 
+PART = os.environ.get("BENCH_PROFILE_PART", "all")
+"""What is profiled: ``all`` (one process, both parts), ``webhooks`` (the edge) or ``intake`` (the
+stage); a single part is profiled in its own process while the other runs unprofiled beside it."""
+
+
 def main() -> None:
     print(f"== order-capture profiled under wrk for {SECONDS:.0f}s ==", flush=True)
+    print(f"  profiled: {PART}", flush=True)
     missing = wrk_missing()
     if missing:
         print(f"  not profiled: {missing}", flush=True)
@@ -112,9 +120,18 @@ def main() -> None:
         port, admin, orders = free_port(), free_port(), cluster.new_topic("orders")
         env = order_capture_env(cluster, port, admin, SECRET, SHOP, orders)
         command = [sys.executable, "-m", "bench.profiled", str(profiles), *ORDER_CAPTURE_ARGS]
-        with receiver("order-capture", command, port, f"http://127.0.0.1:{admin}/readyz", folder,
-                      env) as server:
-            Deliveries(folder).measure(server, int(2000 * SECONDS))
+        if PART == "all":
+            with receiver("order-capture", command, port, f"http://127.0.0.1:{admin}/readyz", folder,
+                          env) as server:
+                Deliveries(folder).measure(server, int(2000 * SECONDS))
+        else:  # the part profiled in one process, the other part unprofiled in another
+            edge, stage = split_parts(env)
+            profiled, other = (edge, stage) if PART == "webhooks" else (stage, edge)
+            with receiver(f"order-capture ({PART}, profiled)", command, port,
+                          f"http://127.0.0.1:{profiled['ECOMBUS_ADMIN_PORT']}/readyz", folder, profiled), \
+                    receiver("order-capture (the other part)", [sys.executable, *ORDER_CAPTURE_ARGS], port,
+                             f"http://127.0.0.1:{other['ECOMBUS_ADMIN_PORT']}/readyz", folder, other) as server:
+                Deliveries(folder).measure(server, int(2000 * SECONDS))
         say("order-capture stopped; reading its profiles")
     report(profiles, f"order-capture:{port}")
     print(f"  profiles kept in {profiles} (python -m pstats FILE)", flush=True)
