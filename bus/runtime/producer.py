@@ -219,7 +219,8 @@ class BusProducer:
             await asyncio.sleep(min(backoff, left))
             backoff = min(backoff * 2, longest)
         try:
-            return await asyncio.wait_for(future, max(0.0, deadline - loop.time()))
+            async with asyncio.timeout_at(deadline):  # (no task per call, unlike wait_for)
+                return await future
         except TimeoutError as exc:
             raise TransientError(
                 f"{topic}: the broker did not acknowledge within {timeout:.1f}s") from exc

@@ -181,6 +181,7 @@ class Service:
         options = LoopOptions(
             group_id=(stage.group_id if stage else None) or settings.group_id or f"ecombus.{self.name}",
             batch_size=stage.batch_size if stage else settings.batch_size,
+            poll_timeout=stage.poll_timeout if stage else 0.5,
             retry=RetryPolicy(max_attempts=settings.retry_max_attempts, budget_seconds=(
                 stage.retry_budget_seconds if stage else settings.retry_budget_seconds)),
             exactly_once=bool(stage) or settings.exactly_once,
@@ -222,7 +223,9 @@ class Stage:
         group_id: the stage's consumer group.
         transactional_id: this replica's transactional id (unique among live replicas).
         state: per-partition state restored on assignment (e.g. a dedupe state).
-        batch_size: messages per transaction.
+        batch_size: messages per transaction (at most).
+        poll_timeout: seconds a batch waits to fill up before what came is handled: a delivery's
+            wait before it is interpreted when traffic is light.
         retry_budget_seconds: retries of one message, inside its transaction.
         transaction_timeout: seconds the broker lets a transaction stay open (a crashed replica's
             open transaction holds readers of its outputs back at most this long).
@@ -234,6 +237,7 @@ class Stage:
     transactional_id: str
     state: tuple[PartitionState, ...] = ()
     batch_size: int = 100
+    poll_timeout: float = 0.02
     retry_budget_seconds: float = 10.0
     transaction_timeout: float = 30.0
     consumer_overrides: tuple[tuple[str, Any], ...] = ()

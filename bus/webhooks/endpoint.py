@@ -1,4 +1,4 @@
-"""Webhook endpoints as declarations, and the FastAPI app that serves them.
+"""Webhook endpoints as declarations, and the ASGI (Starlette) app that serves them.
 
 A service declares what each endpoint accepts and how a verified delivery names its business
 identity::
@@ -39,9 +39,11 @@ from dataclasses import dataclass, field
 from decimal import InvalidOperation
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 from pydantic import SecretStr, ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from bus.errors import BusError, InvalidInput, Unauthorized
 from bus.observability.health import Health
@@ -196,7 +198,7 @@ class WebhookApp:
             self.metrics.webhooks.labels(self.service, endpoint.platform, outcome).inc()
 
     @contextlib.asynccontextmanager
-    async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(self._heartbeat())]
         try:
             yield
@@ -211,13 +213,11 @@ class WebhookApp:
                 self.health.beat()
             await asyncio.sleep(1.0)
 
-    def build(self) -> FastAPI:
-        app = FastAPI(title=f"ecombus {self.service} webhooks", lifespan=self.lifespan,
-                      docs_url=None, redoc_url=None, openapi_url=None)
-        for endpoint in self.endpoints:  # plain Starlette routes: no per-request dependency solving
-            app.router.add_route(endpoint.path, self._route(endpoint), methods=["POST"],
-                                 name=endpoint.platform)
-        return app
+    def build(self) -> Starlette:
+        """A Starlette app (what FastAPI stands on, without its per-request dependency solving and
+        OpenAPI machinery, which a webhook's raw-body handling does not use)."""
+        routes = [Route(e.path, self._route(e), methods=["POST"], name=e.platform) for e in self.endpoints]
+        return Starlette(routes=routes, lifespan=self.lifespan)
 
     def _route(self, endpoint: Endpoint) -> Callable[[Request], Awaitable[JSONResponse]]:
         async def route(request: Request) -> JSONResponse:
@@ -228,8 +228,8 @@ class WebhookApp:
 
 def webhook_app(service: str, endpoints: Sequence[Endpoint], intake: IntakeLog, *,
                 max_body_bytes: int, metrics: RuntimeMetrics | None = None, health: Health | None = None,
-                clock: Callable[[], float] = time.time, tenants: Tenants | None = None) -> FastAPI:
-    """A FastAPI app serving ``endpoints`` (see the module docstring).
+                clock: Callable[[], float] = time.time, tenants: Tenants | None = None) -> Starlette:
+    """A Starlette app serving ``endpoints`` (see the module docstring).
 
     Args:
         service: the ``service`` metrics label.
