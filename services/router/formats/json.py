@@ -10,40 +10,13 @@ refused before it is parsed. Every failure is a :class:`~bus.errors.FormatError`
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from bus.errors import FormatError
+from bus.webhooks.body import MAX_JSON_DEPTH, too_deep
 
-MAX_DEPTH = 64
-"""The deepest nesting of arrays and objects read (``[1]`` is 1 level)."""
-
-_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|([\[\]{}])', re.DOTALL)
-"""A string (closed or running to the end: always one match, so the scan stays linear) or a
-bracket (the only group, so strings come out as '')."""
-
-
-def check_depth(text: str, limit: int = MAX_DEPTH) -> None:
-    """Refuse JSON text whose arrays and objects nest deeper than ``limit``, without parsing it.
-
-    Brackets inside strings do not count. Linear in the text's length; a text with at most
-    ``limit`` opening brackets is accepted without a scan.
-
-    Raises:
-        FormatError: deeper than ``limit`` (the limit is named).
-    """
-    if text.count("[") + text.count("{") <= limit:
-        return
-    depth = 0
-    for bracket in _TOKENS.findall(text):
-        if not bracket:
-            continue
-        if bracket in "[{":
-            depth += 1
-            if depth > limit:
-                raise FormatError(f"JSON nested deeper than {limit} levels")
-        else:
-            depth -= 1
+MAX_DEPTH = MAX_JSON_DEPTH
+"""The deepest nesting of arrays and objects read (``[1]`` is 1 level): the HTTP edges' bound."""
 
 
 def read_document(data: bytes, encoding: str = "utf-8") -> Any:
@@ -61,7 +34,8 @@ def read_document(data: bytes, encoding: str = "utf-8") -> Any:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
         raise FormatError(f"not UTF-8 text (byte {exc.start}): {exc.reason}") from exc
-    check_depth(text)
+    if too_deep(data, MAX_DEPTH):  # measured on the bytes, without parsing (bus.webhooks.body)
+        raise FormatError(f"JSON nested deeper than {MAX_DEPTH} levels")
     try:
         return json.loads(text)
     except RecursionError:  # cannot happen past check_depth; kept as the last line of defence
