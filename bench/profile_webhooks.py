@@ -127,10 +127,11 @@ def main() -> None:
         else:  # the part profiled in one process, the other part unprofiled in another
             edge, stage = split_parts(env)
             profiled, other = (edge, stage) if PART == "webhooks" else (stage, edge)
-            with receiver(f"order-capture ({PART}, profiled)", command, port,
-                          f"http://127.0.0.1:{profiled['ECOMBUS_ADMIN_PORT']}/readyz", folder, profiled), \
+            ready = f"http://127.0.0.1:{profiled['ECOMBUS_ADMIN_PORT']}/readyz"
+            other_ready = f"http://127.0.0.1:{other['ECOMBUS_ADMIN_PORT']}/readyz"
+            with receiver(f"order-capture ({PART}, profiled)", command, port, ready, folder, profiled), \
                     receiver("order-capture (the other part)", [sys.executable, *ORDER_CAPTURE_ARGS], port,
-                             f"http://127.0.0.1:{other['ECOMBUS_ADMIN_PORT']}/readyz", folder, other) as server:
+                             other_ready, folder, other) as server:
                 Deliveries(folder).measure(server, int(2000 * SECONDS))
         say("order-capture stopped; reading its profiles")
     report(profiles, f"order-capture:{port}")
