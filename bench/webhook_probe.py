@@ -64,8 +64,12 @@ class EndToEndProbe:
         return self.answered - len(self.latencies_ms)
 
     def start(self) -> None:
+        # fetch.wait.max.ms: the broker answers a fetch at once when there is data, but a
+        # read_committed fetch waiting for a transaction's commit marker waits out the whole
+        # wait (500 ms by default); a reader that wants OrderPlaced soon asks for less
         consumer = Consumer({"bootstrap.servers": self.cluster.bootstrap, "group.id": "bench.probe",
-                             "isolation.level": "read_committed", "enable.auto.commit": False})
+                             "isolation.level": "read_committed", "enable.auto.commit": False,
+                             "fetch.wait.max.ms": 10})
         partitions = consumer.list_topics(self.orders_topic, timeout=30).topics[self.orders_topic].partitions
         consumer.assign([TopicPartition(self.orders_topic, p,
                                         consumer.get_watermark_offsets(TopicPartition(self.orders_topic, p),
@@ -125,7 +129,7 @@ class EndToEndProbe:
     def _consume(self, consumer: Consumer) -> None:
         try:
             while not self._stop_reading.is_set():
-                for msg in consumer.consume(500, timeout=0.1):
+                for msg in consumer.consume(500, timeout=0.005):  # (a batch waits out its timeout)
                     seen, key = time.monotonic(), msg.key()
                     if msg.error() or not isinstance(key, bytes):
                         continue

