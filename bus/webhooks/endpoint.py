@@ -146,6 +146,7 @@ class WebhookApp:
     health: Health | None = None
     clock: Callable[[], float] = time.time
     tenants: Tenants | None = None
+    _series: dict[tuple[str, str], Any] = field(default_factory=dict, init=False, repr=False)
 
     async def receive(self, endpoint: Endpoint, request: Request) -> JSONResponse:
         """Answer one webhook request; a refusal becomes its status and JSON error body."""
@@ -195,7 +196,11 @@ class WebhookApp:
 
     def _count(self, endpoint: Endpoint, outcome: str) -> None:
         if self.metrics is not None:
-            self.metrics.webhooks.labels(self.service, endpoint.platform, outcome).inc()
+            series = self._series.get((endpoint.platform, outcome))
+            if series is None:  # looked up once per platform and outcome, not per request
+                series = self._series[(endpoint.platform, outcome)] = self.metrics.webhooks.labels(
+                    self.service, endpoint.platform, outcome)
+            series.inc()
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:

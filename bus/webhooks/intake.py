@@ -106,8 +106,9 @@ class IntakeLog:
                  ack_timeout: float = 3.0, metrics: RuntimeMetrics | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.producer, self.codec, self.topic, self.service = producer, codec, topic, service
-        self.ack_timeout, self._metrics, self._clock = ack_timeout, metrics, clock
+        self.ack_timeout, self._clock = ack_timeout, clock
         self.received_by = f"{service}@{socket.gethostname()}"
+        self._produced = metrics.produced.labels(service, topic) if metrics is not None else None
 
     def envelope(self, platform: str, identity: Identity, channel: str, path: str,
                  headers: Mapping[str, str], body: bytes, received_at: float,
@@ -153,6 +154,6 @@ class IntakeLog:
                                               timeout=self.ack_timeout + ACK_GRACE_SECONDS)
         except TransientError as exc:
             raise Unavailable(f"the broker did not store the delivery: {exc}") from exc
-        if self._metrics is not None:
-            self._metrics.produced.labels(self.service, self.topic).inc()
+        if self._produced is not None:
+            self._produced.inc()
         return str(value["meta"]["event_id"])
