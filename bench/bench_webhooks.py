@@ -70,6 +70,8 @@ WARM_UP_SECONDS = 2.0
 SECRET = "bench-shopify-secret"
 SHOP = "hanako-tea.myshopify.com"
 
+INTAKE_PARTITIONS = 6
+"""As ``deploy/topics.yaml`` declares intake.storefronts.v1; the hand-written receiver's topic too."""
 ORDER_CAPTURE_ARGS = ["-m", "bus.tools.cli", "run", "order-capture"]
 """The Python arguments that start order-capture (``ecombus run order-capture``)."""
 
@@ -93,7 +95,7 @@ def order_capture_env(cluster: BenchCluster, port: int, admin_port: int, secret:
     assert cluster.registry_url
     ensure_topics({"bootstrap.servers": cluster.bootstrap},
                   [TopicSpec(name=AUDIT_TOPIC, partitions=3, replication_factor=1)], timeout=30)
-    intake = cluster.new_topic("intake", partitions=6)
+    intake = cluster.new_topic("intake", partitions=INTAKE_PARTITIONS)
     return {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": cluster.bootstrap,
@@ -290,7 +292,7 @@ def main() -> None:
         with receiver("empty-200", [python, "-m", "bench.webhook_receivers", "empty-200", str(port)],
                       port, f"http://127.0.0.1:{port}/ready", folder) as server:
             results[server.name] = deliveries.measure(server, 20_000, stateless=True)
-        port, topic = free_port(), cluster.new_topic("webhooks-raw")
+        port, topic = free_port(), cluster.new_topic("webhooks-raw", partitions=INTAKE_PARTITIONS)
         with receiver("hand-written", [python, "-m", "bench.webhook_receivers", "hand-written", str(port),
                                        cluster.bootstrap, topic, SECRET],
                       port, f"http://127.0.0.1:{port}/ready", folder) as server:

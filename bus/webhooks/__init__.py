@@ -6,7 +6,7 @@ the router's http-in endpoint).
 * :mod:`bus.webhooks.statuses`: the one table of refusals (errors of :mod:`bus.errors`) as HTTP
   statuses with JSON error bodies.
 * :mod:`bus.webhooks.tenants`: the accepted shops and their secrets (403 for any other).
-* :mod:`bus.webhooks.endpoint`: endpoints as declarations and the FastAPI app serving them.
+* :mod:`bus.webhooks.endpoint`: endpoints as declarations and the Starlette app serving them.
 * :mod:`bus.webhooks.intake`: the raw intake, every accepted delivery stored as it came, 2xx
   only after the broker acknowledged it.
 * :mod:`bus.webhooks.stage`: the exactly-once stage that interprets stored deliveries once per

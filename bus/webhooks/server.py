@@ -34,7 +34,7 @@ class HttpServer:
     """Serve ``app`` on ``host:port`` until :meth:`stop`.
 
     Args:
-        app: an ASGI application (FastAPI).
+        app: an ASGI application (Starlette, FastAPI).
         host: interface to bind (``0.0.0.0`` in a pod, ``127.0.0.1`` in tests).
         port: TCP port; 0 picks a free one.
         name: for thread names and error messages.
