@@ -67,10 +67,9 @@ async def read_limited(chunks: AsyncIterator[bytes], declared_length: str | None
         InvalidInput: Content-Length is not a number.
     """
     if declared_length is not None:
-        try:
-            declared = int(declared_length)
-        except ValueError:
-            raise InvalidInput("Content-Length is not a number", field="Content-Length") from None
+        if not (declared_length.isascii() and declared_length.isdigit()):  # int() takes "-5", "+1", " 7"
+            raise InvalidInput("Content-Length is not a number of bytes", field="Content-Length")
+        declared = int(declared_length)
         if declared > limit:
             raise TooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
     parts: list[bytes] = []

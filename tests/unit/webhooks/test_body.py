@@ -45,6 +45,13 @@ def test_size_limit_by_declared_length_and_by_what_arrives() -> None:
         asyncio.run(read_limited(_chunks(b""), "many", 4))
 
 
+@pytest.mark.parametrize("declared", ["-5", "+3", " 3", "3 ", "٣", "1_0", ""])
+def test_a_content_length_that_is_not_plain_digits_is_refused(declared: str) -> None:
+    """int() accepts all of these; a negative one then slipped past the size check."""
+    with pytest.raises(InvalidInput, match="Content-Length"):
+        asyncio.run(read_limited(_chunks(b"abc"), declared, 4))
+
+
 def test_json_fractions_are_exact_decimals_and_text_is_kept() -> None:
     parsed = parse_json_object('{"price": 24.0, "qty": 2, "name": "Zoë Müller 青葉ビル５Ｆ"}'.encode())
     assert parsed == {"price": Decimal("24.0"), "qty": 2, "name": "Zoë Müller 青葉ビル５Ｆ"}
