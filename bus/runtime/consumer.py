@@ -335,9 +335,16 @@ class ConsumerLoop:
     def _run_transaction(self, consumer: Consumer, messages: list[Consumed]) -> None:
         producer = self.producer.raw
         acknowledged: list[Callable[[], None]] = []
+        started, budget = self._clock(), self.options.transaction_timeout / 2
         try:
             producer.begin_transaction()
-            for msg in messages:
+            for index, msg in enumerate(messages):
+                if index and self._clock() - started > budget:
+                    # messages retried at length (an API down) must not run the transaction past
+                    # its timeout (the broker would abort it, and the same batch again, forever):
+                    # commit what is handled, the rest comes back with the next batch
+                    self._put_back(consumer, messages[index:])
+                    break
                 for record in self._outcome(msg, acknowledged):
                     self.producer.produce(record.topic, record.value, key=record.key,
                                           headers=record.headers, timestamp=record.timestamp,
@@ -363,6 +370,15 @@ class ConsumerLoop:
         else:
             for state in self.state:
                 state.committed()
+
+    def _put_back(self, consumer: Consumer, messages: list[Consumed]) -> None:
+        """Seek each partition back to its first message of ``messages`` (not handled)."""
+        first: dict[tuple[str, int], int] = {}
+        for msg in messages:
+            first.setdefault((msg.topic, msg.partition), msg.offset)
+        for (topic, partition), offset in first.items():
+            consumer.seek(TopicPartition(topic, partition, offset))
+        log.info("transaction past half its timeout: %d message(s) put back for the next one", len(messages))
 
     def _rewind(self, consumer: Consumer) -> None:
         for tp in consumer.committed(consumer.assignment(), timeout=30):

@@ -106,6 +106,7 @@ class FakeConsumer:
 
     def seek(self, tp: TopicPartition) -> None:
         self.seeks.append((tp.topic, tp.partition, tp.offset))
+        self.positions[(tp.topic, tp.partition)] = tp.offset
 
     def consumer_group_metadata(self) -> str:
         return "group-metadata"

@@ -55,7 +55,8 @@ def _msg(offset: int, value: dict[str, Any]) -> FakeMessage:
 
 class World:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, batches: list[list[FakeMessage]],
-                 fail_commits: int = 0) -> None:
+                 fail_commits: int = 0, transaction_timeout: float = 60.0) -> None:
+        self.now = 1_000.0
         self.events: list[str] = []
         self.stop = threading.Event()
         self.consumer = FakeConsumer([(TOPIC, 0)], batches, self.stop, self.events,
@@ -65,10 +66,12 @@ class World:
         handlers = HandlerRegistry()
         handlers.handler(TOPIC, name="handle")(self.handle)
         options = LoopOptions(group_id="g", exactly_once=True, batch_size=10, poll_timeout=0.01,
+                              transaction_timeout=transaction_timeout,
                               retry=RetryPolicy(max_attempts=3, initial_backoff=0.0, max_backoff=0.0,
                                                 budget_seconds=60, jitter=0.0))
         self.loop = ConsumerLoop("svc", handlers, UNREACHABLE_KAFKA.client_config(), JsonCodec(), options,
-                                 state=(RecordingState(self.events),), sleep=lambda _s: None)
+                                 state=(RecordingState(self.events),), sleep=lambda _s: None,
+                                 clock=lambda: self.now)
         self.loop.producer.close(0.1)  # the real transactional producer is never used
         self.loop.producer = self.producer  # type: ignore[assignment]
         monkeypatch.setattr("bus.runtime.consumer.Consumer", self.consumer)
@@ -83,6 +86,7 @@ class World:
             raise PermanentError("cannot be interpreted")
         if kind == "duplicate":
             raise Duplicate()
+        self.now += float(event.get("seconds", 0))
         ctx.emit("out.v1", {"n": event["n"]}, key=str(event["n"]))
 
     def run(self) -> None:
@@ -126,3 +130,17 @@ def test_partition_state_requires_exactly_once() -> None:
     with pytest.raises(ValueError, match="exactly_once"):
         ConsumerLoop("svc", HandlerRegistry(), UNREACHABLE_KAFKA.client_config(), JsonCodec(),
                      LoopOptions(group_id="g"), state=(RecordingState([]),))
+
+
+def test_a_transaction_past_half_its_timeout_commits_what_is_handled_and_puts_the_rest_back(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slow messages (an API retried at length) must not run a transaction past its timeout: the
+    broker would abort it, and the same batch again, forever."""
+    world = World(monkeypatch, [[_msg(0, {"n": 1, "seconds": 4}), _msg(1, {"n": 2, "seconds": 4}),
+                                 _msg(2, {"n": 3}), _msg(3, {"n": 4})]], transaction_timeout=14)
+    world.run()
+    handled = [e for e in world.events if e.startswith("handle")]
+    assert handled == ["handle 1 (attempt 1)", "handle 2 (attempt 1)"], "7 s is half of 14: the rest waits"
+    assert world.consumer.seeks == [(TOPIC, 0, 2)], "put back from the first message not handled"
+    assert world.producer.offsets == [[(TOPIC, 0, 2)]], "the committed offset is where it stopped"
+    assert world.producer.topics() == ["out.v1", "out.v1"]
