@@ -79,7 +79,6 @@ class Delivery:
     tenant: str = ""
     identity: str = ""
     topic: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 Identify = Callable[[Delivery], Identity]

@@ -82,11 +82,16 @@ class Identity:
     topic: str = ""
 
 
+def record_bytes(max_body_bytes: int) -> int:
+    """The largest raw delivery record for a body limit: what producers (``message.max.bytes``)
+    and topics (``max.message.bytes``) that carry raw deliveries must take."""
+    return max(1_000_000, max_body_bytes + ENVELOPE_ALLOWANCE_BYTES)
+
+
 def intake_producer_overrides(ack_timeout: float, max_body_bytes: int) -> dict[str, Any]:
     """librdkafka settings of an edge's producer: give up within the answer's budget, and take
-    any body the edge accepts (``message.max.bytes`` = the limit + the envelope allowance)."""
-    return {**webhook_producer_overrides(ack_timeout),
-            "message.max.bytes": max(1_000_000, max_body_bytes + ENVELOPE_ALLOWANCE_BYTES)}
+    any body the edge accepts (:func:`record_bytes`)."""
+    return {**webhook_producer_overrides(ack_timeout), "message.max.bytes": record_bytes(max_body_bytes)}
 
 
 class IntakeLog:

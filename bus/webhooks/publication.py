@@ -42,7 +42,3 @@ class Publication:
     @classmethod
     def ignored(cls, why: str) -> Publication:
         return cls((), (), why)
-
-    @property
-    def event_ids(self) -> list[str]:
-        return [r.event_id for r in self.records]

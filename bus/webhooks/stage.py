@@ -36,7 +36,7 @@ from bus.settings import ClientConfig
 from bus.topics import TopicSpec, ensure_topics
 from bus.webhooks.body import parse_json_object
 from bus.webhooks.endpoint import Delivery, checked
-from bus.webhooks.intake import ENVELOPE_ALLOWANCE_BYTES
+from bus.webhooks.intake import record_bytes
 from bus.webhooks.publication import Publication
 
 STAGE_CONSUMER_OVERRIDES: tuple[tuple[str, Any], ...] = (
@@ -64,10 +64,10 @@ def intake_stage(service: str, client: ClientConfig, intake_topic: str, changelo
     default ``<host>-<pid>``): replicas alive at once must have different ones."""
     group = group_id or f"ecombus.{service}.intake"
     dedupe = DedupeState(client, intake_topic, changelog, ttl=ttl, folder=folder)
-    room = max(1_000_000, max_body_bytes + ENVELOPE_ALLOWANCE_BYTES)
     stage = Stage(group_id=group, transactional_id=f"{group}.txn.{instance_id(instance)}", state=(dedupe,),
                   consumer_overrides=STAGE_CONSUMER_OVERRIDES,
-                  producer_overrides=(("message.max.bytes", room), *STAGE_PRODUCER_OVERRIDES))
+                  producer_overrides=(("message.max.bytes", record_bytes(max_body_bytes)),
+                                      *STAGE_PRODUCER_OVERRIDES))
     return stage, dedupe
 
 
@@ -77,12 +77,11 @@ def prepare_intake(client: ClientConfig, service: str, dedupe: DedupeState,
     it consumes (a record to a missing topic would fail every transaction): its dead-letter topic
     (room for a raw delivery at the size limit), the audit topic (as ``deploy/topics.yaml``
     declares it, when missing) and its changelog."""
-    room = max(1_000_000, max_body_bytes + ENVELOPE_ALLOWANCE_BYTES)
 
     def prepare() -> None:
         ensure_topics(client, [TopicSpec(name=dlq_topic(service), partitions=1,
                                          config={"retention.ms": str(30 * 86_400_000),
-                                                 "max.message.bytes": str(room)}),
+                                                 "max.message.bytes": str(record_bytes(max_body_bytes))}),
                                TopicSpec(name=AUDIT_TOPIC, partitions=6,
                                          config={"retention.ms": str(14 * 86_400_000)})])
         dedupe.ensure_changelog()
