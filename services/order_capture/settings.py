@@ -40,7 +40,8 @@ class OrderCaptureSettings(BaseSettings):
         intake_group_id: the intake stage's consumer group (every replica joins it).
         intake_changelog_topic: the intake stage's handled dedupe keys.
         state_dir: where the intake stage keeps its dedupe keys on disk (a temporary folder by
-            default; they are restored from the changelog on every assignment).
+            default; they are restored from the changelog on every assignment; one folder per replica: a
+            replica empties its file at start).
         orders_topic / customers_topic / status_topic: where OrderPlaced, CustomerUpserted and
             OrderStatusChanged go (the real names by default).
         max_body_bytes: larger webhook bodies are refused with 413 (5 MiB).

@@ -31,7 +31,8 @@ class ShippingTrackerSettings(BaseSettings):
         intake_topic: where every accepted carrier webhook is stored as it came (RawDelivery).
         intake_group_id: the intake stage's consumer group (every replica joins it).
         intake_changelog_topic: the intake stage's handled carrier event ids.
-        state_dir: where the intake stage keeps them on disk (a temporary folder by default).
+        state_dir: where the intake stage keeps them on disk (a temporary folder by default; one
+            folder per replica: a replica empties its file at start).
     """
 
     model_config = SettingsConfigDict(env_prefix="ECOMBUS_SHIPPING_TRACKER_", frozen=True, extra="ignore",
