@@ -56,10 +56,12 @@ class KafkaStore(SchemaStore):
         """
         if self._table is not None:
             return
-        self._ensure_topic()
+        spec = self._ensure_topic()
         self._producer = Producer({**self.kafka, "enable.idempotence": True, "acks": "all",
                                    "linger.ms": 0, "delivery.timeout.ms": int(self.timeout * 1000)})
-        table = CompactedTable(self.kafka, self.topic, self._apply, partitions=[0],
+        # with the spec the table waits for a just-created topic to reach the metadata of the
+        # broker it asks (on a cluster, that broker may learn of the topic a moment later)
+        table = CompactedTable(self.kafka, self.topic, self._apply, spec=spec, partitions=[0],
                                group_id=f"ecombus-registry-{uuid.uuid4().hex}")
         try:
             table.load(self.timeout)
@@ -73,10 +75,11 @@ class KafkaStore(SchemaStore):
                         self.topic, len(table.topic_partitions))
         log.info("registry caught up with '%s' at offset %d", self.topic, self.state.offset)
 
-    def _ensure_topic(self) -> None:
+    def _ensure_topic(self) -> TopicSpec:
         spec = TopicSpec(name=self.topic, partitions=1, config={"cleanup.policy": "compact"})
         try:
             ensure_topics(self.kafka, [spec], timeout=self.timeout)
+            return spec
         except KafkaException as exc:
             traceback.clear_frames(exc.__traceback__)  # its frames hold the admin client, which retries
             raise RegistryError(f"cannot reach Kafka at {self.kafka.get('bootstrap.servers')} to "

@@ -201,12 +201,27 @@ class LocalBroker:
             SetupError: Java/Maven missing, a port in use, or the JVM died or never became
                 ready within ``timeout`` (the message holds the tail of its log).
         """
+        state, started = self.launch(fresh)
+        if started:
+            self._wait_ready(state, timeout)
+        return state
+
+    def launch(self, fresh: bool = False) -> tuple[BrokerState, bool]:
+        """Start the JVM without waiting until it is ready (or find the running one).
+
+        Returns the state and True if a JVM was started now (False: it was already running).
+        ``wait_ready`` waits for it; the nodes of a cluster are launched together this way,
+        since none is ready before a majority of the controller quorum runs.
+
+        Raises:
+            SetupError: Java/Maven missing or a port in use.
+        """
         running = self.state()
         if running:
             if fresh:
                 self.stop()
             else:
-                return running
+                return running, False
         java = require_tool("java", JAVA_ADVICE)
         if fresh and self.data_dir.exists():
             shutil.rmtree(self.data_dir)
@@ -224,10 +239,7 @@ class LocalBroker:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         props = self.home / "server.properties"
         props.write_text(
-            _SERVER_PROPERTIES.format(
-                port=self.port, controller_port=controller_port, data_dir=self.data_dir
-            ),
-            encoding="utf-8",
+            self._properties(controller_port), encoding="utf-8",
         )
         log4j = self.home / "log4j2.properties"
         log4j.write_text(_LOG4J2.format(log_file=self.log_file), encoding="utf-8")
@@ -254,8 +266,23 @@ class LocalBroker:
         )
         self.state_file.write_text(json.dumps(asdict(state), indent=2), encoding="utf-8")
         self._say(f"starting Kafka {self.kafka_version} on 127.0.0.1:{self.port} (pid {state.pid})")
-        self._wait_ready(state, timeout)
-        return state
+        return state, True
+
+    def _properties(self, controller_port: int) -> str:
+        """The text of ``server.properties`` (a single node: broker and its own controller)."""
+        return _SERVER_PROPERTIES.format(
+            port=self.port, controller_port=controller_port, data_dir=self.data_dir
+        )
+
+    def _format_args(self) -> list[str]:
+        """What ``StorageTool format`` gets besides ``-t`` and ``-c`` (a one-voter quorum)."""
+        return ["--standalone"]
+
+    def _cluster_id(self, tool: list[str]) -> str:
+        """The KRaft cluster id written into new storage (a random one)."""
+        return subprocess.run(
+            [*tool, "random-uuid"], capture_output=True, text=True, check=True
+        ).stdout.strip()
 
     def _controller_port(self) -> int:
         ports_file = self.home / "ports.json"
@@ -275,16 +302,27 @@ class LocalBroker:
 
     def _format(self, java: str, classpath: str, props: Path) -> None:
         tool = [java, "-Xmx256m", "-cp", classpath, "kafka.tools.StorageTool"]
-        cluster_id = subprocess.run(
-            [*tool, "random-uuid"], capture_output=True, text=True, check=True
-        ).stdout.strip()
+        cluster_id = self._cluster_id(tool)
         done = subprocess.run(
-            [*tool, "format", "--standalone", "-t", cluster_id, "-c", str(props)],
+            [*tool, "format", *self._format_args(), "-t", cluster_id, "-c", str(props)],
             capture_output=True, text=True,
         )
         if done.returncode != 0:
             raise SetupError(f"formatting Kafka storage failed:\n{done.stdout}\n{done.stderr}")
         self._say(f"formatted KRaft storage in {self.data_dir} (cluster {cluster_id})")
+
+    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> BrokerState:
+        """Wait until the launched broker serves clients; its state.
+
+        Raises:
+            SetupError: no broker launched, or it died or was not ready within ``timeout``
+                (then it is stopped; the message holds the tail of its log).
+        """
+        state = self.state()
+        if state is None:
+            raise SetupError(f"no Kafka runs in {self.home}: start it first ('ecombus local up')")
+        self._wait_ready(state, timeout)
+        return state
 
     def _wait_ready(self, state: BrokerState, timeout: float) -> None:
         deadline = time.monotonic() + timeout
