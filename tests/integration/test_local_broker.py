@@ -13,25 +13,12 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from bus.roundtrip import round_trip
 from bus.tools.local.broker import free_port
+from tests.integration.cluster import java_pids_using
 
 
 def _ecombus(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "bus.tools.cli", *args], env=env, text=True,
                           capture_output=True, timeout=180)
-
-
-def _java_pids_using(state_dir: Path) -> list[int]:
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"java" in cmdline and str(state_dir).encode() in cmdline:
-            pids.append(int(proc.name))
-    return pids
 
 
 @pytest.fixture
@@ -59,7 +46,7 @@ def test_up_round_trip_down_leaves_no_java(local_env: dict[str, str], tmp_path: 
 
     down = _ecombus("local", "down", env=local_env)
     assert down.returncode == 0, down.stderr
-    assert _java_pids_using(tmp_path / "state") == []
+    assert java_pids_using(tmp_path / "state") == []
     assert _ecombus("local", "status", env=local_env).returncode == 1
 
 
