@@ -33,10 +33,10 @@ DEFAULT_PORT = 9092
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 30.0
 
-_SERVER_PROPERTIES = """\
+SERVER_PROPERTIES = """\
 process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}
+node.id={node_id}
+{quorum}
 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
 advertised.listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
 controller.listener.names=CONTROLLER
@@ -44,17 +44,23 @@ inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs={data_dir}
 num.partitions=3
+default.replication.factor={replication}
+min.insync.replicas={min_isr}
+unclean.leader.election.enable=false
 auto.create.topics.enable=false
-offsets.topic.replication.factor=1
+offsets.topic.replication.factor={replication}
 offsets.topic.num.partitions=10
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor={replication}
+transaction.state.log.min.isr={min_isr}
 transaction.state.log.num.partitions=10
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+share.coordinator.state.topic.replication.factor={replication}
+share.coordinator.state.topic.min.isr={min_isr}
 group.initial.rebalance.delay.ms=0
 log.cleaner.dedupe.buffer.size=1048577
 """
+"""``server.properties`` of a node that is broker and controller at once: the single node
+(``{quorum}`` = its own one-voter bootstrap, replication 1) and each node of the local cluster
+(``bus.tools.local.cluster``: static voters, replication 3, min ISR 2) fill it in."""
 
 _LOG4J2 = """\
 status = warn
@@ -270,8 +276,10 @@ class LocalBroker:
 
     def _properties(self, controller_port: int) -> str:
         """The text of ``server.properties`` (a single node: broker and its own controller)."""
-        return _SERVER_PROPERTIES.format(
-            port=self.port, controller_port=controller_port, data_dir=self.data_dir
+        return SERVER_PROPERTIES.format(
+            node_id=1, quorum=f"controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}",
+            port=self.port, controller_port=controller_port, data_dir=self.data_dir,
+            replication=1, min_isr=1,
         )
 
     def _format_args(self) -> list[str]:

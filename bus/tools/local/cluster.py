@@ -39,6 +39,7 @@ from pathlib import Path
 from bus.errors import SetupError
 from bus.tools.local.broker import (
     DEFAULT_PORT,
+    SERVER_PROPERTIES,
     START_TIMEOUT_S,
     STOP_TIMEOUT_S,
     BrokerState,
@@ -51,32 +52,6 @@ from bus.tools.local.jars import KAFKA_VERSION
 
 REPLICATION_FACTOR = 3
 MIN_INSYNC_REPLICAS = 2
-
-_NODE_PROPERTIES = """\
-process.roles=broker,controller
-node.id={node_id}
-controller.quorum.voters={voters}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs={data_dir}
-num.partitions=3
-default.replication.factor={replication}
-min.insync.replicas={min_isr}
-unclean.leader.election.enable=false
-auto.create.topics.enable=false
-offsets.topic.replication.factor={replication}
-offsets.topic.num.partitions=10
-transaction.state.log.replication.factor={replication}
-transaction.state.log.min.isr={min_isr}
-transaction.state.log.num.partitions=10
-share.coordinator.state.topic.replication.factor={replication}
-share.coordinator.state.topic.min.isr={min_isr}
-group.initial.rebalance.delay.ms=0
-log.cleaner.dedupe.buffer.size=1048577
-"""
 
 
 @dataclass(frozen=True)
@@ -122,8 +97,8 @@ class ClusterNode(LocalBroker):
         return self.controller_port
 
     def _properties(self, controller_port: int) -> str:
-        return _NODE_PROPERTIES.format(
-            node_id=self.node_id, voters=self._voters, port=self.port,
+        return SERVER_PROPERTIES.format(
+            node_id=self.node_id, quorum=f"controller.quorum.voters={self._voters}", port=self.port,
             controller_port=controller_port, data_dir=self.data_dir,
             replication=REPLICATION_FACTOR, min_isr=MIN_INSYNC_REPLICAS,
         )
