@@ -19,6 +19,7 @@ import httpx
 from confluent_kafka import Consumer, TopicPartition
 
 from bus.observability.masking import mask_text
+from bus.ops.reading import partitions_of, read_to_end
 from bus.roundtrip import round_trip
 from bus.serde import AvroDecoder, RegistryClient
 from bus.tools.cli.local import REGISTRY_PORT
@@ -26,7 +27,6 @@ from bus.tools.cli.output import heading, progress
 from bus.tools.cli.stack import Infrastructure, print_summary, start_infrastructure, start_stack
 from bus.tools.local.broker import DEFAULT_PORT
 from bus.tools.local.stack import Stack
-from bus.tools.ops.reading import partitions_of, read_to_end
 from simulators import scenario
 from simulators.erp import drop_stock_file
 

@@ -27,12 +27,12 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from bus.assembly import Assembly
 from bus.contracts.catalog import schema_for_topic
+from bus.ops.trace import trace
 from bus.runtime.audit import AUDIT_TOPIC
 from bus.runtime.service import RuntimeSettings
 from bus.serde import AvroCodec, RegistryClient
 from bus.settings import KafkaSettings
 from bus.tools.local.broker import LocalBroker, free_port
-from bus.tools.ops.trace import trace
 from bus.webhooks import HttpServer
 from bus.webhooks.signatures import SCHEMES
 from bus.webhooks.tenants import Tenant

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import click
 
+from bus.ops import dlq as dlq_ops
 from bus.settings import KafkaSettings, load
-from bus.tools.ops import dlq as dlq_ops
 
 
 @click.group("dlq")

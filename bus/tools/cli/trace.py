@@ -6,9 +6,9 @@ from datetime import datetime
 
 import click
 
+from bus.ops.trace import trace
 from bus.runtime.service import default_codec
 from bus.settings import KafkaSettings, load
-from bus.tools.ops.trace import trace
 
 
 @click.command("trace")

@@ -15,14 +15,14 @@ from prometheus_client import CollectorRegistry
 
 from bus.errors import PermanentError, TransientError
 from bus.observability.metrics import RuntimeMetrics
+from bus.ops import dlq as dlq_ops
+from bus.ops.trace import trace
 from bus.runtime import ConsumerLoop, Context, HandlerRegistry, LoopOptions, RetryPolicy
 from bus.runtime.audit import AuditTrail
 from bus.runtime.codec import JsonCodec
 from bus.runtime.dlq import dlq_topic
 from bus.runtime.hooks import RuntimeHooks
 from bus.runtime.producer import BusProducer
-from bus.tools.ops import dlq as dlq_ops
-from bus.tools.ops.trace import trace
 from tests.integration.runtime.kafka_io import committed_total, produce_json, read_all, wait_for
 
 

@@ -18,12 +18,12 @@ from bus.assembly import Assembly
 from bus.contracts import models as m
 from bus.contracts.catalog import schema_for_topic
 from bus.contracts.examples import order_placed
+from bus.ops.trace import trace
 from bus.runtime.audit import AUDIT_TOPIC
 from bus.runtime.handlers import Context
 from bus.runtime.service import RuntimeSettings, Service
 from bus.serde import AvroCodec, RegistryClient
 from bus.settings import KafkaSettings
-from bus.tools.ops.trace import trace
 from tests.integration.runtime.kafka_io import committed_total, read_all, wait_for
 
 

@@ -1,6 +1,6 @@
 from bus.errors import PermanentError, TransientError
+from bus.ops.dlq import Filter
 from bus.runtime.dlq import STAGE_HANDLER, Failure, dead_letter_headers, header_dict, strip_error_headers
-from bus.tools.ops.dlq import Filter
 
 
 def _failure(error: Exception) -> Failure:

@@ -19,10 +19,10 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
+from bus.ops.reading import partitions_of, read_to_end
 from bus.runtime.audit import AUDIT_TOPIC
 from bus.runtime.codec import Codec
 from bus.settings import ClientConfig
-from bus.tools.ops.reading import partitions_of, read_to_end
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from bus.errors import ConfigError, TransientError
+from bus.ops.reading import partitions_of, read_to_end
 from bus.runtime.dlq import CONNECT_PREFIX, ECOMBUS_PREFIX, dlq_topic, header_dict, strip_error_headers
 from bus.runtime.handlers import headers_of
 from bus.runtime.producer import BusProducer
 from bus.settings import ClientConfig
-from bus.tools.ops.reading import partitions_of, read_to_end
 
 FIELDS = {
     "topic": f"{CONNECT_PREFIX}topic",
