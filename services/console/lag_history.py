@@ -143,7 +143,8 @@ class LagHistory:
 
     def __init__(self, measure: Callable[[], LagReport], interval_seconds: float, *,
                  window_seconds: float = WINDOW_SECONDS, clock: Callable[[], float] = time.time) -> None:
-        self.measure, self.interval, self.window, self.clock = measure, interval_seconds, window_seconds, clock
+        self.measure, self.clock = measure, clock
+        self.interval, self.window = interval_seconds, window_seconds
         self._samples: deque[Sample] = deque(maxlen=math.ceil(window_seconds / interval_seconds) + 2)
         self._positions: dict[str, dict[tuple[str, int], int]] = {}
         self._consumed: dict[str, int] = {}

@@ -141,20 +141,23 @@ class TopicReader:
             metadata = self._admin.list_topics(timeout=timeout).topics
             parts = [TopicPartition(name, p) for name, t in metadata.items() if t.error is None
                      for p in t.partitions]
-            ends = {}
-            for spec in (OffsetSpec.earliest(), OffsetSpec.latest()):
-                answers = self._admin.list_offsets(dict.fromkeys(parts, spec), request_timeout=timeout) \
-                    if parts else {}
-                ends[spec is OffsetSpec.latest()] = {(tp.topic, tp.partition): f.result(timeout=timeout).offset
-                                                     for tp, f in answers.items()}
+            low = self._offsets(parts, OffsetSpec.earliest(), timeout)
+            high = self._offsets(parts, OffsetSpec.latest(), timeout)
         except (KafkaException, TimeoutError) as exc:
             raise TransientError(f"cannot list the topics: {exc or type(exc).__name__}") from exc
         counts: dict[str, int] = {}
         for tp in parts:
             key = (tp.topic, tp.partition)
-            counts[tp.topic] = counts.get(tp.topic, 0) + max(0, ends[True][key] - ends[False][key])
+            counts[tp.topic] = counts.get(tp.topic, 0) + max(0, high[key] - low[key])
         return [TopicSummary(name, len(t.partitions), counts.get(name, 0), bool(INTERNAL.search(name)))
                 for name, t in sorted(metadata.items()) if t.error is None]
+
+    def _offsets(self, parts: list[TopicPartition], spec: OffsetSpec,
+                 timeout: float) -> dict[tuple[str, int], int]:
+        if not parts:
+            return {}
+        answers = self._admin.list_offsets(dict.fromkeys(parts, spec), request_timeout=timeout)
+        return {(tp.topic, tp.partition): f.result(timeout=timeout).offset for tp, f in answers.items()}
 
     @contextmanager
     def open(self, topic: str) -> Iterator[Browse]:
@@ -192,8 +195,9 @@ class Browse:
             found = consumer.list_topics(timeout=self.timeout).topics.get(topic)
             if found is None or found.error is not None:
                 raise NotFound(f"topic {topic!r} does not exist")
-            self.watermarks = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=self.timeout)
-                               for p in sorted(found.partitions)}
+            self.watermarks: dict[int, tuple[int, int]] = {
+                p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=self.timeout)
+                for p in sorted(found.partitions)}
         except KafkaException as exc:
             raise TransientError(f"cannot read {topic}: {exc}") from exc
 
@@ -204,7 +208,8 @@ class Browse:
             found = self.consumer.offsets_for_times(wanted, timeout=self.timeout)
         except KafkaException as exc:
             raise TransientError(f"cannot find offsets by time in {self.topic}: {exc}") from exc
-        return {tp.partition: tp.offset if tp.offset >= 0 else self.watermarks[tp.partition][1] for tp in found}
+        return {tp.partition: tp.offset if tp.offset >= 0 else self.watermarks[tp.partition][1]
+                for tp in found}
 
     def page(self, positions: dict[int, int], direction: Direction, limit: int, wanted: Filter) -> Page:
         """``limit`` matching records forward from, or backward from, ``positions`` (module docstring).
@@ -251,7 +256,7 @@ class Browse:
                 return
             start = max(low, part.frontier - min(size, quota - part.scanned))
             chunk: list[Message] = []
-            _, complete = self._read(part.number, start, part.frontier, deadline, lambda m: chunk.append(m) or True)
+            _, complete = self._read(part.number, start, part.frontier, deadline, _collect(chunk))
             if not complete:
                 part.stopped = "time limit"
                 return
@@ -273,7 +278,9 @@ class Browse:
         if not wanted.matches_value(value.value):
             return None
         kind, stamp = msg.timestamp()
-        headers = list(msg.headers() or [])
+        pairs: list[tuple[str, Any]] = list(msg.headers() or [])  # type: ignore[arg-type]
+        headers = [(name, raw if raw is None or isinstance(raw, bytes) else str(raw).encode())
+                   for name, raw in pairs]
         return Record(msg.partition() or 0, msg.offset() or 0, stamp if kind and stamp >= 0 else None,
                       key, headers, value)
 
@@ -313,6 +320,15 @@ class Browse:
                 reached = max(reached, min(end, self.consumer.position(
                     [TopicPartition(self.topic, partition)])[0].offset))
         return reached, True
+
+
+def _collect(into: list[Message]) -> Callable[[Message], bool]:
+    """A ``keep`` for :meth:`Browse._read` that collects every record."""
+    def keep(msg: Message) -> bool:
+        into.append(msg)
+        return True
+
+    return keep
 
 
 def _merge(parts: list[_Partition], direction: Direction, limit: int,

@@ -20,8 +20,9 @@ within the reader's time budget, so a slow topic never holds up another page.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -53,7 +54,7 @@ class BrowseQuery:
     direction: Direction = "backward"
     newest_first: bool = True
     limit: int = DEFAULT_LIMIT
-    filter: Filter = Filter()
+    filter: Filter = field(default_factory=Filter)
 
     @classmethod
     def parse(cls, params: dict[str, str]) -> BrowseQuery:
@@ -69,14 +70,16 @@ class BrowseQuery:
         if offset is not None and since is not None:
             raise InvalidInput("offset and since: give one or the other", field="since")
         at = _positions(params.get("at", "").strip())
-        direction = params.get("dir") or ("forward" if offset is not None or since is not None else "backward")
+        starts = offset is not None or since is not None
+        direction = params.get("dir") or ("forward" if starts else "backward")
         if direction not in ("forward", "backward"):
             raise InvalidInput("dir: forward or backward", field="dir")
         order = params.get("order") or ("newest" if direction == "backward" and at is None else "oldest")
         if order not in ("newest", "oldest"):
             raise InvalidInput("order: newest or oldest", field="order")
+        wanted = Filter.parse(params.get("key"), params.get("field"))
         return cls(partition, offset, since, at, "forward" if direction == "forward" else "backward",
-                   order == "newest", limit or DEFAULT_LIMIT, Filter.parse(params.get("key"), params.get("field")))
+                   order == "newest", limit or DEFAULT_LIMIT, wanted)
 
     def positions(self, browse: Browse) -> dict[int, int]:
         """Where the page starts in each partition read. Raises :class:`InvalidInput` for a partition
@@ -142,7 +145,8 @@ def _positions(text: str) -> dict[int, int] | None:
 
 
 def routes(console: Console) -> APIRouter:
-    """``/topics`` and ``/topics/<name>``; the reader is ``console.extras["topic_reader"]`` (made when absent)."""
+    """``/topics`` and ``/topics/<name>``, reading through ``console.extras["topic_reader"]``
+    (a :class:`TopicReader` on ``console.client`` is put there when absent)."""
     router = APIRouter()
     reader = console.extras.get(TOPIC_READER)
     if not isinstance(reader, TopicReader):
@@ -153,7 +157,8 @@ def routes(console: Console) -> APIRouter:
         try:
             topics = reader.topics()
         except TransientError as exc:
-            return render(request, "topics.html", 503, topics=[], problem=str(exc), internal=internal, hidden=0)
+            return render(request, "topics.html", 503, topics=[], problem=str(exc), internal=internal,
+                          hidden=0)
         shown = [t for t in topics if internal or not t.internal]
         return render(request, "topics.html", topics=shown, internal=internal, problem=None,
                       hidden=len(topics) - len(shown))
@@ -162,8 +167,8 @@ def routes(console: Console) -> APIRouter:
     def topic_page(request: Request, name: str) -> Response:
         params = dict(request.query_params)
         operator = principal_of(request).operator
-        context = {"topic": name, "params": params, "page": None, "records": [], "query": None,
-                   "watermarks": {}}
+        context: dict[str, Any] = {"topic": name, "params": params, "page": None, "records": [],
+                                   "query": None, "watermarks": {}}
         try:
             query = context["query"] = BrowseQuery.parse(params)
             refusal = None if operator else query.filter.personal()
@@ -175,11 +180,11 @@ def routes(console: Console) -> APIRouter:
                 page = browse.page(query.positions(browse), query.direction, query.limit, query.filter)
         except BusError as exc:
             return render(request, "topics_browse.html", _status(exc), problem=str(exc), **context)
-        records = [view(r, operator) for r in (reversed(page.records) if query.newest_first else page.records)]
-        return render(request, "topics_browse.html", problem=None, **{**context, "page": page, "records": records,
-                                                              "older": query.link(page.lower, "backward"),
-                                                              "newer": query.link(page.upper, "forward"),
-                                                              "continue_dir": _continuing(query, page)})
+        shown = reversed(page.records) if query.newest_first else page.records
+        context.update(page=page, records=[view(r, operator) for r in shown],
+                       older=query.link(page.lower, "backward"), newer=query.link(page.upper, "forward"),
+                       continue_dir=_continuing(query, page))
+        return render(request, "topics_browse.html", problem=None, **context)
 
     return router
 

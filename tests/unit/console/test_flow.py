@@ -220,8 +220,9 @@ def flow_console(index: Any = None, history: LagHistory | None = None) -> Any:
 def test_the_page_shows_rates_gap_and_a_group_that_is_not_draining() -> None:
     script = Script()
     history = script.history()
-    script.take(history, NOW - 60, report(**{"ecombus.router": (100, 50, 5.0), "ecombus.crm-updater": (0, 900, 60.0)}))
-    script.take(history, NOW, report(**{"ecombus.router": (400, 80, 9.0), "ecombus.crm-updater": (600, 300, 20.0)}))
+    router, crm = "ecombus.router", "ecombus.crm-updater"
+    script.take(history, NOW - 60, report(**{router: (100, 50, 5.0), crm: (0, 900, 60.0)}))
+    script.take(history, NOW, report(**{router: (400, 80, 9.0), crm: (600, 300, 20.0)}))
     index = FakeIndex()
     page = signed_in(VIEWER_TOKEN, flow_console(index, history)).get("/flow")
     assert page.status_code == 200
