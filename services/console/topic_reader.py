@@ -152,6 +152,10 @@ class TopicReader:
         return [TopicSummary(name, len(t.partitions), counts.get(name, 0), bool(INTERNAL.search(name)))
                 for name, t in sorted(metadata.items()) if t.error is None]
 
+    def close(self) -> None:
+        """Let go of the admin client the list uses (a closer of the console's assembly)."""
+        self._admin = None
+
     def _offsets(self, parts: list[TopicPartition], spec: OffsetSpec,
                  timeout: float) -> dict[tuple[str, int], int]:
         if not parts:
