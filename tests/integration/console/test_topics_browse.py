@@ -57,7 +57,7 @@ def mixed(kafka_bootstrap: str, schema_registry_url: str, new_topic: Callable[..
         value = {"shipment": f"s-{n}", "status": status, "customer": {"email": f"ana{n}@example.com"}}
         producer.produce(topic, partition=1, key=f"json-{n}".encode(), value=json.dumps(value).encode(),
                          timestamp=start + (10 + n) * 1000)
-    producer.produce(topic, partition=1, key=b"text", value="hello from ana@example.com".encode(),
+    producer.produce(topic, partition=1, key=b"text", value=b"hello from ana@example.com",
                      timestamp=start + 20_000)
     producer.produce(topic, partition=1, key=b"bin", value=b"\xff\x00\x01", timestamp=start + 21_000)
     assert producer.flush(30) == 0
@@ -87,14 +87,16 @@ def test_browse_by_offset_decodes_avro_exactly(mixed: Mixed) -> None:
     assert order["order_id"] == mixed.order_ids[1]
     assert order["lines"][0]["unit_price"]["shop"]["amount"] == "17.8000", "decimals as written, never floats"
     assert order["placed_at"] == "2025-06-03T01:12:43.000Z"
-    assert order["customer"]["email"] == "hanako.sato@example.jp" and order["customer"]["first_name"] == "花子"
+    assert order["customer"]["email"] == "hanako.sato@example.jp"
+    assert order["customer"]["first_name"] == "花子"
     assert re.search(r"avro \(schema \d+\)", answer.text)
     assert "reply-to: hanako.sato@example.jp" in answer.text and "source: shopify" in answer.text
 
 
 def test_newest_first_and_every_kind_of_value(mixed: Mixed) -> None:
     page = mixed.operator.get(f"/topics/{mixed.topic}").text
-    assert records(page) == [(1, 5), (1, 4), (1, 3), (1, 2), (1, 1), (1, 0), (0, 4), (0, 3), (0, 2), (0, 1), (0, 0)]
+    newest_first = [(1, o) for o in range(5, -1, -1)] + [(0, o) for o in range(4, -1, -1)]
+    assert records(page) == newest_first
     shown = values(page)
     assert shown[0] == "/wAB" and shown[1] == "hello from ana@example.com"
     assert json.loads(shown[2])["status"] == "DELIVERED"
@@ -135,7 +137,8 @@ def test_a_viewer_sees_personal_data_masked_and_may_not_search_it(mixed: Mixed) 
     assert '"city": "渋谷区"' in text, "what is not personal stays readable"
     refused = mixed.viewer.get(f"/topics/{mixed.topic}", params={"field": "customer.email=ana1@example.com"})
     assert refused.status_code == 403 and records(refused.text) == []
-    allowed = mixed.operator.get(f"/topics/{mixed.topic}", params={"field": "customer.email=ana1@example.com"})
+    allowed = mixed.operator.get(f"/topics/{mixed.topic}",
+                                 params={"field": "customer.email=ana1@example.com"})
     assert records(allowed.text) == [(1, 1)]
 
 
@@ -156,5 +159,6 @@ def test_the_list_and_that_browsing_leaves_no_group(mixed: Mixed, kafka_admin: A
 
 def test_bad_input_on_a_real_topic_is_a_400(mixed: Mixed) -> None:
     answer = mixed.operator.get(f"/topics/{mixed.topic}?partition=2")
-    assert answer.status_code == 400 and "partition: " in answer.text and "has partitions 0 to 1" in answer.text
+    assert answer.status_code == 400
+    assert "partition: " in answer.text and "has partitions 0 to 1, not 2" in answer.text
     assert mixed.operator.get("/topics/no.such.topic.anywhere").status_code == 404
