@@ -100,9 +100,14 @@ def index_flows(index: Any, now_ms: int) -> list[ServiceFlow]:
 
 
 def index_erp_gap(index: Any, now_ms: int) -> ErpGap:
-    """``index.erp_gap(now_ms)`` → (count, oldest age in seconds, sample order ids)."""
-    count, oldest, order_ids = index.erp_gap(now_ms)
-    return ErpGap(int(count), oldest, tuple(order_ids))
+    """``index.erp_gap(now_ms)`` → (count, oldest age in seconds, sample order ids), or an object with
+    ``count``, ``oldest_age_seconds`` and ``order_ids`` (the overview reads the first two)."""
+    gap = index.erp_gap(now_ms)
+    if isinstance(gap, tuple):  # a NamedTuple too
+        count, oldest, order_ids = gap
+    else:
+        count, oldest, order_ids = gap.count, gap.oldest_age_seconds, getattr(gap, "order_ids", ())
+    return ErpGap(int(count), oldest, tuple(order_ids or ()))
 
 
 # --- routes ----------------------------------------------------------------------------------

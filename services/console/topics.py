@@ -90,8 +90,9 @@ class BrowseQuery:
         for p in wanted:
             if p not in browse.watermarks:
                 name = "at" if self.at is not None else "partition"
-                raise InvalidInput(f"{name}: {browse.topic} has partitions {known[0]} to {known[-1]}, "
-                                   f"not {p}", field=name)
+                has = (f"partition {known[0]} only" if len(known) == 1
+                       else f"partitions {known[0]} to {known[-1]}")
+                raise InvalidInput(f"{name}: {browse.topic} has {has}, not {p}", field=name)
         if self.at is not None:
             return dict(self.at)
         if self.offset is not None:
@@ -117,7 +118,7 @@ def _whole(params: dict[str, str], name: str) -> int | None:
     text = params.get(name, "").strip()
     if not text:
         return None
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise InvalidInput(f"{name}: a whole number from 0, not {text[:40]!r}", field=name)
     return int(text)
 
@@ -126,7 +127,7 @@ def _moment(text: str) -> int | None:
     """``since`` as epoch ms: digits are epoch ms already, anything else ISO 8601 (UTC unless it says)."""
     if not text:
         return None
-    if text.isdigit() and len(text) <= 15:
+    if text.isascii() and text.isdigit() and len(text) <= 15:
         return int(text)
     try:
         moment = datetime.fromisoformat(text)

@@ -275,3 +275,22 @@ def test_lag_json_serves_the_chart_data_to_the_signed_in_only() -> None:
     assert data["times"] == [NOW - 15, NOW]
     assert data["groups"] == ["g"] and data["lag"] == [[4, 2]] and data["lag_seconds"] == [[2.5, None]]
     assert data["interval_seconds"] == 15.0
+
+
+def test_the_erp_gap_may_come_as_an_object_too() -> None:
+    from dataclasses import dataclass
+
+    from services.console.flow import index_erp_gap
+
+    @dataclass
+    class Gap:
+        count: int
+        oldest_age_seconds: float | None
+        order_ids: list[str]
+
+    class Index:
+        def erp_gap(self, now_ms: int) -> Gap:
+            return Gap(2, 30.0, ["a", "b"])
+
+    gap = index_erp_gap(Index(), NOW_MS)
+    assert (gap.count, gap.oldest_age_seconds, gap.order_ids) == (2, 30.0, ("a", "b"))

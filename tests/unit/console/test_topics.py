@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -76,6 +77,7 @@ class FakeBroker:
         self.configs: list[dict[str, Any]] = []
         self.open = 0
         self.down = False
+        self.stalled = False
 
     def topic(self, name: str, partitions: int = 1) -> None:
         self.records[name] = {p: [] for p in range(partitions)}
@@ -145,6 +147,9 @@ class FakeConsumer:
 
     def consume(self, num_messages: int = 1, timeout: float = 0) -> list[FakeMessage]:
         assert self.at is not None
+        if self.broker.stalled:  # a broker that never answers the fetch
+            time.sleep(timeout)
+            return []
         topic, partition, offset = self.at
         ready = [m for m in self.broker.records[topic][partition] if m.offset_ >= offset][:num_messages]
         if ready:
@@ -356,7 +361,8 @@ def test_a_viewer_may_not_filter_on_personal_data(personal: FakeBroker) -> None:
     ("since=yesterday", "since:"), ("partition=0&offset=1&since=2026-01-01", "offset and since"),
     ("at=0-5", "at:"), ("at=9:1", "at: orders has partitions"), ("dir=sideways", "dir:"),
     ("order=random", "order:"), ("field=status", "field: expected path=value"),
-    ("offset=99999999999999999999999&partition=0", "offset:"),
+    ("offset=99999999999999999999999&partition=0", "offset:"), ("partition=%C2%B2", "partition:"),
+    ("since=%C2%B2%C2%B2", "since:"),
 ])
 def test_bad_input_is_a_400_naming_the_parameter(orders: FakeBroker, query: str, named: str) -> None:
     answer = signed_in(OPERATOR_TOKEN, topics_console(orders)).get(f"/topics/orders?{query}")
@@ -377,3 +383,35 @@ def test_reading_never_commits_and_uses_a_fresh_group(orders: FakeBroker) -> Non
     assert first["enable.auto.commit"] is False and first["enable.auto.offset.store"] is False
     assert first["group.id"] != second["group.id"] and first["group.id"].startswith("ecombus-console-browse-")
     assert orders.open == 0
+
+
+def test_an_unfiltered_page_of_a_many_partition_topic_is_not_cut_by_the_scan_budget() -> None:
+    broker = FakeBroker()
+    broker.topic("wide", 12)
+    for n in range(60):
+        for p in range(12):
+            broker.add("wide", p, b"{}", ts=T0 + n * 12 + p)
+    page = signed_in(OPERATOR_TOKEN, topics_console(broker)).get("/topics/wide?limit=500").text
+    assert len(offsets(page)) == 500 and 'data-testid="stopped"' not in page
+
+
+def test_a_broker_that_does_not_answer_stops_the_page_at_the_time_limit(orders: FakeBroker) -> None:
+    orders.stalled = True
+    browser = signed_in(OPERATOR_TOKEN, topics_console(orders, read_seconds=0.5))
+    started = time.monotonic()
+    answer = browser.get("/topics/orders?partition=0&offset=3")
+    assert time.monotonic() - started < 2
+    assert answer.status_code == 200 and "Stopped at the time limit" in answer.text
+    assert "partition=0" in (link(answer.text, "continue") or ""), "the continuation keeps the filters"
+    assert offsets(answer.text) == []
+
+
+def test_a_fifth_page_read_at_once_is_refused_not_queued(orders: FakeBroker) -> None:
+    c = topics_console(orders)
+    reader = c.extras[TOPIC_READER]
+    for _ in range(4):
+        reader._slots.acquire()
+    answer = signed_in(OPERATOR_TOKEN, c).get("/topics/orders")
+    assert answer.status_code == 503 and "being read already" in answer.text
+    reader._slots.release()
+    assert signed_in(OPERATOR_TOKEN, c).get("/topics/orders").status_code == 200
