@@ -15,15 +15,11 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
-from enum import Enum
 from typing import Any
 
 from bus.observability.masking import mask_field, mask_text
-from bus.serde.json_view import iso_timestamp
+from bus.serde.json_view import to_json
 from services.console.topic_reader import Record
 
 HIDDEN = "(not text: hidden from viewers)"
@@ -78,15 +74,10 @@ def shown(value: Any, operator: bool, key: str = "") -> Any:
         return value if operator else _masked_text(value, key)
     if isinstance(value, bool | int | float) or value is None:
         return value
-    if isinstance(value, Decimal | uuid.UUID):
-        return str(value)
-    if isinstance(value, datetime):
-        return iso_timestamp(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return shown(value.value, operator, key)
-    return shown(str(value), operator, key)
+    try:  # Decimal, datetime, date, UUID, Enum: as ``ecombus tail`` shows them
+        return json.loads(to_json(value))
+    except TypeError:
+        return shown(str(value), operator, key)
 
 
 def _bytes(data: bytes, operator: bool, key: str) -> str:

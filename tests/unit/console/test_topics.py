@@ -415,3 +415,18 @@ def test_a_fifth_page_read_at_once_is_refused_not_queued(orders: FakeBroker) -> 
     assert answer.status_code == 503 and "being read already" in answer.text
     reader._slots.release()
     assert signed_in(OPERATOR_TOKEN, c).get("/topics/orders").status_code == 200
+
+
+def test_decimals_timestamps_and_bytes_are_shown_exactly() -> None:
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from services.console.record_view import HIDDEN, shown
+
+    value = {"amount": Decimal("17.8000"), "at": datetime(2025, 6, 3, 1, 12, 43, tzinfo=UTC),
+             "body": b'{"email": "ana@example.com"}', "blob": b"\xff\x00", "count": 3}
+    assert shown(value, True) == {"amount": "17.8000", "at": "2025-06-03T01:12:43.000Z",
+                                  "body": '{"email": "ana@example.com"}', "blob": "/wA=", "count": 3}
+    masked = shown(value, False)
+    assert masked["body"] == '{"email": "a***@example.com"}' and masked["blob"] == HIDDEN
+    assert masked["amount"] == "17.8000"
