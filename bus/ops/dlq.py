@@ -23,8 +23,7 @@ from confluent_kafka import Consumer, Message, TopicPartition
 
 from bus.errors import ConfigError, TransientError
 from bus.ops.reading import partitions_of, read_to_end
-from bus.ops.replay import Replay, Replayer, plan
-from bus.runtime.codec import Codec
+from bus.ops.replay import Encoder, Replay, Replayer, plan
 from bus.runtime.dlq import CONNECT_PREFIX, ECOMBUS_PREFIX, dlq_topic, header_dict
 from bus.runtime.handlers import Consumed, headers_of
 from bus.runtime.producer import BusProducer
@@ -143,7 +142,7 @@ class ReplayReport:
 
 def replay(client: ClientConfig, service: str, filters: Sequence[Filter] = (), to: str | None = None,
            on_record: Callable[[int, int], None] | None = None, dry_run: bool = False, *,
-           actor: str = "ecombus", audit: Codec | None = None, bucket: TokenBucket | None = None
+           actor: str = "ecombus", audit: Encoder | None = None, bucket: TokenBucket | None = None
            ) -> ReplayReport:
     """Replay the pending dead letters of ``service`` that match every filter.
 

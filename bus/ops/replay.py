@@ -25,13 +25,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, Message
 
 from bus.errors import ConfigError
 from bus.runtime.audit import AUDIT_TOPIC, processing_record
-from bus.runtime.codec import Codec
 from bus.runtime.dlq import (
     CONNECT_PREFIX,
     ECOMBUS_PREFIX,
@@ -190,6 +189,12 @@ class ReplayProgress:
         return self.sent - len(self.acknowledged) - len(self.failed)
 
 
+class Encoder(Protocol):
+    """Encodes audit records (an ``AvroEncoder``, any :class:`~bus.runtime.codec.Codec`)."""
+
+    def encode(self, topic: str, value: Any) -> bytes: ...
+
+
 class Replayer:
     """Produce replays at a bounded rate, wait for the broker, then audit them.
 
@@ -203,8 +208,9 @@ class Replayer:
         clock: wall clock, seconds.
     """
 
-    def __init__(self, producer: BusProducer, audit_codec: Codec | None, *, bucket: TokenBucket | None = None,
-                 service: str = "console", audit_topic: str = AUDIT_TOPIC, timeout: float = 60.0,
+    def __init__(self, producer: BusProducer, audit_codec: Encoder | None, *,
+                 bucket: TokenBucket | None = None, service: str = "console",
+                 audit_topic: str = AUDIT_TOPIC, timeout: float = 60.0,
                  clock: Callable[[], float] = time.time) -> None:
         self.producer, self.audit_codec, self.bucket = producer, audit_codec, bucket
         self.service, self.audit_topic, self.timeout, self.clock = service, audit_topic, timeout, clock
