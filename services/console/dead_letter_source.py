@@ -103,16 +103,16 @@ class DeadLetterSource:
     def indexed(self) -> bool:
         return self.console.index is not None
 
-    def summary(self) -> list[Group]:
-        """Pending dead letters per (service, reason), most first."""
+    def summary(self, service: str | None = None) -> list[Group]:
+        """Pending dead letters per (service, reason), most first (of one service, if given)."""
         now_ms = int(self.console.clock() * 1000)
         index = self.console.index
         if index is not None:
             return [Group(g.service, g.reason, g.pending, _age(now_ms, g.oldest_pending_ms))
-                    for g in index.dead_letter_summary()]
+                    for g in index.dead_letter_summary() if service in (None, g.service)]
         groups: dict[tuple[str, str], list[int]] = {}
-        for service in self.console.settings.dlq_services:
-            for row in self.reader.pending(service):
+        for name in [service] if service else self.console.settings.dlq_services:
+            for row in self.reader.pending(name):
                 groups.setdefault((row.service, row.reason), []).append(row.at_ms)
         return sorted((Group(s, r, len(at), _age(now_ms, min(at))) for (s, r), at in groups.items()),
                       key=lambda g: (-g.pending, g.service, g.reason))
