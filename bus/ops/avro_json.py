@@ -179,6 +179,9 @@ def _from_union(types: _Types, branches: list[Any], value: Any, path: str) -> An
         raise _Mismatch(path, "may not be null")
     shapes = _JSON_SHAPES.get(type(value), ())
     candidates = [b for b in resolved if _type(b) in shapes]
+    if not candidates:  # an optional field of the wrong type: say what its one type wants
+        others = [b for b in resolved if _type(b) != "null"]
+        candidates = others if len(others) == 1 else []
     problems = []
     for branch in candidates:
         try:
