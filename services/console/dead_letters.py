@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 
-from bus.errors import BusError, InvalidInput
+from bus.errors import BusError, ConfigError, InvalidInput, TransientError
 from bus.ops import avro_json
 from bus.ops import dlq as dlq_ops
 from bus.ops.decoding import Decoded, decode_key
@@ -58,14 +60,34 @@ class Shown:
     problem: str | None = None
 
 
+class _Answering(APIRoute):
+    """A route whose trouble with Kafka or the registry becomes a page saying so, not a bare 500."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except TransientError as exc:
+                return _problem(request, 503, f"Kafka or the schema registry did not answer: {exc}. "
+                                "Try again in a moment.")
+            except ConfigError as exc:  # e.g. a dead-letter topic that does not exist
+                return _problem(request, 404, str(exc))
+
+        return answer
+
+
+def _problem(request: Request, status: int, message: str) -> Response:
+    return render(request, "dead_letters_problem.html", status_code=status, message=message)
+
+
 def routes(console: Console) -> APIRouter:
     """The dead-letter pages of ``console``."""
-    router = APIRouter()
+    router = APIRouter(route_class=_Answering)
     source = DeadLetterSource(console)
     replays = Replays(console, source)
-
-    def problem(request: Request, status: int, message: str) -> Response:
-        return render(request, "dead_letters_problem.html", status_code=status, message=message)
+    problem = _problem
 
     def refused(request: Request) -> Response | None:
         if principal_of(request).operator:
@@ -174,7 +196,7 @@ def routes(console: Console) -> APIRouter:
         if (no := refused(request)) is not None:
             return no
         limit = console.settings.replay_max_records
-        criteria = None
+        criteria, found = None, []
         if ids:
             positions = [source.position(i) for i in ids]
             if None in positions:

@@ -76,6 +76,7 @@ def world(kafka_bootstrap: str, schema_registry_url: str, new_topic: Callable[..
     producer.produce(dlq_topic(service), original, b"shopify:hanako-tea.myshopify.com:6120004415",
                      headers=dead_letter_headers([("traceparent", b"00-abc-01")], source, 0, 41, failure))
     assert producer.flush(30) == 0
+    del producer  # (a client left to the garbage collector outlives the session's broker)
     settings = ConsoleSettings(tokens=json.dumps([{"user": user, "role": "operator", "token": TOKEN}]),
                                dlq_services=service)
     decoder = AvroDecoder(registry, use_contracts=False)
@@ -86,6 +87,8 @@ def world(kafka_bootstrap: str, schema_registry_url: str, new_topic: Callable[..
         browser.post("/login", data={"token": TOKEN, "csrf_token": csrf_of(form.text), "next": "/"})
         yield World(client, service, source, user, original, decoder, browser)
     bus_producer.close(10)
+    console.producer = None  # the only client the console holds: gone with the test, not after the broker
+    del bus_producer
     registry.close()
 
 
@@ -168,3 +171,16 @@ def test_an_edited_avro_value_is_produced_with_the_original_schema_id_and_the_de
     assert kept.value() == world.original, "the dead letter itself is untouched"
     [audit] = audit_of(world)
     assert (audit["handler"], audit["outcome"]) == ("edit-and-replay", "REPLAYED")
+
+
+def test_the_command_replays_with_the_same_headers_and_audit_records(world: World,
+                                                                       schema_registry_url: str) -> None:
+    with RegistryClient(schema_registry_url) as registry:
+        report = dlq_ops.replay(world.client, world.service, actor=world.user, audit=AvroEncoder(registry))
+    assert (report.replayed, report.audit_problem) == (1, None)
+    [replayed] = list(read_to_end(world.client, world.source))
+    assert replayed.value() == world.original
+    assert dict(headers_of(replayed))["ecombus.replay.for"] == world.service.encode()
+    assert dict(headers_of(replayed))["ecombus.replayed.by"] == world.user.encode()
+    [audit] = audit_of(world)
+    assert (audit["service"], audit["outcome"], audit["actor"]) == ("ecombus", "REPLAYED", world.user)

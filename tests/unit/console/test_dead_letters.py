@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bus.contracts.examples import order_placed
+from bus.errors import TransientError
 from bus.runtime.audit import AUDIT_TOPIC
 from bus.runtime.rate import TokenBucket
 from bus.serde.avro import AvroDecoder, AvroEncoder
@@ -347,3 +348,14 @@ def test_a_raw_delivery_s_body_is_edited_as_json_and_the_envelope_kept(
     assert value["identity"] == "shopify:hanako.myshopify.com:6120004415"
     assert value["meta"]["event_id"] == "d-1", "the envelope as it was"
     assert headers_of(produced)["ecombus.replay.for"] == "order-capture"
+
+
+def test_a_broker_that_does_not_answer_gives_a_page_saying_so() -> None:
+    c = dead_letter_console(json_dead_letters())
+
+    def down(*_: Any) -> Any:
+        raise TransientError("dlq.inventory-sync: partitions [0] not read within 30s")
+
+    c.extras["dead_letters.reader"].fetch = down
+    page = signed_in(VIEWER_TOKEN, c).get("/dead-letters/dlq.inventory-sync/0/0")
+    assert page.status_code == 503 and "did not answer" in page.text and "ecombus console" in page.text
