@@ -87,12 +87,11 @@ def routes(console: Console) -> APIRouter:
     router = APIRouter(route_class=_Answering)
     source = DeadLetterSource(console)
     replays = Replays(console, source)
-    problem = _problem
 
     def refused(request: Request) -> Response | None:
         if principal_of(request).operator:
             return None
-        return problem(request, 403, "Replaying and editing dead letters is for operators.")
+        return _problem(request, 403, "Replaying and editing dead letters is for operators.")
 
     def show(request: Request, topic: str, key: bytes | None, headers: Headers, value: bytes | None) -> Shown:
         operator = principal_of(request).operator
@@ -115,7 +114,7 @@ def routes(console: Console) -> APIRouter:
     def job_page(request: Request, job_id: str) -> Response:
         job = replays.jobs.get(job_id)
         if job is None:
-            return problem(request, 404, "No such replay here (this console keeps its last 50 replays "
+            return _problem(request, 404, "No such replay here (this console keeps its last 50 replays "
                            "until it restarts; the audit topic keeps them all).")
         return render(request, "dead_letters_job.html", job=job, progress=job.progress)
 
@@ -123,7 +122,7 @@ def routes(console: Console) -> APIRouter:
     def service_page(request: Request, service: str, reason: str = "", handler: str = "",
                      route: str = "", key: str = "", all: bool = False, offset: int = 0) -> Response:
         if service not in console.settings.dlq_services:
-            return problem(request, 404, f"No dead letters are shown for {service!r}.")
+            return _problem(request, 404, f"No dead letters are shown for {service!r}.")
         criteria = Criteria(service, reason or None, handler or None, route or None, key or None)
         rows = source.rows(criteria, pending_only=not all, limit=PAGE, offset=max(0, offset))
         return render(request, "dead_letters_service.html", service=service, criteria=criteria,
@@ -135,7 +134,7 @@ def routes(console: Console) -> APIRouter:
         where = source.position(f"{topic}/{partition}/{offset}")
         record = source.records([where]).get(where) if where else None
         if where is None or record is None:
-            return problem(request, 404, f"No dead letter at {topic}/{partition}/{offset}.")
+            return _problem(request, 404, f"No dead letter at {topic}/{partition}/{offset}.")
         info = dlq_ops.info_of(record)
         row = source.rows_at([where]).get(where) if source.indexed else info
         view = show(request, info.original_topic or topic, record.key, record.headers, record.value)
@@ -161,7 +160,7 @@ def routes(console: Console) -> APIRouter:
         where = source.position(f"{topic}/{partition}/{offset}")
         record = source.records([where]).get(where) if where else None
         if where is None or record is None:
-            return problem(request, 404, f"No dead letter at {topic}/{partition}/{offset}.")
+            return _problem(request, 404, f"No dead letter at {topic}/{partition}/{offset}.")
         info = dlq_ops.info_of(record)
         original, editable = replays.editable(record, info.original_topic or topic)
         context: dict[str, Any] = {"where": where, "info": info, "editable": editable,
@@ -185,7 +184,7 @@ def routes(console: Console) -> APIRouter:
         try:
             job = start()
         except Unavailable as exc:
-            return problem(request, 503, str(exc))
+            return _problem(request, 503, str(exc))
         return RedirectResponse(f"/dead-letters/replays/{job.id}", 303)
 
     @router.post("/dead-letters/replay-preview", response_class=HTMLResponse)
@@ -200,11 +199,11 @@ def routes(console: Console) -> APIRouter:
         if ids:
             positions = [source.position(i) for i in ids]
             if None in positions:
-                return problem(request, 400, "Only dead letters of the services this console shows "
+                return _problem(request, 400, "Only dead letters of the services this console shows "
                                "can be replayed.")
             chosen = [p for p in positions if p is not None]
             if len(chosen) > limit:
-                return problem(request, 400, f"At most {limit} dead letters are replayed at once.")
+                return _problem(request, 400, f"At most {limit} dead letters are replayed at once.")
             rows = source.rows_at(chosen)
         elif service in console.settings.dlq_services:
             criteria = Criteria(service, reason or None, handler or None, route or None, key or None)
@@ -212,7 +211,7 @@ def routes(console: Console) -> APIRouter:
             rows = {Position(r.topic, r.partition, r.offset): r for r in found[:limit]}
             chosen = list(rows)
         else:
-            return problem(request, 400, "Choose dead letters to replay, or a service and a filter.")
+            return _problem(request, 400, "Choose dead letters to replay, or a service and a filter.")
         records = source.records(chosen[:PREVIEW_SHOWN])
         samples, problems, user = [], [], principal_of(request).user
         for where in chosen[:PREVIEW_SHOWN]:
@@ -237,11 +236,11 @@ def routes(console: Console) -> APIRouter:
         positions = [source.position(i) for i in ids.split()]
         chosen = [p for p in positions if p is not None]
         if not chosen or len(chosen) != len(positions):
-            return problem(request, 400, "Nothing to replay (or not a dead letter of this console's "
+            return _problem(request, 400, "Nothing to replay (or not a dead letter of this console's "
                            "services).")
         limit = console.settings.replay_max_records
         if len(chosen) > limit:
-            return problem(request, 400, f"At most {limit} dead letters are replayed at once.")
+            return _problem(request, 400, f"At most {limit} dead letters are replayed at once.")
         user = principal_of(request).user
         return started(request, lambda: replays.start(chosen, user))
 
