@@ -85,8 +85,9 @@ class OrderStatus(StrEnum):
 
 
 class ProcessingOutcome(StrEnum):
-    """What a service did with an event. UNKNOWN stands for any outcome this version does not
-    know.
+    """What a service did with an event. REPLAYED: a person put a dead letter back (service
+    console, or the ecombus dlq replay command). UNKNOWN stands for any outcome this version
+    does not know.
 
     Symbols this version does not know map to UNKNOWN.
     """
@@ -98,6 +99,7 @@ class ProcessingOutcome(StrEnum):
     DEAD_LETTERED = "DEAD_LETTERED"
     FAILED = "FAILED"
     UNKNOWN = "UNKNOWN"
+    REPLAYED = "REPLAYED"
 
     @classmethod
     def _missing_(cls, value: object) -> ProcessingOutcome:
@@ -672,6 +674,8 @@ class ProcessingRecord:
         step: Router step within the route, for the router.
         order_id: The order the event is about, when it is about one (what 'ecombus trace'
             searches).
+        actor: Who asked for it: the person who replayed (outcome REPLAYED); null for what a
+            service did by itself.
     """
 
     AVRO_NAME: ClassVar[str] = "ecombus.v1.ProcessingRecord"
@@ -690,6 +694,7 @@ class ProcessingRecord:
     route: str | None = None
     step: str | None = None
     order_id: str | None = None
+    actor: str | None = None
 
     def to_avro(self) -> dict[str, Any]:
         """This record as the dict fastavro writes."""
@@ -708,6 +713,7 @@ class ProcessingRecord:
             "route": self.route,
             "step": self.step,
             "order_id": self.order_id,
+            "actor": self.actor,
         }
 
     @classmethod
@@ -728,6 +734,7 @@ class ProcessingRecord:
             route=data.get("route"),
             step=data.get("step"),
             order_id=data.get("order_id"),
+            actor=data.get("actor"),
         )
 
 

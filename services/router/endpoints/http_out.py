@@ -21,13 +21,11 @@ The rate limit is a token bucket shared by every message of the endpoint.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bus.runtime.rate import TokenBucket
 from bus.runtime.retry import RetryPolicy
 from services.router.endpoints.base import Endpoint, EndpointConfig, Outbox, register
 from services.router.endpoints.http_auth import AuthConfig, client_options
@@ -53,28 +51,6 @@ class RateLimitConfig(BaseModel):
 
     per_second: float = Field(gt=0)
     burst: int = Field(1, ge=1)
-
-
-class TokenBucket:
-    """At most ``burst`` calls at once, refilled at ``per_second``; :meth:`take` waits."""
-
-    def __init__(self, per_second: float, burst: int, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self.rate, self.burst = per_second, burst
-        self._tokens, self._last = float(burst), clock()
-        self._clock, self._sleep = clock, sleep
-        self._lock = threading.Lock()
-
-    def take(self) -> None:
-        with self._lock:
-            while True:
-                now = self._clock()
-                self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-                self._last = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    return
-                self._sleep((1 - self._tokens) / self.rate)
 
 
 @register("http_out")
