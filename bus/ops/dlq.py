@@ -72,7 +72,11 @@ class Filter:
 
 def reason(msg: Message) -> str:
     """A one-line reason for grouping: exception class and the start of its message."""
-    headers = header_dict(headers_of(msg))
+    return reason_of(header_dict(headers_of(msg)))
+
+
+def reason_of(headers: dict[str, str]) -> str:
+    """:func:`reason` from a dead letter's decoded headers (:func:`~bus.runtime.dlq.header_dict`)."""
     exception = headers.get(FIELDS["exception"], "?").rsplit(".", 1)[-1]
     return f"{exception}: {headers.get(FIELDS['message'], '')[:100]}"
 
