@@ -145,7 +145,7 @@ class IndexQueries:
         found: list[str] = []
         queries: list[tuple[str, Sequence[object]]] = [
             ("SELECT order_id FROM orders WHERE order_id = ?1", (wanted,)),
-            ("SELECT order_id FROM steps WHERE order_id = ?1 LIMIT 1", (wanted,)),
+            ("SELECT order_id FROM steps WHERE order_id = ?1", (wanted,)),
             ("SELECT order_id FROM orders WHERE correlation_id = ?1 AND correlation_id IS NOT order_id",
              (wanted,)),
             ("SELECT DISTINCT order_id FROM steps WHERE correlation_id = ?1 AND correlation_id IS NOT "
@@ -157,7 +157,7 @@ class IndexQueries:
             queries.append(("SELECT order_id FROM orders WHERE email_key = ?1 ORDER BY placed_at_ms DESC",
                             (wanted.casefold(),)))
         for sql, args in queries:
-            for (order_id,) in db.execute(f"{sql} LIMIT {int(limit)}", args):
+            for (order_id,) in db.execute(f"{sql} LIMIT {max(1, int(limit))}", args):
                 if order_id not in found:
                     found.append(order_id)
         received = db.execute("SELECT 1 FROM received WHERE correlation_id = ? LIMIT 1", (wanted,)).fetchone()
