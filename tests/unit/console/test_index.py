@@ -26,7 +26,8 @@ class Topic:
 
     def record(self, value: Any, at: int, key: str | None = None,
                headers: list[tuple[str, bytes]] | None = None) -> Record:
-        record = Record(self.name, self.partition, self.offset, at, key.encode() if key else None, headers, value)
+        encoded = key.encode() if key else None
+        record = Record(self.name, self.partition, self.offset, at, encoded, headers, value)
         self.offset += 1
         return record
 
@@ -44,7 +45,8 @@ def placed(number: int, email: str = "hanako.sato@example.jp") -> dict[str, Any]
 
 
 def audit(service: str, handler: str, outcome: str, at: int, where: Record, order_id: str | None = ORDER,
-          correlation_id: str | None = None, route: str | None = None, dlq: str | None = None) -> dict[str, Any]:
+          correlation_id: str | None = None, route: str | None = None,
+          dlq: str | None = None) -> dict[str, Any]:
     error = None
     if outcome == "DEAD_LETTERED":
         error = {"kind": "PERMANENT", "class_name": "bus.errors.InvalidInput",
@@ -52,9 +54,10 @@ def audit(service: str, handler: str, outcome: str, at: int, where: Record, orde
     return {"meta": {"event_id": f"audit-{service}-{at}", "occurred_at": at,
                      "source": {"platform": "ecombus", "system": service},
                      "correlation_id": correlation_id or order_id or "?", "causation_id": None},
-            "service": service, "event_id": f"evt-{where.offset}", "outcome": outcome, "duration_seconds": 0.01,
-            "attempts": 1, "error": error, "topic": where.topic, "partition": where.partition,
-            "offset": where.offset, "handler": handler, "route": route, "step": None, "order_id": order_id}
+            "service": service, "event_id": f"evt-{where.offset}", "outcome": outcome,
+            "duration_seconds": 0.01, "attempts": 1, "error": error, "topic": where.topic,
+            "partition": where.partition, "offset": where.offset, "handler": handler, "route": route,
+            "step": None, "order_id": order_id}
 
 
 def raw_delivery(identity: str, at: int) -> dict[str, Any]:
@@ -67,7 +70,8 @@ def raw_delivery(identity: str, at: int) -> dict[str, Any]:
 
 
 def dead_letter_headers(original: Record, service: str, route: str | None = None) -> list[tuple[str, bytes]]:
-    headers = {"__connect.errors.topic": original.topic, "__connect.errors.partition": str(original.partition),
+    headers = {"__connect.errors.topic": original.topic,
+               "__connect.errors.partition": str(original.partition),
                "__connect.errors.offset": str(original.offset),
                "__connect.errors.exception.class.name": "bus.errors.InvalidInput",
                "__connect.errors.exception.message": "lines[0].sku: missing",
@@ -80,9 +84,10 @@ def dead_letter_headers(original: Record, service: str, route: str | None = None
 
 def happy_story(index: JourneyIndex) -> dict[str, Record]:
     """One order from webhook to delivery, recorded on every topic the way the services do."""
-    intake, orders, status = Topic("intake.storefronts.v1"), Topic("orders.placed.v1"), Topic("orders.status.v1")
-    reservations, shipments, trail = Topic("inventory.reservations.v1"), Topic("shipments.tracking.v1"), Topic(
-        "bus.audit.v1")
+    intake, orders, status = (Topic("intake.storefronts.v1"), Topic("orders.placed.v1"),
+                              Topic("orders.status.v1"))
+    reservations, shipments, trail = (Topic("inventory.reservations.v1"), Topic("shipments.tracking.v1"),
+                                      Topic("bus.audit.v1"))
     ex = examples()
     delivery = intake.record(raw_delivery(ORDER, T0), T0, key=ORDER)
     order = orders.record(placed(1042), T0 + 100, key=ORDER)
@@ -150,7 +155,8 @@ def test_journey_is_one_timeline_oldest_first_in_words(index: JourneyIndex) -> N
         ("delivered", "EVENT"),
     ]
     first = journey.steps[0]
-    assert first.detail == "webhook /webhooks/shopify from 203.0.113.7" and first.service == "order-capture@web-1"
+    assert first.detail == "webhook /webhooks/shopify from 203.0.113.7"
+    assert first.service == "order-capture@web-1"
     assert first.where == "intake.storefronts.v1/0/0"
     assert journey.steps[7].detail == "RESERVED → SHIPPED: label printed"
     assert "JapanPost EJ123456789JP" in (journey.steps[8].detail or "")
@@ -167,8 +173,9 @@ def test_a_dead_letter_is_joined_to_its_audit_step_until_it_is_replayed(index: J
     # the dead letter is read before the audit record that says which order it is about
     index.add_many([letter])
     assert index.dead_letter("dlq.router", 0, 0).order_id is None  # type: ignore[union-attr]
-    index.add_many([trail.record(audit("router", "orders-to-erp-csv+orders-to-erp-cxml+order-review",
-                                       "DEAD_LETTERED", T0 + 450, order, route="orders-to-erp-cxml"), T0 + 450)])
+    failed = audit("router", "orders-to-erp-csv+orders-to-erp-cxml+order-review", "DEAD_LETTERED", T0 + 450,
+                   order, route="orders-to-erp-cxml")
+    index.add_many([trail.record(failed, T0 + 450)])
 
     row = index.dead_letter("dlq.router", 0, 0)
     assert row is not None and row.order_id == ORDER and not row.replayed
@@ -203,7 +210,8 @@ def test_a_dead_letter_is_joined_to_its_audit_step_until_it_is_replayed(index: J
 
 def test_mark_replayed_and_listing_by_service_and_reason(index: JourneyIndex) -> None:
     source, dlq = Topic("orders.placed.v1"), Topic("dlq.inventory-sync")
-    letters = [dlq.record(b"x", T0 + n, headers=dead_letter_headers(source.record(placed(n), T0), "inventory-sync"))
+    letters = [dlq.record(b"x", T0 + n,
+                          headers=dead_letter_headers(source.record(placed(n), T0), "inventory-sync"))
                for n in range(3)]
     index.add_many(letters)
     assert [d.offset for d in index.dead_letters(service="inventory-sync")] == [0, 1, 2]
@@ -225,7 +233,8 @@ def test_erp_gap_counts_orders_placed_without_a_successful_erp_route(index: Jour
     sent, stuck, reviewed = (orders.record(placed(n), T0) for n in (1, 2, 3))
     ids = [r.value["order_id"] for r in (sent, stuck, reviewed)]
     index.add_many([
-        trail.record(audit("router", "orders-to-erp-csv+orders-to-erp-cxml", "OK", T0 + 10, sent, ids[0]), T0),
+        trail.record(audit("router", "orders-to-erp-csv+orders-to-erp-cxml", "OK", T0 + 10, sent, ids[0]),
+                     T0),
         trail.record(audit("router", "order-review", "OK", T0 + 10, reviewed, ids[2]), T0),
         trail.record(audit("inventory-sync", "reserve_stock", "OK", T0 + 10, stuck, ids[1]), T0),
     ])
@@ -271,7 +280,8 @@ def test_topic_roles_come_from_the_caller(tmp_path: Path) -> None:
     topics = Topics(audit="t.audit", placed="t.placed", intake=("t.intake",), dlq_prefix="t.dlq.")
     index = JourneyIndex(tmp_path / "i.sqlite", topics)
     source = Topic("t.placed").record(placed(1), T0)
-    index.add_many([source, Topic("t.dlq.router").record(b"x", T0, headers=dead_letter_headers(source, "router")),
+    letter = Topic("t.dlq.router").record(b"x", T0, headers=dead_letter_headers(source, "router"))
+    index.add_many([source, letter,
                     Topic("bus.audit.v1").record(audit("router", "h", "OK", T0, source), T0)])
     assert index.stats().tables["steps"] == 0  # not its audit topic
     [letter] = index.dead_letters()
@@ -288,7 +298,7 @@ def test_a_fresh_open_drops_what_the_file_held(tmp_path: Path) -> None:
     again.close()
 
 
-def test_readers_on_other_threads_see_each_committed_batch_while_the_writer_writes(index: JourneyIndex) -> None:
+def test_readers_on_other_threads_see_whole_batches_while_the_writer_writes(index: JourneyIndex) -> None:
     orders, errors, seen = Topic("orders.placed.v1"), [], []
     done = threading.Event()
 
