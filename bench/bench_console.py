@@ -39,6 +39,7 @@ from bus.serde import AvroCodec, AvroEncoder, RegistryClient
 from bus.topics import TopicSpec, ensure_topics
 from services.console.decoding import RecordDecoder
 from services.console.index import JourneyIndex, Topics
+from services.console.ingest import READ_FIELDS
 from services.console.tailer import IndexTailer, consumer_config
 
 AUDIT = int(os.environ.get("BENCH_CONSOLE_AUDIT", "1000000"))
@@ -150,7 +151,7 @@ def bare_read(cluster: BenchCluster, topics: list[str]) -> tuple[int, float]:
 def rebuild(cluster: BenchCluster, roles: Topics, path: Path) -> tuple[JourneyIndex, int, float]:
     assert cluster.registry_url
     index = JourneyIndex(path, roles)
-    decoder = RecordDecoder(RegistryClient(cluster.registry_url))
+    decoder = RecordDecoder(RegistryClient(cluster.registry_url), keep=READ_FIELDS)
     tailer = IndexTailer(index, lambda: Consumer(consumer_config({"bootstrap.servers": cluster.bootstrap})),
                          decoder.decode, progress_every=250_000)
     stop = threading.Event()

@@ -28,16 +28,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.console.ingest import Batch, Record, Topics
+from services.console.ingest import Batch, Ingested, Record, Topics
 from services.console.queries import IndexQueries
 
-__all__ = ["JourneyIndex", "Record", "Topics"]
+__all__ = ["Ingested", "JourneyIndex", "Record", "Topics"]
 
 SCHEMA = """
 CREATE TABLE positions(topic TEXT, partition INTEGER, next_offset INTEGER, records INTEGER,
@@ -142,7 +141,7 @@ class JourneyIndex(IndexQueries):
         """Index one record (see :meth:`add_many`)."""
         self.add_many([Record(topic, partition, offset, timestamp_ms, key, headers, value)])
 
-    def add_many(self, records: Iterable[Record]) -> Counter[str]:
+    def add_many(self, records: Iterable[Record]) -> Ingested:
         """Index records in one transaction and move each partition's next offset past them.
 
         ``value`` is the decoded value (a dict, as the Avro decoder returns it). On a
@@ -151,7 +150,7 @@ class JourneyIndex(IndexQueries):
         not of its topic's shape, adds nothing but its position, and is counted as skipped.
 
         Returns:
-            Records skipped, per topic (empty when every record was indexed).
+            Per topic, the records taken and those of them skipped.
         """
         batch = Batch(self.topics)
         for record in records:
@@ -161,7 +160,7 @@ class JourneyIndex(IndexQueries):
             for table, sql in WRITES:
                 if rows[table]:
                     self._writer.executemany(sql, rows[table])
-        return batch.skipped
+        return batch.ingested()
 
     def mark_replayed(self, dlq_topic: str, partition: int, offset: int, by: str, at_ms: int) -> None:
         """Record that the dead letter at this position was replayed (``by`` whom or where to)."""

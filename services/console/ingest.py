@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, NamedTuple
 
+from bus.contracts.money import minor_units
 from bus.ops.dlq import FIELDS, reason_of
 from bus.runtime.audit import AUDIT_TOPIC
 from bus.runtime.dlq import CONNECT_PREFIX, ECOMBUS_PREFIX, header_dict
@@ -21,6 +23,22 @@ from services.console.journey import ERP_ROUTES, ROUTER, route_names
 
 REPLAYED_FROM = "ecombus.replayed.from"
 """The header ``ecombus dlq replay`` puts on a replayed record: ``<dlq topic>/<partition>/<offset>``."""
+
+
+READ_FIELDS: dict[str, frozenset[str]] = {
+    "ecombus.v1.Meta": frozenset({"occurred_at", "source", "correlation_id"}),
+    "ecombus.v1.OrderPlaced": frozenset({"meta", "order_id", "platform_order_id", "order_number", "placed_at",
+                                         "currency", "customer", "totals"}),
+    "ecombus.v1.Customer": frozenset({"email"}),
+    "ecombus.v1.OrderTotals": frozenset({"total"}),
+    "ecombus.v1.MoneySet": frozenset({"shop"}),
+    "ecombus.v1.ReservationLine": frozenset({"sku", "requested", "reserved"}),
+    "ecombus.v1.ShipmentUpdated": frozenset({"meta", "order_id", "carrier", "tracking_number", "status",
+                                             "message", "location"}),
+    "ecombus.v1.RawDelivery": frozenset({"meta", "channel", "topic", "path", "received_by", "remote_addr"}),
+}
+"""The fields :class:`Batch` reads, per record: a decoder may skip the others
+(:class:`~services.console.decoding.RecordDecoder`'s ``keep``)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +77,23 @@ class Record(NamedTuple):
     value: Any
 
 
+class Ingested(NamedTuple):
+    """What one batch did, per topic: records whose position moved, and those of them skipped."""
+
+    records: Counter[str]
+    skipped: Counter[str]
+
+
+def money(value: dict[str, Any] | None) -> str | None:
+    """``38.63 USD``: a Money in its currency's minor units (Avro decimals carry scale 4)."""
+    if not value:
+        return None
+    amount, currency = value["amount"], value["currency"]
+    if isinstance(amount, Decimal):
+        amount = amount.quantize(Decimal(1).scaleb(-minor_units(currency)))
+    return f"{amount} {currency}"
+
+
 def epoch_ms(moment: int | datetime) -> int:
     """Epoch milliseconds of a timestamp-millis value, decoded as a number or as a datetime."""
     return moment if isinstance(moment, int) else int(moment.timestamp() * 1000)
@@ -72,7 +107,6 @@ class Batch:
         self.rows: dict[str, list[tuple[Any, ...]]] = {
             name: [] for name in ("steps", "flow", "orders", "events", "received", "dead_letters", "replays",
                                   "erp_pending", "erp_sent", "erp_done", "positions")}
-        self.count = 0
         self.skipped: Counter[str] = Counter()
         self._flow: Counter[tuple[int, str, str]] = Counter()
         self._positions: dict[tuple[str, int], list[int]] = {}
@@ -94,9 +128,8 @@ class Batch:
                 self._dead_letter(r)
             if r.headers:
                 self._replay(r)
-        except (KeyError, TypeError, AttributeError, ValueError):
+        except (KeyError, TypeError, AttributeError, ValueError, ArithmeticError):
             self.skipped[r.topic] += 1
-        self.count += 1
         position = self._positions.get((r.topic, r.partition))
         if position is None:
             self._positions[(r.topic, r.partition)] = [r.offset + 1, 1, r.timestamp_ms]
@@ -110,6 +143,12 @@ class Batch:
         self.rows["flow"] = [(*k, n) for k, n in self._flow.items()]
         self.rows["positions"] = [(t, p, *v) for (t, p), v in self._positions.items()]
         return self.rows
+
+    def ingested(self) -> Ingested:
+        records: Counter[str] = Counter()
+        for (topic, _), (_, count, _) in self._positions.items():
+            records[topic] += count
+        return Ingested(records, self.skipped)
 
     def _audit(self, r: Record, v: dict[str, Any]) -> None:
         meta, error = v["meta"], v["error"]
@@ -136,8 +175,7 @@ class Batch:
     def _placed(self, r: Record, v: dict[str, Any]) -> None:
         meta, number = v["meta"], v["order_number"]
         email = (v["customer"] or {}).get("email")
-        total = (v["totals"]["total"] or {}).get("shop") or {}
-        amount = f"{total.get('amount')} {total.get('currency')}" if total else None
+        amount = money(v["totals"]["total"]["shop"])
         placed_at = epoch_ms(v["placed_at"])
         order = (v["order_id"], number, number.lstrip("#") if number else None, v["platform_order_id"],
                  meta["source"]["platform"], meta["source"]["system"], email,

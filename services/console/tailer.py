@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -182,34 +181,39 @@ class IndexTailer:
 
     def _ingest(self, batch: list[Message], stop: threading.Event) -> None:
         records: list[Record] = []
-        indexed: Counter[str] = Counter()
-        dead_letters = self.index.topics.is_dead_letters
+        dead_letters, decode, positions = self.index.topics.is_dead_letters, self._decode, self._next
         for msg in batch:
             error = msg.error()
             topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
-                    self._next[(topic, partition)] = max(self._next.get((topic, partition), 0), offset)
+                    positions[(topic, partition)] = max(positions.get((topic, partition), 0), offset)
                 else:
                     log.warning("journey index: consumer error on %s: %s", topic, error)
                 continue
             data = msg.value()
             value = None  # a tombstone, a dead letter (its headers are what counts), or undecodable
             if data is not None and not dead_letters(topic):
-                value = self._decoded(topic, data, offset, stop)
-            headers = headers_of(msg) if msg.headers() else None
-            records.append(Record(topic, partition, offset, msg.timestamp()[1], msg.key(), headers, value))
-            self._next[(topic, partition)] = offset + 1
-            indexed[topic] += 1
-        skipped = self.index.add_many(records) if records else Counter()
-        for topic, count in indexed.items():
+                try:
+                    value = decode(topic, data)
+                except Exception:
+                    value = self._decoded(topic, data, offset, stop)
+            headers = msg.headers()
+            records.append(Record(topic, partition, offset, msg.timestamp()[1], msg.key(),
+                                  headers_of(msg) if headers else None, value))
+            positions[(topic, partition)] = offset + 1
+        if not records:
+            return
+        ingested = self.index.add_many(records)
+        for topic, count in ingested.records.items():
             self._indexed.labels(topic).inc(count)
-        for topic, count in skipped.items():
+        for topic, count in ingested.skipped.items():
             self._skipped.labels(topic).inc(count)
         self._log_progress()
 
     def _decoded(self, topic: str, data: bytes, offset: int, stop: threading.Event) -> Any:
-        """The decoded value, or None when it cannot be (logged); waits out a transient error."""
+        """The decoded value after a first try failed, or None when it cannot be (logged); waits out a
+        transient error."""
         while True:
             try:
                 return self._decode(topic, data)
