@@ -11,9 +11,9 @@ committed batch and never wait for the writer). The queries are :mod:`services.c
 
 What each topic becomes (topic names come from :class:`Topics`):
 
-* ``bus.audit.v1`` (ProcessingRecord) → ``steps`` (indexed by order id, by correlation id where
-  it differs, and by position for dead-lettered ones), per-second counts in ``flow``, and
-  ``erp_sent`` for a successful router step of an ERP route;
+* ``bus.audit.v1`` (ProcessingRecord) → ``steps`` (indexed by order id, by correlation id
+  (kept only where it differs from the order id), and by position for dead-lettered ones),
+  per-second counts in ``flow``, and ``erp_sent`` for a successful router step of an ERP route;
 * ``orders.placed.v1`` → ``orders`` (order number, platform id, e-mail) and an ``events`` row;
   ``orders.status.v1``, ``inventory.reservations.v1``, ``shipments.tracking.v1`` → ``events``;
 * the intake topics (RawDelivery) → ``received``;
@@ -43,9 +43,9 @@ CREATE TABLE positions(topic TEXT, partition INTEGER, next_offset INTEGER, recor
     last_ms INTEGER, PRIMARY KEY(topic, partition)) WITHOUT ROWID;
 CREATE TABLE steps(order_id TEXT, correlation_id TEXT, at_ms INTEGER, service TEXT, handler TEXT,
     route TEXT, step TEXT, outcome TEXT, topic TEXT, partition INTEGER, "offset" INTEGER,
-    event_id TEXT, attempts INTEGER, duration REAL, error_class TEXT, error_message TEXT, dlq_topic TEXT);
+    attempts INTEGER, duration REAL, error_class TEXT, error_message TEXT, dlq_topic TEXT);
 CREATE INDEX steps_order ON steps(order_id) WHERE order_id IS NOT NULL;
-CREATE INDEX steps_correlation ON steps(correlation_id) WHERE correlation_id IS NOT order_id;
+CREATE INDEX steps_correlation ON steps(correlation_id) WHERE correlation_id IS NOT NULL;
 CREATE INDEX steps_dead_lettered ON steps(topic, partition, "offset") WHERE outcome = 'DEAD_LETTERED';
 CREATE TABLE flow(second INTEGER, service TEXT, outcome TEXT, count INTEGER,
     PRIMARY KEY(second, service, outcome)) WITHOUT ROWID;
@@ -79,7 +79,7 @@ TABLES = ("positions", "steps", "flow", "orders", "events", "received", "dead_le
           "erp_sent", "erp_pending")
 
 WRITES = (  # in this order, so that facts arriving in one batch in any order end up the same
-    ("steps", "INSERT INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
+    ("steps", "INSERT INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
     ("flow", "INSERT INTO flow VALUES (?,?,?,?) ON CONFLICT DO UPDATE SET count = count + excluded.count"),
     ("orders", "INSERT OR IGNORE INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"),
     ("events", "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?)"),

@@ -27,6 +27,9 @@ REPLAYED_FROM = "ecombus.replayed.from"
 
 READ_FIELDS: dict[str, frozenset[str]] = {
     "ecombus.v1.Meta": frozenset({"occurred_at", "source", "correlation_id"}),
+    "ecombus.v1.ProcessingRecord": frozenset({"meta", "service", "outcome", "duration_seconds", "attempts",
+                                              "error", "topic", "partition", "offset", "handler", "route",
+                                              "step", "order_id"}),
     "ecombus.v1.OrderPlaced": frozenset({"meta", "order_id", "platform_order_id", "order_number", "placed_at",
                                          "currency", "customer", "totals"}),
     "ecombus.v1.Customer": frozenset({"email"}),
@@ -155,10 +158,11 @@ class Batch:
         at = epoch_ms(meta["occurred_at"])
         order_id, service, outcome, handler, route = (v["order_id"], v["service"], v["outcome"],
                                                       v["handler"], v["route"])
-        step = (order_id, meta["correlation_id"], at, service, handler, route, v["step"], outcome, v["topic"],
-                v["partition"], v["offset"], v["event_id"], v["attempts"], v["duration_seconds"],
-                error["class_name"] if error else None, error["message"] if error else None,
-                error["dlq_topic"] if error else None)
+        correlation_id = meta["correlation_id"]
+        step = (order_id, None if correlation_id == order_id else correlation_id, at, service, handler,
+                route, v["step"], outcome, v["topic"], v["partition"], v["offset"], v["attempts"],
+                v["duration_seconds"], error["class_name"] if error else None,
+                error["message"] if error else None, error["dlq_topic"] if error else None)
         to_erp = (service == ROUTER and outcome == "OK" and order_id
                   and not ERP_ROUTES.isdisjoint(route_names(handler, route)))
         self.rows["steps"].append(step)

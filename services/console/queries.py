@@ -32,7 +32,7 @@ _REPLAY_JOIN = ('LEFT JOIN replays r ON r.topic = d.topic AND r.partition = d.pa
                 'AND r."offset" = d."offset"')
 _RECEIVED = 'topic, partition, "offset", at_ms, channel, path, remote_addr, received_by, platform_topic'
 _ORDER_STEPS = (f"SELECT {_STEP} FROM steps WHERE order_id = ?1 UNION ALL SELECT {_STEP} FROM steps "
-                "WHERE correlation_id = ?1 AND correlation_id IS NOT order_id")
+                "WHERE correlation_id = ?1 AND correlation_id IS NOT NULL AND order_id IS NOT ?1")
 
 
 @dataclass(frozen=True)
@@ -148,8 +148,8 @@ class IndexQueries:
             ("SELECT order_id FROM steps WHERE order_id = ?1", (wanted,)),
             ("SELECT order_id FROM orders WHERE correlation_id = ?1 AND correlation_id IS NOT order_id",
              (wanted,)),
-            ("SELECT DISTINCT order_id FROM steps WHERE correlation_id = ?1 AND correlation_id IS NOT "
-             "order_id AND order_id IS NOT NULL", (wanted,)),
+            ("SELECT DISTINCT order_id FROM steps WHERE correlation_id = ?1 AND correlation_id IS NOT NULL "
+             "AND order_id IS NOT NULL", (wanted,)),
             ("SELECT order_id FROM orders WHERE number_key = ?1 OR platform_order_id = ?2",
              (wanted.lstrip("#"), wanted)),
         ]

@@ -50,8 +50,7 @@ def consumer_config(client: dict[str, Any]) -> dict[str, Any]:
     """Settings of the tailer's consumer: assign-only, never commits, sees committed data only."""
     return {**client, "group.id": "ecombus.console.index", "enable.auto.commit": False,
             "enable.auto.offset.store": False, "enable.partition.eof": True,
-            "isolation.level": "read_committed", "fetch.max.bytes": 64 * 1024 * 1024,
-            "queued.max.messages.kbytes": 256 * 1024}
+            "isolation.level": "read_committed"}
 
 
 class IndexTailer:
