@@ -59,14 +59,16 @@ class Bus:
         return name
 
     def send(self, topic: str, value: Any, raw: bytes | None = None,
-             headers: list[tuple[str, bytes]] | None = None) -> tuple[str, int, int]:
-        """Produce one record (encoded unless ``raw``) and return its position once acknowledged."""
+             headers: list[tuple[str, bytes]] | None = None, at: int = 0) -> tuple[str, int, int]:
+        """Produce one record (encoded unless ``raw``; timestamp ``at``, or now) and return its
+        position once acknowledged."""
         where: list[tuple[str, int, int]] = []
         data = raw if raw is not None else self.encoder.encode(topic, value)
         def delivered(err: Any, msg: Any) -> None:
             where.append((msg.topic(), msg.partition(), msg.offset()))
 
-        self.producer.produce(topic, data, ORDER.order_id.encode(), headers=headers, on_delivery=delivered)
+        self.producer.produce(topic, data, ORDER.order_id.encode(), headers=headers, on_delivery=delivered,
+                              timestamp=at)
         assert self.producer.flush(30) == 0 and where
         return where[0]
 
@@ -128,14 +130,14 @@ def test_the_index_is_rebuilt_from_the_topics_then_kept_current(
         "identity": ORDER.order_id, "channel": "webhook", "topic": "orders/create",
         "path": "/webhooks/shopify", "headers": {}, "body": b"{}", "received_by": "order-capture@web-1",
         "remote_addr": "203.0.113.7"})
-    placed = bus.send(bus.topics.placed, ORDER)
+    placed = bus.send(bus.topics.placed, ORDER, at=t0 + 100)
     letter = bus.send(f"{bus.topics.dlq_prefix}router", None, raw=b"\x00\x00\x00\x00\x01original", headers=[
         ("__connect.errors.topic", placed[0].encode()),
         ("__connect.errors.partition", str(placed[1]).encode()),
         ("__connect.errors.offset", str(placed[2]).encode()),
         ("__connect.errors.exception.class.name", b"services.router.errors.Refused"),
         ("__connect.errors.exception.message", b"ERP answered 422"),
-        ("ecombus.errors.route", b"orders-to-erp-cxml")])
+        ("ecombus.errors.route", b"orders-to-erp-cxml")], at=t0 + 450)
     bus.audit_in_a_transaction([
         audit("order-capture", "interpret_delivery", "OK", t0 + 50, delivery),
         audit("router", "orders-to-erp-csv+orders-to-erp-cxml", "DEAD_LETTERED", t0 + 400, placed,
@@ -162,9 +164,10 @@ def test_the_index_is_rebuilt_from_the_topics_then_kept_current(
         assert index.erp_gap().count == 1
 
         # tailed: a status change, the dead letter replayed, a dead-letter topic created after start
-        bus.send(bus.topics.status, replace(ex["OrderStatusChanged"], status=m.OrderStatus.ACCEPTED))
+        bus.send(bus.topics.status, replace(ex["OrderStatusChanged"], status=m.OrderStatus.ACCEPTED),
+                 at=t0 + 2_000)
         origin = f"{letter[0]}/{letter[1]}/{letter[2]}".encode()
-        bus.send(bus.topics.placed, ORDER, headers=[("ecombus.replayed.from", origin)])
+        bus.send(bus.topics.placed, ORDER, headers=[("ecombus.replayed.from", origin)], at=t0 + 450)
         later = bus.dead_letter_topic("inventory-sync")
         bus.send(later, None, raw=b"x", headers=[("__connect.errors.topic", bus.topics.placed.encode())])
 
