@@ -47,12 +47,12 @@ ORDERS = AUDIT // 10
 LOOKUPS = 1_000
 TRACES = int(os.environ.get("BENCH_CONSOLE_TRACES", "3"))
 T0 = int(time.time() * 1000) - 3_600_000
+_TRACKING = (("shipping-tracker", "interpret_delivery", "carriers"),
+             ("shipping-tracker", "track_shipment", "shipments"))
 STEPS = (("order-capture", "interpret_delivery", "intake"), ("inventory-sync", "reserve_stock", "placed"),
          ("router", "orders-to-erp-csv+orders-to-erp-cxml+order-review", "placed"),
-         ("crm-updater", "count_order", "placed"), ("shipping-tracker", "interpret_delivery", "carriers"),
-         ("shipping-tracker", "track_shipment", "shipments"), ("shipping-tracker", "interpret_delivery", "carriers"),
-         ("shipping-tracker", "track_shipment", "shipments"), ("shipping-tracker", "interpret_delivery", "carriers"),
-         ("shipping-tracker", "track_shipment", "shipments"))
+         ("crm-updater", "count_order", "placed"), *_TRACKING, *_TRACKING, *_TRACKING)
+"""Service, handler and the kind of record handled, of each of an order's ten audit records."""
 
 
 def order_value(n: int, template: dict[str, Any]) -> dict[str, Any]:
@@ -189,48 +189,63 @@ def timed(call: Any, args: list[Any]) -> list[float]:
     return out
 
 
+def lookups(index: JourneyIndex, picks: list[int]) -> list[tuple[str, str]]:
+    """p50/p99 of the pages' queries: per order, and the summaries (each asked 20 times)."""
+    rows = []
+    order_ids = [f"shopify:hanako-tea.myshopify.com:{6_000_000_000 + n}" for n in picks]
+    emails = [f"Customer{n % (ORDERS // 3)}@example.jp" for n in picks]
+    for name, call, args in (("journey(order id)", index.journey, order_ids),
+                             ("search(order number)", index.search, [f"#{1000 + n}" for n in picks]),
+                             ("search(e-mail)", index.search, emails)):
+        p50, p99 = percentiles(timed(call, args))
+        rows.append((f"{name} x{len(args):,}", f"p50 {p50:.2f} ms, p99 {p99:.2f} ms"))
+    since = T0 + ORDERS * 30 - 300_000
+    for name, summary in (("erp_gap()", index.erp_gap), ("dead_letter_summary()", index.dead_letter_summary),
+                          ("service_rates(last 5 min, 10 s)", lambda: index.service_rates(since, 10)),
+                          ("dead_letters(service)", lambda: index.dead_letters("router", limit=50)),
+                          ("stats()", index.stats)):
+        spent = timed(lambda _, ask=summary: ask() or True, list(range(20)))
+        rows.append((f"{name} x20", f"p50 {statistics.median(spent) * 1000:.2f} ms, "
+                                    f"max {max(spent) * 1000:.2f} ms"))
+    return rows
+
+
 def main() -> None:
     print(f"== console journey index: {AUDIT:,} audit records, {ORDERS:,} orders ==", flush=True)
     rows: list[tuple[str, str]] = []
-    with bench_cluster(registry=True) as cluster, tempfile.TemporaryDirectory(prefix="ecombus-console-") as tmp:
+    with bench_cluster(registry=True) as cluster, tempfile.TemporaryDirectory(prefix="ecombus-ix-") as tmp:
         assert cluster.registry_url
         topics = {"audit": cluster.new_topic("audit", partitions=6), "placed": cluster.new_topic("placed")}
         roles = Topics(audit=topics["audit"], placed=topics["placed"], status="-", reservations="-",
                        shipments="-", intake=(), dlq_prefix=f"bench.{uuid.uuid4().hex[:6]}.dlq.")
         dlq = f"{roles.dlq_prefix}router"
-        ensure_topics({"bootstrap.servers": cluster.bootstrap}, [TopicSpec(name=dlq, partitions=1, replication_factor=1)], timeout=30)
+        ensure_topics({"bootstrap.servers": cluster.bootstrap},
+                      [TopicSpec(name=dlq, partitions=1, replication_factor=1)], timeout=30)
         produce(cluster, topics, dlq)
 
         count, seconds = bare_read(cluster, [topics["audit"], topics["placed"], dlq])
-        rows.append(("bare consumer, no decoding (ceiling)", f"{count / seconds:,.0f} records/s ({seconds:.1f}s)"))
+        rows.append(("bare consumer, no decoding (ceiling)",
+                     f"{count / seconds:,.0f} records/s ({seconds:.1f}s)"))
         say(rows[-1][1])
         rss_before = rss_mb()
         index, indexed, seconds = rebuild(cluster, roles, Path(tmp) / "index.sqlite")
-        rows.append(("index rebuild (decode + index)", f"{indexed / seconds:,.0f} records/s ({seconds:.1f}s)"))
+        rows.append(("index rebuild (decode + index)",
+                     f"{indexed / seconds:,.0f} records/s ({seconds:.1f}s)"))
         say(rows[-1][1])
         rss_after = rss_mb()
         size_mb = sum(p.stat().st_size for p in Path(tmp).iterdir()) / 1e6
+        say(f"indexed: {index.stats().tables}")
 
         picks = random.Random(7).sample(range(ORDERS), LOOKUPS)
-        order_ids = [f"shopify:hanako-tea.myshopify.com:{6_000_000_000 + n}" for n in picks]
-        for name, call, args in (("journey(order id)", index.journey, order_ids),
-                                 ("search(order number)", index.search, [f"#{1000 + n}" for n in picks]),
-                                 ("search(e-mail)", index.search,
-                                  [f"Customer{n % (ORDERS // 3)}@example.jp" for n in picks])):
-            p50, p99 = percentiles(timed(call, args))
-            rows.append((f"{name} x{LOOKUPS:,}", f"p50 {p50:.2f} ms, p99 {p99:.2f} ms"))
-        stats = index.stats()
-        gap = index.erp_gap()
-        say(f"indexed: {stats.tables}; ERP gap {gap.count:,}; dead letters "
-            f"{sum(g.pending for g in index.dead_letter_summary()):,}")
+        rows += lookups(index, picks)
         codec = AvroCodec(RegistryClient(cluster.registry_url))
         client = {"bootstrap.servers": cluster.bootstrap}
         spent = timed(lambda o: trace(client, codec, o, since_seconds=86_400, topic=topics["audit"]),
-                      order_ids[:TRACES])
+                      [f"shopify:hanako-tea.myshopify.com:{6_000_000_000 + n}" for n in picks[:TRACES]])
         rows.append((f"ecombus trace (scan the audit topic) x{TRACES}",
                      f"p50 {statistics.median(spent) * 1000:,.0f} ms, max {max(spent) * 1000:,.0f} ms"))
-        rows.append(("memory with everything indexed", f"RSS {rss_after:,.0f} MB ({rss_after - rss_before:+,.0f} "
-                     f"MB over the rebuild), SQLite files {size_mb:,.0f} MB"))
+        rows.append(("memory with everything indexed", f"RSS {rss_after:,.0f} MB "
+                     f"({rss_after - rss_before:+,.0f} MB over the rebuild), SQLite files {size_mb:,.0f} MB"))
         index.close()
     print(f"{'measure':48} result")
     for name, result in rows:
