@@ -149,6 +149,8 @@ class IndexTailer:
                     self._ends[tp] = high
                     self._target += high - start
                 new.append(TopicPartition(topic, partition, start))
+        if rebuild:
+            self._lag.set(self._target)
         if new:
             consumer.incremental_assign(new)
             log.info("journey index: reading %d partitions of %d topics", len(new),
@@ -228,7 +230,8 @@ class IndexTailer:
     def _log_progress(self) -> None:
         if self.ready:
             return
-        done, _ = self.progress()
+        done, target = self.progress()
+        self._lag.set(target - done)
         if done - self._logged >= self.progress_every:
             self._logged = done
-            log.info("journey index %s", self.status())
+            log.info("journey %s", self.status())

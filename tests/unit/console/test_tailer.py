@@ -199,11 +199,14 @@ def test_progress_is_reported_while_rebuilding(index: JourneyIndex) -> None:
             gate.wait(10)
 
     values.hook = hold_at_fourth
-    tailer = IndexTailer(index, broker.consumer, values.decode, batch_size=1, poll_seconds=0.01)
+    registry = CollectorRegistry()
+    tailer = IndexTailer(index, broker.consumer, values.decode, registry, batch_size=1, poll_seconds=0.01)
     stop, thread = running(tailer)
     try:
         assert held.wait(10)
         assert not tailer.ready and tailer.status() == "index rebuilding: 3 of 5"
+        assert registry.get_sample_value("ecombus_console_index_lag_records") == 2
+        assert registry.get_sample_value("ecombus_console_index_ready") == 0
         assert index.stats().tables["steps"] == 3  # each batch committed: pages see it while it goes on
         gate.set()
         assert tailer.caught_up.wait(10) and index.stats().tables["steps"] == 5
