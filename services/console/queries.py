@@ -30,6 +30,7 @@ _DEAD_LETTER = (f'd.topic, d.partition, d."offset", d.service, d.original_topic,
                 f'd.attempts, d.key, d.at_ms, {_ORDER_OF_DEAD_LETTER}, r.by, r.at_ms, r.topic IS NOT NULL')
 _REPLAY_JOIN = ('LEFT JOIN replays r ON r.topic = d.topic AND r.partition = d.partition '
                 'AND r."offset" = d."offset"')
+_APPEND_ONLY = frozenset({"steps", "events"})
 _RECEIVED = 'topic, partition, "offset", at_ms, channel, path, remote_addr, received_by, platform_topic'
 _ORDER_STEPS = (f"SELECT {_STEP} FROM steps WHERE order_id = ?1 UNION ALL SELECT {_STEP} FROM steps "
                 "WHERE correlation_id = ?1 AND correlation_id IS NOT NULL AND order_id IS NOT ?1")
@@ -251,7 +252,9 @@ class IndexQueries:
     def stats(self) -> IndexStats:
         """Rows per table, and per topic the records indexed and the newest timestamp."""
         db = self.reader()
-        tables = {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in self.tables}
+        # steps and events are only ever appended to: their largest rowid is their count, read at once
+        tables = {t: db.execute(f"SELECT coalesce(max(rowid), 0) FROM {t}" if t in _APPEND_ONLY else
+                                f"SELECT count(*) FROM {t}").fetchone()[0] for t in self.tables}
         per_topic = db.execute("SELECT topic, sum(records), max(last_ms) FROM positions "
                                "GROUP BY topic").fetchall()
         return IndexStats(tables, {t: n for t, n, _ in per_topic}, {t: ms for t, _, ms in per_topic})
