@@ -8,6 +8,15 @@ in batches, one index transaction each: the *rebuild*. Once every partition reac
 :attr:`IndexTailer.caught_up` is set and the tailer goes on with whatever arrives; every
 ``refresh_seconds`` it looks for topics created since (a new ``dlq.<service>``) and measures its lag.
 
+Wiring (the console's ``wiring.py``)::
+
+    index = JourneyIndex(settings.state_dir / "journey.sqlite")        # dropped and made anew
+    decoder = RecordDecoder(RegistryClient.from_settings(registry), keep=READ_FIELDS)
+    tailer = IndexTailer(index, lambda: Consumer(consumer_config(kafka.client_config())),
+                         decoder.decode, assembly.registry)
+    assembly.add("index", tailer)
+    assembly.health.add_check("index", lambda: tailer.ready)   # tailer.status() for the banner
+
 A record that cannot be decoded is not the console's to lose (the topic keeps it): it is
 counted in ``ecombus_console_index_skipped_total{topic}``, logged without its content, and its
 position moves on. Only an unreachable registry (a transient error) holds the tailer back: it
