@@ -163,7 +163,7 @@ def rebuild(cluster: BenchCluster, roles: Topics, path: Path) -> tuple[JourneyIn
     seconds = time.monotonic() - started
     stop.set()
     thread.join(30)
-    return index, tailer.progress()[1], seconds
+    return index, tailer.progress().target, seconds
 
 
 def rss_mb() -> float:

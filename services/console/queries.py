@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,45 +87,45 @@ class DeadLetterGroup:
 
     service: str
     reason: str
-    pending: int
+    count: int
     oldest_pending_ms: int
     oldest_age_seconds: float
 
 
 @dataclass(frozen=True)
 class ErpGap:
-    """Orders placed but not yet in the ERP (no successful router step of an ERP route)."""
+    """Orders placed but not yet in the ERP (no successful router step of an ERP route): how many,
+    the oldest one's age, the oldest ones' ids; unpacks as ``count, oldest_age_seconds, order_ids``."""
 
     count: int
     oldest_age_seconds: float | None
-    sample: list[str]
+    order_ids: list[str]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.count, self.oldest_age_seconds, self.order_ids))
+
+
+Rates = dict[str, dict[int, dict[str, int]]]
+"""service → bucket start (epoch ms) → audit outcome (OK, DEAD_LETTERED...) → records."""
 
 
 @dataclass(frozen=True)
-class Rate:
-    """Audit outcomes of one service in one time bucket (``failed``: DEAD_LETTERED or FAILED)."""
-
-    service: str
-    bucket_start_ms: int
-    bucket_seconds: int
-    total: int = 0
-    ok: int = 0
-    failed: int = 0
-
-    @property
-    def per_second(self) -> tuple[float, float, float]:
-        """(in, ok, failed) per second over the bucket."""
-        return (self.total / self.bucket_seconds, self.ok / self.bucket_seconds,
-                self.failed / self.bucket_seconds)
-
-
-@dataclass(frozen=True)
-class IndexStats:
-    """Rows per table; per topic, records indexed and the newest record's timestamp."""
+class IndexStats(Mapping[str, int]):
+    """Rows per table (``stats["steps"]``); beside them, per topic, the records indexed and the
+    newest record's timestamp."""
 
     tables: dict[str, int]
     records: dict[str, int] = field(default_factory=dict)
     last_ms: dict[str, int] = field(default_factory=dict)
+
+    def __getitem__(self, table: str) -> int:
+        return self.tables[table]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.tables)
+
+    def __len__(self) -> int:
+        return len(self.tables)
 
 
 class IndexQueries:
@@ -235,19 +235,20 @@ class IndexQueries:
         age = None if oldest is None else max(0.0, (_now(now_ms) - oldest) / 1000)
         return ErpGap(count, age, ids)
 
-    def service_rates(self, since_ms: int, bucket_seconds: int = 10) -> list[Rate]:
-        """Per service and time bucket (from ``since_ms``), audit outcomes: all, OK, failed."""
+    def service_rates(self, since_ms: int, bucket_seconds: int = 60) -> Rates:
+        """Audit outcomes per service and time bucket, from the bucket holding ``since_ms`` on.
+
+        Every outcome a service records is a message in, ``OK`` one out, ``DEAD_LETTERED`` and
+        ``FAILED`` are failures (:data:`~services.console.journey.FAILED_OUTCOMES`). Buckets start at
+        multiples of ``bucket_seconds`` (epoch ms); the audit record's ``meta.occurred_at`` dates it.
+        """
         size = max(1, int(bucket_seconds))
-        rates: dict[tuple[str, int], dict[str, int]] = {}
+        rates: Rates = {}
         for service, bucket, outcome, count in self.reader().execute(
                 "SELECT service, (second / ?1) * ?1, outcome, sum(count) FROM flow WHERE second >= ?2 "
-                "GROUP BY 1, 2, 3", (size, since_ms // 1000)):
-            figures = rates.setdefault((service, bucket), {"total": 0, "ok": 0, "failed": 0})
-            figures["total"] += count
-            figures["ok"] += count if outcome == "OK" else 0
-            figures["failed"] += count if outcome in j.FAILED_OUTCOMES else 0
-        return [Rate(service, bucket * 1000, size, **figures)
-                for (service, bucket), figures in sorted(rates.items())]
+                "GROUP BY 1, 2, 3", (size, since_ms // 1000 // size * size)):
+            rates.setdefault(service, {}).setdefault(bucket * 1000, {})[outcome] = count
+        return rates
 
     def stats(self) -> IndexStats:
         """Rows per table, and per topic the records indexed and the newest timestamp."""

@@ -15,7 +15,7 @@ Wiring (the console's ``wiring.py``)::
     tailer = IndexTailer(index, lambda: Consumer(consumer_config(kafka.client_config())),
                          decoder.decode, assembly.registry)
     assembly.add("index", tailer)
-    assembly.health.add_check("index", lambda: tailer.ready)   # tailer.status() for the banner
+    assembly.health.add_check("index", lambda: tailer.ready)   # tailer.progress().text: the banner
 
 A record that cannot be decoded is not the console's to lose (the topic keeps it): it is
 counted in ``ecombus_console_index_skipped_total{topic}``, logged without its content, and its
@@ -29,7 +29,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, Message, TopicPartition
 from prometheus_client import CollectorRegistry, Gauge
@@ -60,6 +60,19 @@ def consumer_config(client: dict[str, Any]) -> dict[str, Any]:
     return {**client, "group.id": "ecombus.console.index", "enable.auto.commit": False,
             "enable.auto.offset.store": False, "enable.partition.eof": True,
             "isolation.level": "read_committed"}
+
+
+class Progress(NamedTuple):
+    """The rebuild's progress: records (offsets) read of those there were when it began."""
+
+    done: int
+    target: int
+    ready: bool
+
+    @property
+    def text(self) -> str:
+        """``index rebuilding: 412,000 of 1,000,000``, or ``index current`` once caught up."""
+        return "index current" if self.ready else f"index rebuilding: {self.done:,} of {self.target:,}"
 
 
 class IndexTailer:
@@ -103,15 +116,14 @@ class IndexTailer:
     def ready(self) -> bool:
         return self.caught_up.is_set()
 
-    def progress(self) -> tuple[int, int]:
-        """(records read, records to read) of the rebuild; equal once it is done."""
+    def progress(self) -> Progress:
+        """How far the rebuild is: records done, of the target, ready; ``.text`` for a banner."""
         remaining = sum(max(0, end - self._next[tp]) for tp, end in self._ends.items())
-        return self._target - remaining, self._target
+        return Progress(self._target - remaining, self._target, self.ready)
 
     def status(self) -> str:
         """One line for the readiness check and the pages' banner."""
-        done, target = self.progress()
-        return "index current" if self.ready else f"index rebuilding: {done:,} of {target:,}"
+        return self.progress().text
 
     def run(self, stop: threading.Event) -> None:
         """Rebuild, then tail until ``stop`` is set."""
@@ -239,7 +251,7 @@ class IndexTailer:
     def _log_progress(self) -> None:
         if self.ready:
             return
-        done, target = self.progress()
+        done, target, _ = self.progress()
         self._lag.set(target - done)
         if done - self._logged >= self.progress_every:
             self._logged = done

@@ -149,7 +149,7 @@ def test_the_index_is_rebuilt_from_the_topics_then_kept_current(
     with tailing(bus, schema_registry_url, tmp_path / "first.sqlite", metrics) as (index, tailer):
         assert tailer.caught_up.wait(60), tailer.status()
         assert tailer.status() == "index current"
-        assert tailer.progress() == (8, 8)  # offsets: 7 records and the transaction's commit marker
+        assert tailer.progress() == (8, 8, True)  # offsets: 7 records and the transaction's commit marker
         rebuilt = timeline(index.journey(ORDER.order_id))
         assert [(label, outcome) for label, outcome, _ in rebuilt] == [
             ("received (orders/create)", "RECEIVED"), ("delivery interpreted", "OK"),

@@ -160,7 +160,7 @@ def test_rebuild_then_tail_then_new_dead_letter_topics(index: JourneyIndex) -> N
     stop, thread = running(tailer)
     try:
         assert tailer.caught_up.wait(10)
-        assert tailer.progress() == (3, 3) and tailer.status() == "index current"
+        assert tailer.progress() == (3, 3, True) and tailer.status() == "index current"
         sample = registry.get_sample_value
         assert sample("ecombus_console_index_ready") == 1
         assert sample("ecombus_console_index_records_total", {"topic": "bus.audit.v1"}) == 2
@@ -205,6 +205,7 @@ def test_progress_is_reported_while_rebuilding(index: JourneyIndex) -> None:
     try:
         assert held.wait(10)
         assert not tailer.ready and tailer.status() == "index rebuilding: 3 of 5"
+        assert tailer.progress().text == "index rebuilding: 3 of 5" and not tailer.progress().ready
         assert registry.get_sample_value("ecombus_console_index_lag_records") == 2
         assert registry.get_sample_value("ecombus_console_index_ready") == 0
         assert index.stats().tables["steps"] == 3  # each batch committed: pages see it while it goes on
@@ -245,7 +246,7 @@ def test_empty_topics_are_caught_up_at_once(index: JourneyIndex) -> None:
     tailer = IndexTailer(index, broker.consumer, Values().decode, poll_seconds=0.01)
     stop, thread = running(tailer)
     try:
-        assert tailer.caught_up.wait(5) and tailer.progress() == (0, 0)
+        assert tailer.caught_up.wait(5) and tailer.progress() == (0, 0, True)
     finally:
         stop.set()
         thread.join(10)
