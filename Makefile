@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo down test test-unit test-integration lint schemas-check bench jars tools clean deploy-render deploy-check
+.PHONY: help install browser demo down test test-unit test-integration lint schemas-check bench jars tools clean deploy-render deploy-check
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,14 +56,17 @@ endef
 tools: ## install promtool (Debian package prometheus) for the metrics lint test, if missing and possible
 	$(call apt_tool,promtool,prometheus,lints /metrics in the tests)
 
-test: install tools jars lint schemas-check ## lint, then every test (unit and integration, against a real broker)
+browser: ## install Debian's Chromium for the console's browser tests (Playwright drives it), if missing and possible
+	$(call apt_tool,chromium,chromium,the console's end-to-end tests in a real browser)
+
+test: install tools browser jars lint schemas-check ## lint, then every test (unit and integration, against a real broker)
 	@echo "==> pytest (unit + integration)"
 	@$(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: install ## unit tests only (no broker)
 	@$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
-test-integration: install jars ## integration tests only (real broker)
+test-integration: install jars browser ## integration tests only (real broker)
 	@$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
 deploy-render: install ## regenerate deploy/k8s and deploy/grafana from bus/tools/deploy and deploy/*.yaml

@@ -26,7 +26,11 @@ ORDERS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("Shopify #2004, KWD (three decimals), Kuwait City, Arabic", {"profile": "kw", "number": 2004}),
     ("WooCommerce #727, EUR, München", {"platform": "woocommerce"}),
     ("BigCommerce #250, GBP, Galway (thin webhook: order fetched from the API)", {"platform": "bigcommerce"}),
+    ("WooCommerce #728, total written '51,30' by a store plugin (dead-lettered: fix it in the console)",
+     {"platform": "woocommerce", "number": 728, "fields": {"total": "51,30"}}),
 )
+BROKEN_ORDER_ID = "woocommerce:shop.example.de:728"
+"""The order the demo leaves dead-lettered for a person to fix and replay (console, dead letters)."""
 
 
 @dataclass

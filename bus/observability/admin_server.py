@@ -5,7 +5,7 @@ independent of the service's own event loop, so a stuck loop still answers ``/he
 503) instead of timing out. Nothing touches the network until :meth:`AdminServer.start`.
 
 Ports (README.md, "Operating it"): order-capture 9101, inventory-sync 9102,
-crm-updater 9103, shipping-tracker 9104, router 9105, monitor 9106, registry 9107; the
+crm-updater 9103, shipping-tracker 9104, router 9105, monitor 9106, registry 9107, console 9108; the
 ``ECOMBUS_ADMIN_PORT`` environment variable overrides the port and ``ECOMBUS_ADMIN_HOST`` the
 interface (default ``0.0.0.0`` so Prometheus and kubelet probes reach it in a pod).
 """
@@ -35,6 +35,7 @@ DEFAULT_ADMIN_PORTS: dict[str, int] = {
     "router": 9105,
     "monitor": 9106,
     "registry": 9107,
+    "console": 9108,
 }
 DEFAULT_ADMIN_HOST = "0.0.0.0"
 PORT_ENV = "ECOMBUS_ADMIN_PORT"

@@ -118,9 +118,10 @@ class Interpreter:
 
     def __call__(self, raw: Mapping[str, Any], ctx: Context) -> None:
         delivery = delivery_of(raw)
+        ctx.order_id = ctx.order_id or delivery.identity  # a dead letter's audit record names its order
         publication = checked(delivery.platform, self.interpret, delivery)
         subject = next((getattr(r.value, "order_id", None) for r in publication.records), None)
-        ctx.order_id = subject or ctx.order_id or delivery.identity
+        ctx.order_id = subject or ctx.order_id
         if not publication.records:
             ctx.log.debug("delivery %s ignored: %s", delivery.delivery_id, publication.note)
             return

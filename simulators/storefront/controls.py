@@ -5,7 +5,9 @@
   (the exact bytes); ``"number"`` renumbers a WooCommerce/BigCommerce fixture order. Options:
   ``event_id``, ``bad_signature`` (a forgery: signed with the wrong secret, and the order is not
   in the store), ``drop`` (create the order, lose the webhook), ``deliver`` (false: only create
-  it). Answers the delivery with the status the receiver gave.
+  it), ``fields`` (top-level fields of the order replaced, e.g. ``{"total": "51,30"}``: a store
+  plugin's bad formatting, which the bus dead-letters). Answers the delivery with the status the
+  receiver gave.
 * ``POST /_sim/redeliver`` ``{"index": 3}`` (default: the last delivery) sends a delivery again.
 * ``POST /_sim/faults`` ``{"status": 503, "count": 2, "latency_seconds": 0.5, "path_prefix":
   "/admin", "drop_webhooks": 1}`` injects failures into the next API calls / webhooks.
@@ -59,6 +61,9 @@ def controls_router(state: StoreState, sender: WebhookSender, bucket: LeakyBucke
         else:
             body = _renumbered(platform, number)
             order = json.loads(body)
+        if request.get("fields"):
+            order.update(request["fields"])
+            body = json.dumps(order, ensure_ascii=False).encode()
         bad_signature, drop = bool(request.get("bad_signature")), bool(request.get("drop"))
         if not bad_signature:  # a forged webhook comes from someone else: the store has no such order
             state.add_order(platform, order)

@@ -194,6 +194,14 @@ COMPONENTS: tuple[Component, ...] = (
         note="measures every group's lag from outside; one is enough",
     ),
     Component(
+        "console", admin_port=9108, http_port=8088,
+        secret_keys=("ECOMBUS_CONSOLE_TOKENS", "ECOMBUS_CONSOLE_SESSION_SECRET"),
+        env={"ECOMBUS_CONSOLE_HOST": "0.0.0.0", "ECOMBUS_CONSOLE_SECURE_COOKIES": "true"},
+        resources=Resources(memory="512Mi", memory_limit="1Gi"),
+        note="web console: its journey index is rebuilt from the topics at start, so a replica needs "
+             "no volume; one is enough (two need one ECOMBUS_CONSOLE_SESSION_SECRET)",
+    ),
+    Component(
         "schema-registry", admin_port=8081, http_port=8081, optional=True,
         args=("registry", "serve", "--host", "0.0.0.0", "--port", "8081"),
         scaling=Fixed(replicas=2),

@@ -73,6 +73,10 @@ DEMO_SHOPS = json.dumps([{"platform": "shopify", "domain": SHOP},
                          {"platform": "woocommerce", "domain": "shop.example.de"},
                          {"platform": "bigcommerce", "domain": "1025646"}])
 """The shops order-capture accepts in the local stack: the storefront simulator's three stores."""
+DEMO_CONSOLE_TOKENS = {"operator": "demo-operator-token-1", "viewer": "demo-viewer-token-1"}
+"""Who may sign in to the local stack's console, by role (tokens of 16+ characters; local use only)."""
+_CONSOLE_ACCOUNTS = json.dumps([{"user": f"demo-{role}", "role": role, "token": token}
+                                for role, token in DEMO_CONSOLE_TOKENS.items()])
 
 STACK: tuple[ProcessSpec, ...] = (
     ProcessSpec(
@@ -142,6 +146,14 @@ STACK: tuple[ProcessSpec, ...] = (
         "crm-updater", ecombus("run", "crm-updater"),
         env={"ECOMBUS_ADMIN_PORT": "{admin_port[crm-updater]}", "ECOMBUS_CRM_API_URL": "{url[crm-sim]}"},
         admin_port=9103, listens="customers to {url[crm-sim]}/crm/v3/objects/contacts/batch/upsert"),
+    ProcessSpec(
+        "console", ecombus("run", "console"),
+        env={"ECOMBUS_ADMIN_PORT": "{admin_port[console]}", "ECOMBUS_CONSOLE_PORT": "{port[console]}",
+             "ECOMBUS_CONSOLE_TOKENS": _CONSOLE_ACCOUNTS.replace("{", "{{").replace("}", "}}"),
+             "ECOMBUS_CONSOLE_LAG_INTERVAL_SECONDS": "5"},
+        port=8088, admin_port=9108,
+        listens=f"console {{url[console]}} (sign in with {DEMO_CONSOLE_TOKENS['operator']} as operator, "
+                f"{DEMO_CONSOLE_TOKENS['viewer']} as viewer)"),
 )
 """Everything ``ecombus up`` starts, in order. Add a service with one entry."""
 
