@@ -323,3 +323,20 @@ def test_readers_on_other_threads_see_whole_batches_while_the_writer_writes(inde
     assert errors == []
     assert all(n % 50 == 0 for n in seen) and max(seen) <= 1000  # whole batches only
     assert index.stats().tables["orders"] == 1000
+
+
+def test_the_flow_page_reads_rates_and_the_erp_gap_from_the_index(index: JourneyIndex) -> None:
+    from services.console.flow import index_erp_gap, index_flows
+
+    now = T0 + 600_000
+    source = Topic("orders.placed.v1").record(placed(1), T0)
+    trail = Topic("bus.audit.v1")
+    outcomes = ["OK" if n % 10 else "DEAD_LETTERED" for n in range(100)]
+    index.add_many([source] + [trail.record(audit("router", "h", outcome, now - 200_000 + n * 1_000, source),
+                                            now) for n, outcome in enumerate(outcomes)])
+
+    [router] = index_flows(index, now)
+    assert router.service == "router" and router.failed_last_hour == 10
+    assert router.in_per_second == pytest.approx(100 / 300, rel=0.2)
+    gap = index_erp_gap(index, now)
+    assert gap.count == 1 and gap.order_ids == (source.value["order_id"],)
