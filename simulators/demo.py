@@ -26,7 +26,7 @@ from bus.tools.cli.local import REGISTRY_PORT
 from bus.tools.cli.output import heading, progress
 from bus.tools.cli.stack import Infrastructure, print_summary, start_infrastructure, start_stack
 from bus.tools.local.broker import DEFAULT_PORT
-from bus.tools.local.stack import Stack
+from bus.tools.local.stack import DEMO_CONSOLE_TOKENS, Stack
 from simulators import scenario
 from simulators.erp import drop_stock_file
 
@@ -172,6 +172,11 @@ def demo(messages: int, port: int, registry_port: int, keep_data: bool) -> None:
     crm_url = f"http://127.0.0.1:{stack.ports['crm-sim']}"
     show_stock_and_customers(infra, store_url, crm_url)
     print_summary(stack, infra)
+    tokens = DEMO_CONSOLE_TOKENS
+    click.echo(f"Console: http://127.0.0.1:{stack.ports['console']}/ (sign in with {tokens['operator']} "
+               f"as operator or {tokens['viewer']} as viewer).\n  Order {scenario.BROKEN_ORDER_ID} "
+               "stopped at order-capture (its total was written '51,30'):\n"
+               "  open it in Journeys, follow the dead letter, fix the total, preview and replay.\n")
     if gaps:
         click.secho("not everything arrived within 90 s: " + "; ".join(gaps), fg="red")
         raise SystemExit(1)

@@ -108,7 +108,7 @@ class DeadLetterSource:
         now_ms = int(self.console.clock() * 1000)
         index = self.console.index
         if index is not None:
-            return [Group(g.service, g.reason, g.pending, _age(now_ms, g.oldest_pending_ms))
+            return [Group(g.service, g.reason, g.count, _age(now_ms, g.oldest_pending_ms))
                     for g in index.dead_letter_summary() if service in (None, g.service)]
         groups: dict[tuple[str, str], list[int]] = {}
         for name in [service] if service else self.console.settings.dlq_services:

@@ -55,6 +55,7 @@ CREATE TABLE orders(order_id TEXT PRIMARY KEY, order_number TEXT, number_key TEX
 CREATE INDEX orders_number ON orders(number_key);
 CREATE INDEX orders_platform_id ON orders(platform_order_id);
 CREATE INDEX orders_email ON orders(email_key);
+CREATE INDEX orders_placed ON orders(placed_at_ms);
 CREATE INDEX orders_correlation ON orders(correlation_id) WHERE correlation_id IS NOT order_id;
 CREATE TABLE events(order_id TEXT, at_ms INTEGER, kind TEXT, status TEXT, detail TEXT, source TEXT,
     topic TEXT, partition INTEGER, "offset" INTEGER);

@@ -166,6 +166,12 @@ class IndexQueries:
             found.append(wanted)  # received, never interpreted: the identity is the order id
         return [self._hit(db, order_id) for order_id in found[:limit]]
 
+    def latest(self, limit: int = 25) -> list[OrderHit]:
+        """The orders placed last, newest first (what the journeys page shows before a search)."""
+        db = self.reader()
+        rows = db.execute("SELECT order_id FROM orders ORDER BY placed_at_ms DESC LIMIT ?", (max(1, limit),))
+        return [self._hit(db, order_id) for (order_id,) in rows.fetchall()]
+
     def order(self, order_id: str) -> OrderHit | None:
         """The order as :meth:`search` shows it, or None when the index knows nothing of it."""
         hits = [h for h in self.search(order_id, limit=1) if h.order_id == order_id]
