@@ -22,6 +22,7 @@ from bus.runtime.dlq import CONNECT_PREFIX, ECOMBUS_PREFIX, header_dict
 from services.console.journey import ERP_ROUTES, ROUTER, route_names
 
 REPLAYED_FROM = "ecombus.replayed.from"
+REPLAYED_BY = "ecombus.replayed.by"
 """The header ``ecombus dlq replay`` puts on a replayed record: ``<dlq topic>/<partition>/<offset>``."""
 
 
@@ -226,8 +227,10 @@ class Batch:
         if origin is None:
             return
         topic, partition, offset = origin.decode("utf-8", "replace").rsplit("/", 2)  # ValueError: skipped
+        by = next((v for k, v in reversed(r.headers or []) if k == REPLAYED_BY), None)
         # the replayed copy keeps the dead letter's timestamp: when it was replayed is not known
-        row = (topic, int(partition), int(offset), f"{r.topic}/{r.partition}/{r.offset}", None)
+        row = (topic, int(partition), int(offset),
+               by.decode("utf-8", "replace") if by else f"{r.topic}/{r.partition}/{r.offset}", None)
         self.rows["replays"].append(row)
 
 

@@ -83,6 +83,7 @@ PROCESSING_WORDS: tuple[Rule, ...] = (
     Rule("fulfillment sent to the storefront", service="shipping-tracker", handler="track_shipment",
          outcome="OK"),
     Rule("{service} ({handler}) done", outcome="OK", minor=True),
+    Rule("dead letter replayed ({handler})", outcome="REPLAYED"),
     Rule("{service} saw a duplicate and ignored it", outcome="DUPLICATE", minor=True),
     Rule("{service} skipped it ({handler})", outcome="SKIPPED", minor=True),
     Rule("{service} retried ({handler})", outcome="RETRIED", minor=True),
@@ -101,6 +102,8 @@ class DeadLetterRef:
     partition: int
     offset: int
     replayed: bool
+    by: str | None = None
+    """Who replayed it (``ecombus.replayed.by``), or where the replayed copy went."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,9 @@ and the newest one:
 * **time to drain** = lag ÷ rate: how long the group needs to consume its current backlog at its
   recent pace (new arrivals not counted). There is none ("—") when the lag grew over the window
   (``not draining``), when nothing was consumed (``not consuming``) or while fewer than two
-  samples exist (``measuring``); a group without lag is ``caught up``.
+  samples exist (``measuring``); a group without lag, or whose lag is only transaction markers
+  (nothing left to read: its oldest unconsumed age is 0), is ``caught up``. The replay marks of
+  ``ecombus dlq`` (:data:`NOT_SERVICES`) are not sampled.
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ WINDOW_SECONDS = 3600.0
 RECENT_SECONDS = 300.0
 """The window the consumption rate and the lag trend are measured over."""
 MEASURE_TIMEOUT_SECONDS = 5.0
+
+NOT_SERVICES = ("ecombus.dlq-replay.",)
+"""Groups that are not services' consumers: the replay marks of ``ecombus dlq`` (their "lag" is the
+pending dead letters, shown on the dead-letters page)."""
 
 Trend = Literal["caught up", "draining", "not draining", "not consuming", "measuring"]
 
@@ -99,7 +105,7 @@ def drain(group: str, samples: list[Sample], recent_seconds: float = RECENT_SECO
     rate = (last.consumed - first.consumed) / elapsed if elapsed > 0 else None
     trend: Trend
     seconds = None
-    if last.lag == 0:
+    if last.lag == 0 or last.lag_seconds == 0:  # only transaction markers left: nothing to read
         trend, seconds = "caught up", 0.0
     elif rate is None:
         trend = "measuring"
@@ -179,7 +185,8 @@ class LagHistory:
             return None
         now = self.clock()
         with self._lock:
-            sample = Sample(now, {g.group: self._group_sample(g) for g in report.groups})
+            sample = Sample(now, {g.group: self._group_sample(g) for g in report.groups
+                                  if not g.group.startswith(NOT_SERVICES)})
             for gone in set(self._positions) - set(sample.groups) - set(report.failed):
                 del self._positions[gone], self._consumed[gone]
             self._samples.append(sample)

@@ -97,11 +97,12 @@ def test_an_operator_finds_every_demo_order_and_sees_its_journey(bus: DemoBus, b
         expect(page.get_by_test_id("timeline")).to_be_visible()
         outcomes = page.get_by_test_id("step").evaluate_all("els => els.map(e => e.dataset.outcome)")
         text = page.get_by_test_id("timeline").inner_text()
-        assert "Received" in text and "Placed" in text, f"{number}: {text}"
+        assert "Received" in text and "Order placed" in text, f"{number}: {text}"
         assert "DEAD_LETTERED" not in outcomes, f"{number} stopped: {text}"
     page.goto(f"{bus.console}/journeys?q=%231042")
     timeline = page.get_by_test_id("timeline").inner_text()
-    for step in ("Received", "Placed", "Reserved", "ERP import file", "ERP cXML order", "Delivered"):
+    for step in ("Received", "Order placed", "Stock reserved", "ERP import file", "ERP cXML order",
+                 "Delivered"):
         assert step in timeline, f"#1042's journey lacks {step}: {timeline}"
     shot(page, "journey")
     page.goto(f"{bus.console}/journeys?q=hanako.sato@example.jp")
@@ -117,28 +118,31 @@ def test_a_dead_lettered_order_is_fixed_replayed_and_completes(bus: DemoBus, bro
     expect(page.get_by_test_id("stop-reason")).to_contain_text("total")
     shot(page, "journey-stopped")
     page.get_by_test_id("dead-letter-link").click()
-    expect(page.get_by_test_id("dead-letter-reason")).to_contain_text("total")
+    expect(page.get_by_test_id("reason")).to_contain_text("total")
+    expect(page.get_by_test_id("state")).to_contain_text("pending")
     shot(page, "dead-letter")
     page.get_by_test_id("edit-link").click()
-    editor = page.locator("textarea[name=payload]")
+    editor = page.get_by_test_id("edit-form").locator("textarea[name=text]")
     edited = editor.input_value().replace('"51,30"', '"51.30"')
     assert '"51.30"' in edited, "the editor shows the storefront's JSON body"
     editor.fill(edited)
-    page.get_by_test_id("preview-button").click()
-    expect(page.get_by_test_id("preview")).to_contain_text("intake.storefronts.v1")
+    page.get_by_test_id("edit-form").locator("button").click()
+    expect(page.get_by_test_id("edit-preview")).to_contain_text("51.30")
     shot(page, "replay-preview")
-    page.get_by_test_id("confirm-button").click()
-    expect(page.get_by_test_id("replay-done")).to_be_visible(timeout=30_000)
+    page.get_by_test_id("edit-confirm").locator("button").click()
+    expect(page.get_by_test_id("job-state")).to_contain_text("done", timeout=30_000)
+    expect(page.get_by_test_id("job-audited")).to_have_text("1")
     page.goto(f"{bus.console}/journeys/{scenario.BROKEN_ORDER_ID}")
     for _ in range(60):
         text = page.get_by_test_id("timeline").inner_text()
-        if "Placed" in text and "Reserved" in text:
+        if "Order placed" in text and "Stock reserved" in text:
             break
         page.wait_for_timeout(1000)
         page.reload()
     text = page.get_by_test_id("timeline").inner_text()
-    assert "Placed" in text and "Reserved" in text, text
-    assert "REPLAYED" in text and "demo-operator" in text, "the journey says who replayed it"
+    assert "Order placed" in text and "Stock reserved" in text, text
+    assert "REPLAYED" in text, text
+    expect(page.get_by_test_id("replayed-by")).to_contain_text("demo-operator")
     expect(page.get_by_test_id("stopped")).to_have_count(0)
     page.goto(f"{bus.console}/dead-letters")
     shot(page, "dead-letters")
@@ -156,8 +160,11 @@ def test_a_viewer_sees_masked_data_and_cannot_replay(bus: DemoBus, browser: Brow
     body = page.locator("main").inner_text()
     assert "hanako.sato@example.jp" not in body and "Hauptstraße 5" not in body
     shot(page, "viewer-journey")
-    page.goto(f"{bus.console}/dead-letters")
-    assert page.get_by_test_id("confirm-button").count() == 0
+    page.goto(f"{bus.console}/journeys/{scenario.BROKEN_ORDER_ID}")
+    page.get_by_test_id("timeline").get_by_role("link", name=re.compile("dead letter")).first.click()
+    expect(page.get_by_test_id("reason")).to_contain_text("total")
+    expect(page.get_by_test_id("edit-link")).to_have_count(0)
+    expect(page.get_by_test_id("replay-one")).to_have_count(0)
     cookies = {c["name"]: c["value"] for c in page.context.cookies()}
     csrf = page.locator("input[name=csrf_token]").first.get_attribute("value")
     replay = httpx.post(f"{bus.console}/dead-letters/replay", cookies=cookies, follow_redirects=False,

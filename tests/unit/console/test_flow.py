@@ -73,6 +73,15 @@ def test_a_group_whose_lag_grows_is_not_draining_even_while_it_consumes() -> Non
     assert found.rate == pytest.approx(5.0)
 
 
+def test_a_lag_of_transaction_markers_only_is_caught_up_and_replay_marks_are_not_services() -> None:
+    script = Script()
+    history = script.history()
+    script.take(history, 1_000, report(g=(100, 0, 0.0)))
+    script.take(history, 1_060, report(g=(104, 4, 0.0), **{"ecombus.dlq-replay.router": (0, 3, 50.0)}))
+    [found] = history.drains()  # the markers after each transaction's records: nothing left to read
+    assert (found.group, found.trend, found.seconds) == ("g", "caught up", 0.0)
+
+
 def test_a_group_that_consumes_nothing_has_no_time_to_drain() -> None:
     script = Script()
     history = script.history()
