@@ -282,7 +282,8 @@ class IndexQueries:
                 'd.original_topic = ? AND d.original_partition = ? AND d.original_offset = ? AND '
                 '(d.topic = ? OR d.service = ?) ORDER BY d."offset" DESC LIMIT 1',
                 (topic, partition, offset, dlq_topic, service)).fetchone()
-            dead_letter = j.DeadLetterRef(*found[:3], bool(found[3]), found[4]) if found else None
+            dead_letter = (j.DeadLetterRef(found[0], found[1], found[2], bool(found[3]), found[4])
+                           if found else None)
         error = f"{str(error_class).rsplit('.', 1)[-1]}: {error_message}" if error_class else None
         where = f"{topic}/{partition}/{offset}"
         return j.Processing(at, service, handler, route, step, outcome, where, error, dead_letter)
