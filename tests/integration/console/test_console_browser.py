@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 from simulators import scenario
 from tests.integration.console.demo_bus import DemoBus, console_ready, demo_bus
@@ -132,6 +133,12 @@ def test_a_dead_lettered_order_is_fixed_replayed_and_completes(bus: DemoBus, bro
     page.get_by_test_id("edit-confirm").locator("button").click()
     expect(page.get_by_test_id("job-state")).to_contain_text("done", timeout=30_000)
     expect(page.get_by_test_id("job-audited")).to_have_text("1")
+    replay_marks = Consumer({"bootstrap.servers": bus.bootstrap, "group.id": "ecombus.dlq-replay.order-capture"})
+    try:
+        [mark] = replay_marks.committed([TopicPartition("dlq.order-capture", 0)], timeout=30)
+    finally:
+        replay_marks.close()
+    assert mark.offset == 1, "ecombus dlq replay will not put the replayed dead letter back a second time"
     page.goto(f"{bus.console}/journeys/{scenario.BROKEN_ORDER_ID}")
     for _ in range(60):
         text = page.get_by_test_id("timeline").inner_text()
