@@ -133,7 +133,8 @@ def test_a_dead_lettered_order_is_fixed_replayed_and_completes(bus: DemoBus, bro
     page.get_by_test_id("edit-confirm").locator("button").click()
     expect(page.get_by_test_id("job-state")).to_contain_text("done", timeout=30_000)
     expect(page.get_by_test_id("job-audited")).to_have_text("1")
-    replay_marks = Consumer({"bootstrap.servers": bus.bootstrap, "group.id": "ecombus.dlq-replay.order-capture"})
+    replay_marks = Consumer({"bootstrap.servers": bus.bootstrap,
+                             "group.id": "ecombus.dlq-replay.order-capture"})
     try:
         [mark] = replay_marks.committed([TopicPartition("dlq.order-capture", 0)], timeout=30)
     finally:
