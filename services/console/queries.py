@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bus.ops.dlq import DeadLetterInfo as DeadLetter
 from services.console import journey as j
 from services.console.ingest import Topics
 
@@ -52,33 +53,6 @@ class OrderHit:
     last_outcome: str | None
     last_at_ms: int | None
     dead_lettered: bool
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """One record of a ``dlq.<service>`` topic, with the order it is about when that is known."""
-
-    topic: str
-    partition: int
-    offset: int
-    service: str
-    original_topic: str | None
-    original_partition: int | None
-    original_offset: int | None
-    reason: str
-    exception: str | None
-    message: str | None
-    handler: str | None
-    route: str | None
-    step: str | None
-    kind: str | None
-    attempts: int | None
-    key: str | None
-    at_ms: int
-    order_id: str | None
-    replayed_by: str | None
-    replayed_at_ms: int | None
-    replayed: bool
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ import json
 import re
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -21,44 +20,9 @@ from services.console.context import Console
 from services.console.topic_reader import TopicReader
 from services.console.topics import TOPIC_READER
 from tests.unit.console.fakes import OPERATOR_TOKEN, VIEWER_TOKEN, console, signed_in
+from tests.unit.runtime.fake_kafka import FakeMessage
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
-
-
-@dataclass
-class FakeMessage:
-    topic_: str
-    partition_: int
-    offset_: int
-    key_: bytes | None
-    value_: bytes | None
-    timestamp_: int
-    headers_: list[tuple[str, bytes | None]] = field(default_factory=list)
-    error_: KafkaError | None = None
-
-    def error(self) -> KafkaError | None:
-        return self.error_
-
-    def topic(self) -> str:
-        return self.topic_
-
-    def partition(self) -> int:
-        return self.partition_
-
-    def offset(self) -> int:
-        return self.offset_
-
-    def key(self) -> bytes | None:
-        return self.key_
-
-    def value(self) -> bytes | None:
-        return self.value_
-
-    def headers(self) -> list[tuple[str, bytes | None]]:
-        return self.headers_
-
-    def timestamp(self) -> tuple[int, int]:
-        return 1, self.timestamp_
 
 
 def done(value: Any) -> Future:
@@ -87,8 +51,8 @@ class FakeBroker:
             offset: int | None = None) -> int:
         part = self.records[topic][partition]
         at = offset if offset is not None else (part[-1].offset_ + 1 if part else 0)
-        part.append(FakeMessage(topic, partition, at, key, value, T0 + at * 1000 if ts is None else ts,
-                                headers or []))
+        part.append(FakeMessage(topic, partition, at, value, key, headers or [],
+                                timestamp_=T0 + at * 1000 if ts is None else ts))
         return at
 
     def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
@@ -158,8 +122,8 @@ class FakeConsumer:
         if self.eof_sent:
             return []
         self.eof_sent = True
-        return [FakeMessage(topic, partition, self.broker.watermarks(topic, partition)[1], None, None, 0,
-                            error_=KafkaError(KafkaError._PARTITION_EOF))]
+        return [FakeMessage(topic, partition, self.broker.watermarks(topic, partition)[1], None,
+                            timestamp_=0, error_=KafkaError(KafkaError._PARTITION_EOF))]
 
     def position(self, tps: list[TopicPartition]) -> list[TopicPartition]:
         assert self.at is not None
