@@ -12,6 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from bus.ops.dlq import DeadLetterInfo
 from services.console.context import Console
 from services.console.pages import render
 
@@ -30,7 +31,7 @@ def routes(console: Console) -> APIRouter:
             return RedirectResponse(f"/journeys/{hits[0].order_id}", 303)
         return render(request, "journeys.html", query=query, hits=hits,
                       recent=console.index.latest(25) if console.index is not None and not query else [],
-                      rebuild=_rebuild(console))
+                      stopped=_stopped(console) if not query else [], rebuild=_rebuild(console))
 
     @router.get("/journeys/{order_id:path}", response_class=HTMLResponse)
     def journey(request: Request, order_id: str) -> Response:
@@ -41,6 +42,14 @@ def routes(console: Console) -> APIRouter:
         return render(request, "journey.html", journey=found, rebuild=_rebuild(console))
 
     return router
+
+
+def _stopped(console: Console, limit: int = 25) -> list[DeadLetterInfo]:
+    """Pending dead letters that name their order, newest first: the orders stopped on the way."""
+    if console.index is None:
+        return []
+    pending = console.index.dead_letters(pending_only=True, limit=500)
+    return [d for d in reversed(pending) if d.order_id][:limit]
 
 
 def _rebuild(console: Console) -> object:

@@ -53,6 +53,8 @@ class OrderHit:
     last_outcome: str | None
     last_at_ms: int | None
     dead_lettered: bool
+    status: str | None = None
+    """The order's latest status on orders.status.v1 (RESERVED, SHIPPED, DELIVERED...), if any."""
 
 
 @dataclass(frozen=True)
@@ -268,12 +270,15 @@ class IndexQueries:
         number, platform_id, platform, shop, email, total, placed_at = order or (None,) * 7
         steps = sorted((self._processing(db, row) for row in self._steps(db, order_id)),
                        key=lambda p: p.at_ms)
-        last = j.processing_step(steps[-1]) if steps else None
+        shown = [step for p in steps if not (step := j.processing_step(p)).minor]
+        last = shown[-1] if shown else None
         stuck = any(p.outcome == "DEAD_LETTERED" and not (p.dead_letter and p.dead_letter.replayed)
                     for p in steps)
+        status = db.execute("SELECT status FROM events WHERE order_id = ? AND kind = 'status' "
+                            "ORDER BY at_ms DESC LIMIT 1", (order_id,)).fetchone()
         return OrderHit(order_id, number, platform_id, platform, shop, email, total, placed_at,
                         last.label if last else None, last.outcome if last else None,
-                        last.at_ms if last else None, stuck)
+                        last.at_ms if last else None, stuck, status[0] if status else None)
 
 
 def _now(now_ms: int | None) -> int:

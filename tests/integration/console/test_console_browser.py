@@ -113,7 +113,10 @@ def test_an_operator_finds_every_demo_order_and_sees_its_journey(bus: DemoBus, b
 
 def test_a_dead_lettered_order_is_fixed_replayed_and_completes(bus: DemoBus, browser: Browser) -> None:
     page = sign_in(browser, bus, bus.operator_token)
-    page.goto(f"{bus.console}/journeys?q={scenario.BROKEN_ORDER_ID}")
+    page.goto(f"{bus.console}/journeys")
+    stopped_orders = page.get_by_test_id("stopped-orders")
+    expect(stopped_orders).to_contain_text("order-capture")
+    stopped_orders.get_by_role("link", name=scenario.BROKEN_ORDER_ID).click()
     stopped = page.get_by_test_id("stopped")
     expect(stopped).to_contain_text("order-capture")
     expect(page.get_by_test_id("stop-reason")).to_contain_text("total")
@@ -143,13 +146,13 @@ def test_a_dead_lettered_order_is_fixed_replayed_and_completes(bus: DemoBus, bro
     page.goto(f"{bus.console}/journeys/{scenario.BROKEN_ORDER_ID}")
     for _ in range(60):
         text = page.get_by_test_id("timeline").inner_text()
-        if "Order placed" in text and "Stock reserved" in text:
+        if all(step in text for step in ("Order placed", "Stock reserved", "Sent to the ERP")):
             break
         page.wait_for_timeout(1000)
         page.reload()
     text = page.get_by_test_id("timeline").inner_text()
-    assert "Order placed" in text and "Stock reserved" in text, text
-    assert "REPLAYED" in text, text
+    for step in ("Order placed", "Stock reserved", "Sent to the ERP", "REPLAYED"):
+        assert step in text, f"the replayed order's journey lacks {step}: {text}"
     expect(page.get_by_test_id("replayed-by")).to_contain_text("demo-operator")
     expect(page.get_by_test_id("stopped")).to_have_count(0)
     page.goto(f"{bus.console}/dead-letters")

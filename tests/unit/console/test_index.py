@@ -340,3 +340,29 @@ def test_the_flow_page_reads_rates_and_the_erp_gap_from_the_index(index: Journey
     assert router.in_per_second == pytest.approx(100 / 300, rel=0.2)
     gap = index_erp_gap(index, now)
     assert gap.count == 1 and gap.order_ids == (source.value["order_id"],)
+
+
+def test_latest_orders_newest_first_with_their_status_and_who_replayed_a_dead_letter(
+        index: JourneyIndex) -> None:
+    story = happy_story(index)  # order #1042: placed at T0 + 100, delivered
+    later = order_placed(1043)
+    index.add_many([Topic("orders.placed.v1", partition=1).record(later.to_avro(), T0 + 50_000)])
+    newest, oldest = index.latest(10)
+    assert (newest.order_id, newest.status) == (later.order_id, None)
+    assert (oldest.order_id, oldest.status) == (ORDER, "DELIVERED")
+    assert oldest.last_step == "sent to the ERP (ERP import file, ERP cXML order)", "not a minor step"
+    assert [h.order_id for h in index.latest(1)] == [later.order_id]
+
+    trail = Topic("bus.audit.v1", partition=1)
+    index.add_many([trail.record(audit("router", "orders-to-erp-csv", "DEAD_LETTERED", T0 + 600,
+                                       story["order"]), T0 + 600),
+                    Topic("dlq.router").record(b"\x00raw", T0 + 600, key=ORDER,
+                                               headers=dead_letter_headers(story["order"], "router"))])
+    index.add_many([Topic("orders.placed.v1", partition=3).record(
+        placed(1042), T0 + 700, key=ORDER,
+        headers=[("ecombus.replayed.from", b"dlq.router/0/0"), ("ecombus.replayed.by", b"ana")])])
+    journey = index.journey(ORDER)
+    assert journey is not None
+    [failed] = [s for s in journey.steps if s.dead_letter is not None]
+    assert failed.dead_letter is not None
+    assert (failed.dead_letter.replayed, failed.dead_letter.by) == (True, "ana")
