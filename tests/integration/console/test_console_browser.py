@@ -197,3 +197,11 @@ def test_flow_and_topics_pages_render_for_an_operator(bus: DemoBus, browser: Bro
     expect(page.locator("main")).to_contain_text("order_id")
     shot(page, "topic")
     page.close()
+
+
+def test_the_console_logged_no_personal_data(bus: DemoBus) -> None:
+    """Runs after the others: searches by e-mail, masked and unmasked pages and a replay happened."""
+    log = (bus.home / "logs" / "console.log").read_text(encoding="utf-8")
+    assert "signed in" in log, "the console's log is where the stack writes it"
+    for personal in ("hanako.sato@example.jp", "zoe.mueller@example.de", "Hauptstraße", "+81-90-1234-5678"):
+        assert personal not in log, f"the console logged {personal!r}"
