@@ -4,6 +4,7 @@ and an edited Avro value is produced with the original's schema id (the dead let
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import re
@@ -44,6 +45,9 @@ class World:
     source: str
     user: str
     original: bytes
+    order_id: str
+    """Unique per test: the audit records of its replays name it, and another test's trace of the
+    fixture order must not find them."""
     decoder: AvroDecoder
     browser: TestClient
 
@@ -69,11 +73,14 @@ def world(kafka_bootstrap: str, schema_registry_url: str, new_topic: Callable[..
     ensure(AdminClient(client), [dlq_topic(service), AUDIT_TOPIC])
     registry = RegistryClient(schema_registry_url)
     encoder = AvroEncoder(registry, {source: default_schema_set().schema_json("OrderPlaced")})
-    original = encoder.encode(source, order_placed(line_count=2))
+    order = order_placed(line_count=2)
+    order_id = f"shopify:replay-test-{uuid.uuid4().hex[:8]}.myshopify.com:6120004415"
+    meta = dataclasses.replace(order.meta, correlation_id=order_id)
+    original = encoder.encode(source, dataclasses.replace(order, order_id=order_id, meta=meta))
     failure = Failure(service, "reserve_stock", STAGE_HANDLER, ValueError("unknown SKU MATCHA-40G"), 1,
                       time.time(), time.time())
     producer = Producer(client)
-    producer.produce(dlq_topic(service), original, b"shopify:hanako-tea.myshopify.com:6120004415",
+    producer.produce(dlq_topic(service), original, order_id.encode(),
                      headers=dead_letter_headers([("traceparent", b"00-abc-01")], source, 0, 41, failure))
     assert producer.flush(30) == 0
     del producer  # (a client left to the garbage collector outlives the session's broker)
@@ -85,7 +92,7 @@ def world(kafka_bootstrap: str, schema_registry_url: str, new_topic: Callable[..
     with TestClient(create_app(console), base_url="http://console.test") as browser:
         form = browser.get("/login")
         browser.post("/login", data={"token": TOKEN, "csrf_token": csrf_of(form.text), "next": "/"})
-        yield World(client, service, source, user, original, decoder, browser)
+        yield World(client, service, source, user, original, order_id, decoder, browser)
     bus_producer.close(10)
     console.producer = None  # the only client the console holds: gone with the test, not after the broker
     del bus_producer
@@ -135,14 +142,14 @@ def test_a_dead_letter_replayed_through_the_console_is_produced_once_with_its_by
 
     [replayed] = list(read_to_end(world.client, world.source))
     assert replayed.value() == world.original
-    assert replayed.key() == b"shopify:hanako-tea.myshopify.com:6120004415"
+    assert replayed.key() == world.order_id.encode()
     assert headers_of(replayed) == [
         ("traceparent", b"00-abc-01"), ("ecombus.replayed.from", f"{world.dlq}/0/0".encode()),
         ("ecombus.replayed.by", world.user.encode()), ("ecombus.replay.for", world.service.encode())]
     [audit] = audit_of(world)
     assert (audit["service"], audit["handler"], audit["outcome"], audit["partition"], audit["offset"]) == (
         "console", "replay", "REPLAYED", 0, 0)
-    assert audit["order_id"] == "shopify:hanako-tea.myshopify.com:6120004415"
+    assert audit["order_id"] == world.order_id
     assert dlq_ops.summarize(world.client, world.service).pending == 0, \
         "the replay group moved on: `ecombus dlq replay` will not put it back again"
 
