@@ -88,6 +88,8 @@ def test_an_unauthenticated_request_gets_nothing(bus: DemoBus, browser: Browser)
 
 def test_an_operator_finds_every_demo_order_and_sees_its_journey(bus: DemoBus, browser: Browser) -> None:
     page = sign_in(browser, bus, bus.operator_token)
+    expect(page.get_by_test_id("pending-dead-letters")).to_contain_text("1 pending")
+    shot(page, "overview")
     page.goto(f"{bus.console}/journeys")
     expect(page.get_by_test_id("hit").first).to_be_visible()
     shot(page, "journeys")
