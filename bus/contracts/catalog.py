@@ -14,6 +14,7 @@ from bus.errors import ConfigError
 TOPIC_EVENTS: dict[str, str] = {
     "orders.placed.v1": "OrderPlaced",
     "orders.review.v1": "OrderPlaced",
+    "orders.review.disputes.v1": "DisputeUpdated",
     "orders.status.v1": "OrderStatusChanged",
     "orders.cancellations.v1": "OrderCancelled",
     "orders.refunds.v1": "OrderRefunded",
