@@ -70,7 +70,8 @@ def erp_order_reference(event: dict[str, Any]) -> str:
 
 
 def _negative_money(parent: Element, tag: str, amount: Any, currency: str) -> None:
-    value = -(amount if isinstance(amount, Decimal) else Decimal(str(amount or 0)))
+    value = amount if isinstance(amount, Decimal) else Decimal(str(amount or 0))
+    value = -value if value else Decimal(0)  # zero is written 0.00, never -0.00
     SubElement(SubElement(parent, tag), "Money", currency=currency).text = format_money(value, currency)
 
 
