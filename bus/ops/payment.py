@@ -28,6 +28,7 @@ unknown: any refund gives PARTIALLY_REFUNDED, and the words say the total is not
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -70,6 +71,23 @@ class PaymentFact:
     amounts: tuple[tuple[Decimal, str], ...] = ()
     status: str | None = None
     reason: str | None = None
+
+
+def fact_text(fact: PaymentFact) -> str:
+    """The fact as compact JSON text (how the console's index keeps it beside the event)."""
+    return json.dumps({"kind": fact.kind, "ref": fact.ref, "status": fact.status, "reason": fact.reason,
+                       "amounts": [[str(a), c] for a, c in fact.amounts]}, ensure_ascii=False,
+                      separators=(",", ":"))
+
+
+def fact_from_text(text: str | None) -> PaymentFact | None:
+    """The fact :func:`fact_text` wrote, or None for any other text (or none)."""
+    try:
+        data = json.loads(text or "")
+        return PaymentFact(data["kind"], data["ref"], tuple((Decimal(a), c) for a, c in data["amounts"]),
+                           data["status"], data["reason"])
+    except (ValueError, TypeError, KeyError, ArithmeticError):
+        return None
 
 
 def _money_set(value: dict[str, Any]) -> tuple[tuple[Decimal, str], ...]:
@@ -129,9 +147,9 @@ class Payment:
         """In words: ``partially refunded (19.31 of 38.63 USD refunded)``."""
         words = self.status.lower().replace("_", " ")
         parts = []
-        if self.disputes:
-            parts += [f"{(reason or 'no reason').replace('_', ' ')}, {_text(a, c)} {c}, {s.lower().replace('_', ' ')}"
-                      for reason, a, c, s in self.disputes]
+        for reason, amount, currency, state in self.disputes:
+            why = (reason or "no reason").replace("_", " ")
+            parts.append(f"{why}, {_text(amount, currency)} {currency}, {state.lower().replace('_', ' ')}")
         for n, (amount, currency) in enumerate(self.total):
             given = self.refunded.get(currency)
             if given is not None:

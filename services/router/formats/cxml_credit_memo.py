@@ -90,8 +90,8 @@ def credit_memo(refund: dict[str, Any], sender: str = "ecombus", to: str = "erp"
         credential = SubElement(SubElement(header, tag), "Credential", domain="NetworkID")
         SubElement(credential, "Identity").text = identity
     request = SubElement(SubElement(root, "Request"), "InvoiceDetailRequest")
-    head = SubElement(request, "InvoiceDetailRequestHeader", invoiceID=f"{_prefix(refund)}-CM-{refund['refund_id']}",
-                      purpose="creditMemo", operation="new", invoiceDate=when)
+    head = SubElement(request, "InvoiceDetailRequestHeader", purpose="creditMemo", operation="new",
+                      invoiceID=f"{_prefix(refund)}-CM-{refund['refund_id']}", invoiceDate=when)
     SubElement(head, "InvoiceDetailHeaderIndicator")
     SubElement(head, "InvoiceDetailLineIndicator")
     if refund.get("reason"):
@@ -107,15 +107,16 @@ def credit_memo(refund: dict[str, Any], sender: str = "ecombus", to: str = "erp"
         item = SubElement(order, "InvoiceDetailItem", invoiceLineNumber=str(number),
                           quantity=str(-line["quantity"]))
         SubElement(item, "UnitOfMeasure").text = "EA"
-        _negative_money(item, "UnitPrice", amount / line["quantity"] if line["quantity"] else amount, currency)
+        unit = amount / line["quantity"] if line["quantity"] else amount
+        _negative_money(item, "UnitPrice", unit, currency)
         ref = SubElement(item, "InvoiceDetailItemReference", lineNumber=str(number))
         SubElement(SubElement(ref, "ItemID"), "SupplierPartID").text = line.get("sku") or "NO-SKU"
         _negative_money(item, "SubtotalAmount", amount, currency)
     summary = SubElement(request, "InvoiceDetailSummary")
     _negative_money(summary, "SubtotalAmount", subtotal, currency)
-    _negative_money(summary, "Tax", (refund.get("tax") or {"shop": {"amount": 0}})["shop"]["amount"], currency)
-    _negative_money(summary, "ShippingAmount",
-                    (refund.get("shipping") or {"shop": {"amount": 0}})["shop"]["amount"], currency)
+    for tag, name in (("Tax", "tax"), ("ShippingAmount", "shipping")):
+        part = refund.get(name)
+        _negative_money(summary, tag, part["shop"]["amount"] if part else 0, currency)
     _negative_money(summary, "NetAmount", refund["total"]["shop"]["amount"], currency)
     clean_tree(root)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(root, encoding="utf-8",
@@ -147,5 +148,6 @@ def read_credit_memo(data: bytes) -> dict[str, Any]:
     return {"payload_id": root.get("payloadID"), "credit_memo_id": head.get("invoiceID"),
             "order_id": None if order is None else order.get("orderID"),
             "net_amount": net.text, "currency": net.get("currency"),
-            "tax": root.findtext(summary + "Tax/Money"), "shipping": root.findtext(summary + "ShippingAmount/Money"),
+            "tax": root.findtext(summary + "Tax/Money"),
+            "shipping": root.findtext(summary + "ShippingAmount/Money"),
             "comments": head.findtext("Comments"), "lines": lines}

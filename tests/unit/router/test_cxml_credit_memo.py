@@ -36,7 +36,8 @@ def test_a_kwd_refund_keeps_three_decimals_and_a_shipping_only_refund_has_no_ite
     kwd = m.MoneySet(shop=m.Money(amount=Decimal("4.125"), currency="KWD"))
     event = replace(refund(), currency="KWD", lines=[], tax=None, shipping=kwd, total=kwd)
     read = read_credit_memo(credit_memo(event.to_avro()))
-    assert (read["net_amount"], read["shipping"], read["tax"], read["lines"]) == ("-4.125", "-4.125", "0.000", [])
+    assert (read["net_amount"], read["shipping"], read["tax"]) == ("-4.125", "-4.125", "0.000")
+    assert read["lines"] == []
 
 
 def test_the_order_reference_uses_the_order_number_when_the_event_has_one() -> None:

@@ -55,7 +55,8 @@ def test_cxml_credit_memos_are_imported_once_by_payload_id(tmp_path: Path) -> No
     for _ in range(2):
         answer = client.post("/cxml/credit-memos", content=body)
         assert answer.status_code == 200 and 'code="200"' in answer.text
-    assert client.post("/cxml/credit-memos", content=order_request(order_placed().to_avro())).status_code == 400
+    not_a_memo = order_request(order_placed().to_avro())
+    assert client.post("/cxml/credit-memos", content=not_a_memo).status_code == 400
     received = client.get("/_sim/received").json()
     assert [(c["credit_memo_id"], c["net_amount"]) for c in received["credit_memos"]] == [
         ("SHOP-CM-509562969", "-19.31")]
