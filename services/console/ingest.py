@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
 from bus.contracts.money import minor_units
 from bus.ops.dlq import FIELDS, reason_of
+from bus.ops.payment import PAYMENT_TOPICS, fact_of, fact_text
 from bus.runtime.audit import AUDIT_TOPIC
 from bus.runtime.dlq import CONNECT_PREFIX, ECOMBUS_PREFIX, header_dict
 from services.console.journey import ERP_ROUTES, ROUTER, route_names
@@ -32,10 +33,18 @@ READ_FIELDS: dict[str, frozenset[str]] = {
                                               "error", "topic", "partition", "offset", "handler", "route",
                                               "step", "order_id"}),
     "ecombus.v1.OrderPlaced": frozenset({"meta", "order_id", "platform_order_id", "order_number", "placed_at",
-                                         "currency", "customer", "totals"}),
+                                         "currency", "customer", "totals", "financial_status"}),
     "ecombus.v1.Customer": frozenset({"email"}),
     "ecombus.v1.OrderTotals": frozenset({"total"}),
-    "ecombus.v1.MoneySet": frozenset({"shop"}),
+    "ecombus.v1.MoneySet": frozenset({"shop", "presentment"}),
+    "ecombus.v1.OrderCancelled": frozenset({"meta", "order_id", "reason", "restock"}),
+    "ecombus.v1.OrderRefunded": frozenset({"meta", "order_id", "refund_id", "currency", "lines", "total",
+                                           "reason"}),
+    "ecombus.v1.RefundLine": frozenset({"quantity", "restock"}),
+    "ecombus.v1.ReturnUpdated": frozenset({"meta", "order_id", "status", "lines"}),
+    "ecombus.v1.ReturnLine": frozenset({"sku", "quantity", "reason"}),
+    "ecombus.v1.DisputeUpdated": frozenset({"meta", "order_id", "dispute_id", "kind", "status", "amount",
+                                            "reason", "evidence_due_by"}),
     "ecombus.v1.ReservationLine": frozenset({"sku", "requested", "reserved"}),
     "ecombus.v1.ShipmentUpdated": frozenset({"meta", "order_id", "carrier", "tracking_number", "status",
                                              "message", "location"}),
@@ -56,10 +65,15 @@ class Topics:
     shipments: str = "shipments.tracking.v1"
     intake: tuple[str, ...] = ("intake.storefronts.v1", "intake.carriers.v1")
     dlq_prefix: str = "dlq."
+    cancellations: str = "orders.cancellations.v1"
+    refunds: str = "orders.refunds.v1"
+    returns: str = "orders.returns.v1"
+    disputes: str = "orders.disputes.v1"
 
     def named(self) -> list[str]:
         """Every topic named here (dead-letter topics are found by :attr:`dlq_prefix`)."""
-        return [self.audit, self.placed, self.status, self.reservations, self.shipments, *self.intake]
+        return [self.audit, self.placed, self.status, self.reservations, self.shipments, *self.intake,
+                self.cancellations, self.refunds, self.returns, self.disputes]
 
     def is_dead_letters(self, topic: str) -> bool:
         return topic.startswith(self.dlq_prefix)
@@ -116,7 +130,9 @@ class Batch:
         self._positions: dict[tuple[str, int], list[int]] = {}
         self._roles = {topics.audit: self._audit, topics.placed: self._placed, topics.status: self._status,
                        topics.reservations: self._reservation, topics.shipments: self._shipment,
-                       **dict.fromkeys(topics.intake, self._received)}
+                       **dict.fromkeys(topics.intake, self._received), topics.cancellations: self._cancelled,
+                       topics.refunds: self._refunded, topics.returns: self._return,
+                       topics.disputes: self._disputed}
 
     def add(self, r: Record) -> None:
         """Fold one record in. Each role appends its rows only once all of them are made, so a
@@ -186,7 +202,8 @@ class Batch:
                  meta["source"]["platform"], meta["source"]["system"], email,
                  email.casefold() if email else None, v["currency"], amount, placed_at,
                  meta["correlation_id"])
-        event = self._event(r, v, "placed", None, " · ".join(x for x in (number, amount) if x))
+        payment = fact_text(fact_of(PAYMENT_TOPICS["orders.placed.v1"], v))
+        event = self._event(r, v, "placed", payment, " · ".join(x for x in (number, amount) if x))
         self.rows["orders"].append(order)
         self.rows["events"].append(event)
         self.rows["erp_pending"].append((v["order_id"], placed_at))
@@ -205,6 +222,42 @@ class Batch:
         place = ", ".join(x for x in (where.get("city"), where.get("country_code")) if x)
         detail = " · ".join(x for x in (f"{v['carrier']} {v['tracking_number']}", place, v["message"]) if x)
         self.rows["events"].append(self._event(r, v, "shipment", v["status"], detail))
+
+    # after the sale: the payment kinds keep their payment fact (bus.ops.payment) as the status, and
+    # the detail starts with the step's words ("refunded 19.31 USD (1 unit restocked) · reason")
+
+    def _cancelled(self, r: Record, v: dict[str, Any]) -> None:
+        stock = "stock returns" if v["restock"] else "stock kept aside"
+        more = "; ".join(x for x in (v["reason"], stock) if x)
+        fact = fact_text(fact_of("OrderCancelled", v))
+        self.rows["events"].append(self._event(r, v, "cancelled", fact, f"cancelled · {more}"))
+
+    def _refunded(self, r: Record, v: dict[str, Any]) -> None:
+        units = sum(line["quantity"] for line in v["lines"] if line["restock"])
+        words = f"refunded {money(v['total']['shop'])}"
+        if units:
+            words += f" ({units} unit{'s' if units != 1 else ''} restocked)"
+        fact = fact_text(fact_of("OrderRefunded", v))
+        self.rows["events"].append(self._event(r, v, "refunded", fact,
+                                               " · ".join(x for x in (words, v["reason"]) if x)))
+
+    def _return(self, r: Record, v: dict[str, Any]) -> None:
+        lines = ", ".join(f"{ln['sku'] or 'no SKU'}: {ln['quantity']}"
+                          + (f" ({ln['reason']})" if ln["reason"] else "") for ln in v["lines"])
+        words = f"return {str(v['status']).lower().replace('_', ' ')}"
+        self.rows["events"].append(self._event(r, v, "return", v["status"],
+                                               " · ".join(x for x in (words, lines) if x)))
+
+    def _disputed(self, r: Record, v: dict[str, Any]) -> None:
+        status, reason = str(v["status"]), (v["reason"] or "no reason").replace("_", " ")
+        words = {"NEEDS_RESPONSE": f"disputed: {reason}", "UNDER_REVIEW": f"dispute under review: {reason}",
+                 "CHARGE_REFUNDED": "dispute closed: charge refunded"}.get(
+            status, f"dispute {status.lower().replace('_', ' ')}")
+        due = v["evidence_due_by"]
+        more = f"{v['kind']} {money(v['amount'])}" + (
+            f", evidence due {datetime.fromtimestamp(epoch_ms(due) / 1000, UTC).date()}" if due else "")
+        self.rows["events"].append(self._event(r, v, "disputed", fact_text(fact_of("DisputeUpdated", v)),
+                                               f"{words} · {more}"))
 
     def _received(self, r: Record, v: dict[str, Any]) -> None:
         meta = v["meta"]

@@ -10,11 +10,18 @@ What each fact means in words is business knowledge of our services, kept here a
 wins) and :data:`ROUTES` for the router's routes (``deploy/routes.yaml``). A processing step that
 only repeats what an event already shows (order-capture interpreting a delivery that became an
 OrderPlaced) is kept but marked ``minor``, so a page can fold it.
+
+After the sale, cancellations, refunds, returns and disputes are events too (:data:`AFTER_SALE`):
+their detail starts with their words ("refunded 19.31 USD (1 unit restocked) · reason"), and the
+payment kinds carry their payment fact as status, from which :func:`build` derives the order's
+payment status (:mod:`bus.ops.payment`, the rules ``ecombus trace`` shows too).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from bus.ops.payment import Payment, derive, fact_from_text
 
 ROUTER = "router"
 ROUTES: dict[str, str] = {
@@ -22,12 +29,20 @@ ROUTES: dict[str, str] = {
     "orders-to-erp-cxml": "ERP cXML order",
     "order-review": "review of high-value orders",
     "erp-stock-file": "ERP stock file",
+    "refunds-to-erp-csv": "ERP credit memo file",
+    "refunds-to-erp-cxml": "ERP cXML credit memo",
+    "returns-to-erp-csv": "ERP return authorization file",
+    "dispute-review": "review of disputes",
 }
 """The router's routes (deploy/routes.yaml) in words."""
 ERP_ROUTES = frozenset({"orders-to-erp-csv", "orders-to-erp-cxml"})
 """Routes that deliver an order to the ERP: a successful one means the order is in the ERP."""
 FAILED_OUTCOMES = frozenset({"DEAD_LETTERED", "FAILED"})
 TERMINAL_STATUSES = frozenset({"DELIVERED", "CANCELLED", "RETURNED"})
+AFTER_SALE = frozenset({"cancelled", "refunded", "return", "disputed"})
+"""Event kinds whose words are the first part of their detail (written when indexed)."""
+PAYMENT_KINDS = frozenset({"placed", "cancelled", "refunded", "disputed"})
+"""Event kinds whose status is a payment fact (:func:`bus.ops.payment.fact_text`)."""
 
 EVENT_WORDS: dict[tuple[str, str | None], str] = {
     ("placed", None): "order placed",
@@ -183,6 +198,8 @@ class Journey:
 
     order_id: str
     steps: list[Step] = field(default_factory=list)
+    payment: Payment | None = None
+    """The payment status derived from the order's events (None before any is known)."""
 
     @property
     def complete(self) -> bool:
@@ -237,6 +254,9 @@ def processing_step(p: Processing) -> Step:
 
 
 def event_step(e: Event) -> Step:
+    if e.kind in AFTER_SALE:
+        words, _, more = (e.detail or e.kind).partition(" · ")
+        return Step(e.at_ms, e.source, words, "EVENT", e.where, detail=more or None)
     words = EVENT_WORDS.get((e.kind, e.status)) or EVENT_WORDS.get((e.kind, None)) or e.kind
     if e.kind == "shipment" and e.status and (e.kind, e.status) not in EVENT_WORDS:
         words = f"{words}: {e.status.lower().replace('_', ' ')}"
@@ -262,4 +282,16 @@ def build(order_id: str, received: list[Received], events: list[Event],
     steps = [received_step(r) for r in received] + [processing_step(p) for p in processing]
     steps += [event_step(e) for e in events]
     steps.sort(key=lambda s: (s.at_ms, _RANK.get(s.outcome, 1)))
-    return Journey(order_id, steps)
+    return Journey(order_id, steps, payment_of(events))
+
+
+def payment_of(events: list[Event]) -> Payment | None:
+    """The payment status from the payment facts of ``events``, taken in the order they happened."""
+    ordered = sorted(events, key=lambda e: (e.at_ms, e.where.rsplit("/", 1)[0], _offset(e.where)))
+    facts = [fact_from_text(e.status) for e in ordered if e.kind in PAYMENT_KINDS]
+    return derive(f for f in facts if f is not None)
+
+
+def _offset(where: str) -> int:
+    tail = where.rsplit("/", 1)[-1]
+    return int(tail) if tail.isdigit() else 0

@@ -366,3 +366,79 @@ def test_latest_orders_newest_first_with_their_status_and_who_replayed_a_dead_le
     [failed] = [s for s in journey.steps if s.dead_letter is not None]
     assert failed.dead_letter is not None
     assert (failed.dead_letter.replayed, failed.dead_letter.by) == (True, "ana")
+
+
+def after_sale_story(index: JourneyIndex) -> None:
+    """Order #1042 placed, then cancelled, partially refunded with a restock, returned, disputed;
+    each after-sale topic read in its own batch, the order last (arrival order must not matter)."""
+    ex = examples()
+    orders, cancellations, refunds, returns, disputes = (
+        Topic(t) for t in ("orders.placed.v1", "orders.cancellations.v1", "orders.refunds.v1",
+                           "orders.returns.v1", "orders.disputes.v1"))
+    index.add_many([cancellations.record(ex["OrderCancelled"].to_avro(), T0 + 1_000, key=ORDER)])
+    index.add_many([refunds.record(ex["OrderRefunded"].to_avro(), T0 + 2_000, key=ORDER),
+                    refunds.record(ex["OrderRefunded"].to_avro(), T0 + 2_500, key=ORDER)])  # redelivered
+    index.add_many([returns.record(ex["ReturnUpdated"].to_avro(), T0 + 3_000, key=ORDER)])
+    index.add_many([disputes.record(ex["DisputeUpdated"].to_avro(), T0 + 4_000, key=ORDER)])
+    index.add_many([orders.record(placed(1042), T0, key=ORDER)])
+
+
+def test_after_sale_events_are_steps_of_the_journey_in_words(index: JourneyIndex) -> None:
+    after_sale_story(index)
+    journey = index.journey(ORDER)
+    assert journey is not None
+    assert [(s.label, s.detail) for s in journey.steps] == [
+        ("order placed", "#1042 · 38.63 USD"),
+        ("cancelled", "customer; stock returns"),
+        ("refunded 19.31 USD (1 unit restocked)", "the tin arrived dented"),
+        ("refunded 19.31 USD (1 unit restocked)", "the tin arrived dented"),
+        ("return received", "MATCHA-40G: 1 (DEFECTIVE)"),
+        ("disputed: fraudulent", "chargeback 38.63 USD, evidence due 2025-06-03"),
+    ]
+    assert journey.steps[1].where == "orders.cancellations.v1/0/0"
+    assert journey.complete  # cancelled is a final status
+
+
+def test_the_journey_header_has_the_payment_status_from_the_order_events(index: JourneyIndex) -> None:
+    placed_only = Topic("orders.placed.v1").record(placed(1042), T0, key=ORDER)
+    index.add_many([placed_only])
+    journey = index.journey(ORDER)
+    assert journey is not None and journey.payment is not None
+    assert journey.payment.describe() == "paid (38.63 USD)"
+
+    refund = Topic("orders.refunds.v1").record(examples()["OrderRefunded"].to_avro(), T0 + 10, key=ORDER)
+    index.add_many([refund])
+    payment = index.journey(ORDER).payment  # type: ignore[union-attr]
+    assert payment is not None and payment.status == "PARTIALLY_REFUNDED"
+    assert payment.describe().startswith("partially refunded (19.31 of 38.63 USD refunded")
+
+
+def test_an_open_dispute_makes_the_payment_disputed_and_a_won_one_ends_it(index: JourneyIndex) -> None:
+    after_sale_story(index)
+    payment = index.journey(ORDER).payment  # type: ignore[union-attr]
+    assert payment is not None and payment.status == "DISPUTED" and payment.cancelled
+    won = replace(examples()["DisputeUpdated"], status=m.DisputeStatus.WON)
+    index.add_many([Topic("orders.disputes.v1", partition=1).record(won.to_avro(), T0 + 9_000, key=ORDER)])
+    journey = index.journey(ORDER)
+    assert journey is not None and journey.payment is not None
+    assert journey.payment.status == "PARTIALLY_REFUNDED"  # the redelivered refund counted once
+    assert journey.steps[-1].label == "dispute won"
+
+
+def test_an_after_sale_record_of_the_wrong_shape_is_skipped(index: JourneyIndex) -> None:
+    ingested = index.add_many([Topic("orders.refunds.v1").record({"order_id": ORDER}, T0, key=ORDER)])
+    assert ingested.skipped["orders.refunds.v1"] == 1
+    assert index.journey(ORDER) is None
+
+
+def test_the_journey_page_shows_the_payment_status_in_its_header(index: JourneyIndex) -> None:
+    from tests.unit.console.fakes import VIEWER_TOKEN, console, signed_in
+
+    after_sale_story(index)
+    c = console()
+    c.index = index
+    page = signed_in(VIEWER_TOKEN, c).get(f"/journeys/{ORDER}")
+    assert page.status_code == 200, page.text
+    assert ('<p data-testid="payment" data-status="DISPUTED" class="notice bad">Payment: disputed '
+            '(fraudulent, 38.63 USD, needs response; 19.31 of 38.63 USD refunded; ') in page.text
+    assert "Refunded 19.31 USD (1 unit restocked)" in page.text and "Return received" in page.text
