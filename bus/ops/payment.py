@@ -154,8 +154,8 @@ class Payment:
             given = self.refunded.get(currency)
             if given is not None:
                 parts.append(f"{_text(given, currency)} of {_text(amount, currency)} {currency} refunded")
-            elif n == 0:
-                parts.append(f"{_text(amount, currency)} {currency}")
+            elif n == 0:  # the total alone: "paid (38.63 USD)", "disputed (...; order total 38.63 USD)"
+                parts.append(f"{'order total ' if parts else ''}{_text(amount, currency)} {currency}")
         if not self.total:
             parts += [f"{_text(a, c)} {c} refunded" for c, a in self.refunded.items()]
             if self.refunded:

@@ -69,7 +69,9 @@ def test_an_open_dispute_is_disputed_whatever_the_refunds_say() -> None:
     assert payment is not None and payment.status == "DISPUTED"
     assert payment.describe().startswith(
         "disputed (fraudulent, 19.32 USD, needs response; 19.31 of 38.63 USD refunded")
-    assert derive([PLACED, dispute(m.DisputeStatus.UNDER_REVIEW)]).status == "DISPUTED"  # type: ignore[union-attr]
+    under_review = derive([PLACED, dispute(m.DisputeStatus.UNDER_REVIEW)])
+    assert under_review is not None and under_review.status == "DISPUTED"
+    assert under_review.describe() == "disputed (fraudulent, 38.63 USD, under review; order total 38.63 USD)"
 
 
 def test_a_won_dispute_goes_back_and_a_lost_one_counts_as_refunded() -> None:
