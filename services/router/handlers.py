@@ -53,8 +53,16 @@ def dispatcher(runners: list[RouteRunner]) -> HandlerFn:
         headers["kafka.offset"] = str(ctx.offset)
         key = ctx.key.decode("utf-8", "replace") if ctx.key is not None else None
         stream = f"{ctx.topic}/{ctx.partition}"
-        for runner in chosen:
-            delivered = runner.handle(Message(event, dict(headers), key), Origin(stream, ctx.offset), ctx)
+        done = []
+        try:
+            for runner in chosen:
+                message, origin = Message(event, dict(headers), key), Origin(stream, ctx.offset)
+                done.append(runner.handle(message, origin, ctx))
+        except BaseException:
+            for delivered in done:  # the record is retried or dead-lettered as a whole
+                delivered.failed()
+            raise
+        for delivered in done:
             ctx.after_acknowledged(delivered.acknowledged)
 
     return route_record

@@ -179,8 +179,6 @@ def test_the_payment_status_is_read_back_from_the_order_topics(bus: Bus, tmp_pat
     assert payment_of(client, bus.codec, "no-such-order", topics=bus.topics) is None
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: the dedupe step records a key only once its input's "
-                   "outputs were acknowledged, so two copies of a refund in one consumed batch both pass")
 def test_a_refund_delivered_twice_at_once_is_still_one_credit_memo(bus: Bus) -> None:
     twice = replace(refund(), refund_id="777", meta=replace(refund().meta, event_id="shopify:refund:777"))
     bus.produce("orders.refunds.v1", twice, twice)
