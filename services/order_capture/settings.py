@@ -44,6 +44,8 @@ class OrderCaptureSettings(BaseSettings):
             replica empties its file at start).
         orders_topic / customers_topic / status_topic: where OrderPlaced, CustomerUpserted and
             OrderStatusChanged go (the real names by default).
+        cancellations_topic / refunds_topic / returns_topic / disputes_topic: where OrderCancelled,
+            OrderRefunded, ReturnUpdated and DisputeUpdated go (the real names by default).
         max_body_bytes: larger webhook bodies are refused with 413 (5 MiB).
         ack_timeout_seconds: the broker must acknowledge within this budget, else 503; below
             Shopify's 5 s reply timeout.
@@ -74,6 +76,10 @@ class OrderCaptureSettings(BaseSettings):
     orders_topic: str = "orders.placed.v1"
     customers_topic: str = "customers.profiles.v1"
     status_topic: str = "orders.status.v1"
+    cancellations_topic: str = "orders.cancellations.v1"
+    refunds_topic: str = "orders.refunds.v1"
+    returns_topic: str = "orders.returns.v1"
+    disputes_topic: str = "orders.disputes.v1"
     max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024)
     ack_timeout_seconds: float = Field(3.0, gt=0, lt=5)
     signature_tolerance_seconds: float = Field(DEFAULT_TOLERANCE_SECONDS, gt=0)
