@@ -48,8 +48,9 @@ class Publication:
     @classmethod
     def combined(cls, parts: Sequence[Publication], note: str | None = None) -> Publication:
         """Several publications of one delivery, each deduplicated on its own keys (those with
-        no records are dropped); ``records`` and ``dedupe_keys`` are all of theirs, in order."""
-        kept = tuple(p for p in parts if p.records)
+        no records are dropped, combined ones are flattened into their parts); ``records`` and
+        ``dedupe_keys`` are all of theirs, in order."""
+        kept = tuple(q for p in parts for q in (p.parts or (p,)) if q.records)
         if not kept:
             return cls.ignored(note or "; ".join(p.note for p in parts if p.note) or "nothing to publish")
         return cls(tuple(k for p in kept for k in p.dedupe_keys), tuple(r for p in kept for r in p.records),

@@ -200,7 +200,8 @@ def test_a_cancellation_is_a_status_change_and_an_order_cancelled_once_and_other
     [status] = stage.decoded(run, "orders.status.v1")
     assert (status["order_id"], status["status"]) == (ORDER, "CANCELLED")
     [cancellation] = stage.decoded(run, "orders.cancellations.v1")
-    assert (cancellation["order_id"], cancellation["reason"], cancellation["restock"]) == (ORDER, "customer", True)
+    assert (cancellation["order_id"], cancellation["reason"]) == (ORDER, "customer")
+    assert cancellation["restock"] is True
     assert cancellation["meta"]["event_id"] == f"{ORDER}:cancelled"
     assert run.producer.topics() == ["orders.status.v1", CHANGELOG, "orders.cancellations.v1", CHANGELOG], \
         "each part with its mark; ignored ones leave no mark"
