@@ -12,6 +12,10 @@ Paths and bodies follow the real APIs (other services call exactly these):
 * ``POST /admin/api/2024-10/orders/{id}/fulfillments.json``
   ``{"fulfillment": {tracking_number, tracking_url, tracking_company, notify_customer}}``
 * ``GET  /stores/{store_hash}/v2/orders/{id}`` (BigCommerce v2 order shape)
+* ``GET  /stores/{store_hash}/v3/orders/{id}/payment_actions/refunds`` (``{"data": [refund...]}``)
+
+The Shopify orders carry their ``refunds`` (and ``cancelled_at``) once the after-sale controls
+made them (:mod:`simulators.storefront.aftersale_controls`), so reconciliation sees them.
 
 Errors answer as Shopify does (``{"errors": ...}``); 404 for unknown orders.
 """
@@ -127,5 +131,11 @@ def admin_router(state: StoreState) -> APIRouter:
             return JSONResponse([{"status": 404, "message": "The requested resource was not found."}],
                                 status_code=404)
         return JSONResponse(order)
+
+    @router.get("/stores/{store_hash}/v3/orders/{order_id}/payment_actions/refunds")
+    def bigcommerce_refunds(store_hash: str, order_id: int) -> JSONResponse:
+        if state.order("bigcommerce", order_id) is None:
+            return JSONResponse({"status": 404, "title": "Order not found"}, status_code=404)
+        return JSONResponse({"data": state.bigcommerce_refunds_of(order_id), "meta": {}})
 
     return router
