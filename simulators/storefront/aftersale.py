@@ -257,7 +257,11 @@ def bigcommerce_refund(
             for p in order.get("products") or []
             if p.get("id") == ask.get("item_id") or p.get("sku") == ask.get("sku")
         )
-        amount = quantize(Decimal(str(product.get("price_ex_tax") or product["price_inc_tax"])) * int(ask.get("quantity", 1)), currency)
+        amount = quantize(
+            Decimal(str(product.get("price_ex_tax") or product["price_inc_tax"]))
+            * int(ask.get("quantity", 1)),
+            currency,
+        )
         total += amount
         items.append(
             {
