@@ -268,3 +268,36 @@ def test_a_reconciled_order_carries_its_refunds_and_cancellation_beside_its_plac
     publication = OrderCapture(Topics()).interpret(delivery)
     assert keys(publication) == [(f"shopify:{SHOP}:reconciled:6120004415", f"{ORDER}:placed"),
                                  (f"{ORDER}:cancelled",), (f"{ORDER}:refund:509562980",)]
+
+
+def test_an_amount_only_shopify_refund_totals_its_successful_refund_transactions() -> None:
+    refund = json.loads(_body("shopify_refunds_create.json"))
+    refund.update(refund_line_items=[], order_adjustments=[])
+    refund["transactions"].append({**refund["transactions"][0], "id": 389404499, "status": "failure"})
+    [event] = events(interpret(shopify("refunds/create", json.dumps(refund).encode())))
+    assert event.lines == [] and event.tax is None and event.shipping is None
+    assert event.total == usd("19.31"), "the successful transaction only"
+    assert [t.status for t in event.transactions] == ["success", "failure"]
+
+
+@pytest.mark.parametrize("status_id", [4, 14])
+def test_bigcommerce_status_update_to_refunded_fetches_the_refunds(status_id: int) -> None:
+    webhook = json.loads(_body("bigcommerce_order_status_updated.json"))
+    webhook["data"]["status"]["new_status_id"] = status_id
+    body = json.dumps(webhook).encode()
+    seen: list[str] = []
+    publication = OrderCapture(Topics(), bigcommerce_api(seen)).interpret(
+        Delivery("bigcommerce", "/webhooks/bigcommerce", {}, body, parse_json_object(body), 0.0))
+    assert keys(publication) == [("bigcommerce:1025646:250:refund:3",)]
+    assert seen[-1].endswith("/v3/orders/250/payment_actions/refunds")
+
+
+def test_an_unknown_restock_type_or_return_status_is_unknown_not_refused() -> None:
+    refund = json.loads(_body("shopify_refunds_create.json"))
+    refund["refund_line_items"][0]["restock_type"] = "store_credit_someday"
+    [event] = events(interpret(shopify("refunds/create", json.dumps(refund).encode())))
+    assert (event.lines[0].restock_type, event.lines[0].restock) == (m.RestockType.UNKNOWN, False)
+    dispute = json.loads(_body("shopify_disputes_create.json"))
+    dispute["status"] = "prearbitration"
+    publication = interpret(shopify("disputes/update", json.dumps(dispute).encode()))
+    assert keys(publication) == [(f"{ORDER}:dispute:598735659:UNKNOWN",)]
