@@ -51,7 +51,7 @@ from bus.webhooks.endpoint import Delivery
 from bus.webhooks.intake import RECONCILIATION, Identity
 from bus.webhooks.payload import platform_id, required, utc
 from bus.webhooks.publication import Publication, Record
-from services.order_capture import bigcommerce, shopify, woocommerce
+from services.order_capture import bigcommerce, fetch, shopify, woocommerce
 from services.order_capture import bigcommerce_aftersale as bc_after
 from services.order_capture import shopify_aftersale as shopify_after
 from services.order_capture.aftersale_rules import SHOPIFY_TOPICS, AfterSale, AfterSaleTopics
@@ -161,13 +161,14 @@ class OrderCapture:
         topics: where to publish.
         bigcommerce_api: the BigCommerce API client (thin webhooks); None refuses them with 503.
         clock: wall clock, for status events without a timestamp.
+        woocommerce_api: the WooCommerce REST API, for refunds' lines (None: summaries only).
     """
 
     def __init__(self, topics: Topics, bigcommerce_api: ApiClient | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, woocommerce_api: ApiClient | None = None) -> None:
         self.topics = topics
         self.after_sale = AfterSale(topics.after_sale)
-        self.bigcommerce_api = bigcommerce_api
+        self.bigcommerce_api, self.woocommerce_api = bigcommerce_api, woocommerce_api
         self._clock = clock
 
     def placed(self, order: m.OrderPlaced, customer: m.CustomerUpserted | None,
@@ -255,7 +256,8 @@ class OrderCapture:
                                   woocommerce.STATUSES.get(str(order.get("status"))), key,
                                   order.get("date_modified_gmt"), m.Source(platform="woocommerce",
                                                                            system=system), topic)
-            return Publication.combined([status, self.after_sale.woocommerce(order, system)])
+            with_lines = self._woocommerce_refunds(order, order_ref)
+            return Publication.combined([status, self.after_sale.woocommerce(with_lines, system)])
         return Publication.ignored(f"WooCommerce topic {topic or '(none)'} is not handled")
 
     def bigcommerce(self, delivery: Delivery) -> Publication:
@@ -281,17 +283,15 @@ class OrderCapture:
         return utc(triggered, "X-Shopify-Triggered-At") if triggered else datetime.fromtimestamp(
             delivery.received_at, UTC)
 
+    def _woocommerce_refunds(self, order: dict[str, Any], order_ref: str) -> dict[str, Any]:
+        return fetch.woocommerce_refunds(self.woocommerce_api, order, order_ref)
+
     def _fetch_bigcommerce_refunds(self, webhook: Mapping[str, Any]) -> tuple[dict[str, Any], list[Any],
                                                                                list[Any]]:
-        """The order, its products and its v3 refunds (``data``), for a thin refund webhook."""
+        """The order, its products and its v3 refunds, for a thin refund webhook."""
         order, products = self._fetch_bigcommerce_order(webhook)
         assert self.bigcommerce_api is not None  # checked by _fetch_bigcommerce_order
-        found = parse_json(self.bigcommerce_api.request("GET", bc_after.refunds_path(webhook),
-                                                        headers={"Accept": "application/json"}).content)
-        refunds = found.get("data") if isinstance(found, dict) else None
-        if not isinstance(refunds, list):
-            raise InvalidInput("the BigCommerce refunds API did not answer a data array", field="data")
-        return order, products, refunds
+        return order, products, fetch.bigcommerce_refunds(self.bigcommerce_api, webhook)
 
     def _fetch_bigcommerce_order(self, webhook: Mapping[str, Any]) -> tuple[dict[str, Any], list[Any]]:
         api = self.bigcommerce_api

@@ -54,6 +54,10 @@ class OrderCaptureSettings(BaseSettings):
             hours and can be a day late; a week by default; also the changelog's retention).
         bigcommerce_api_url / bigcommerce_api_token: where thin BigCommerce webhooks' orders are
             fetched (``X-Auth-Token``).
+        woocommerce_api_url / woocommerce_api_key / woocommerce_api_secret: the WooCommerce REST
+            API (the site's URL; consumer key and secret, basic auth) a refund's lines are fetched
+            from (``/wp-json/wc/v3/orders/<id>/refunds``): an ``order.updated`` lists only refund
+            summaries; without it those summaries are published (total, no lines).
         shopify_api_url / shopify_api_token / shopify_shop_domain: the Shopify admin API that
             reconciliation lists orders from; reconciliation is off without a URL.
         reconcile_interval_seconds: pause between two reconciliation passes (0: off).
@@ -89,6 +93,9 @@ class OrderCaptureSettings(BaseSettings):
     bigcommerce_webhook_secret: SecretStr | None = _secret("BIGCOMMERCE_WEBHOOK_SECRET")
     bigcommerce_api_url: str = "https://api.bigcommerce.com"
     bigcommerce_api_token: SecretStr | None = None
+    woocommerce_api_url: str | None = None
+    woocommerce_api_key: SecretStr | None = None
+    woocommerce_api_secret: SecretStr | None = None
     shopify_api_url: str | None = None
     shopify_api_token: SecretStr | None = None
     shopify_shop_domain: str | None = None

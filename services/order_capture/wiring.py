@@ -168,7 +168,8 @@ def build(assembly: Assembly, settings: OrderCaptureSettings, kafka: KafkaSettin
                            **intake_producer_overrides(settings.ack_timeout_seconds, settings.max_body_bytes))
     intake = IntakeLog(producer, codec, settings.intake_topic, name, ack_timeout=settings.ack_timeout_seconds,
                        metrics=metrics)
-    capture = OrderCapture(topics, _bigcommerce_api(settings, metrics, name))
+    capture = OrderCapture(topics, _bigcommerce_api(settings, metrics, name),
+                           woocommerce_api=_woocommerce_api(settings, metrics, name))
 
     stage = dedupe = None
     if settings.runs("intake"):
@@ -255,6 +256,18 @@ def _bigcommerce_api(settings: OrderCaptureSettings, metrics: RuntimeMetrics,
                                        budget_seconds=budget, jitter=0.05),
                      headers={"X-Auth-Token": settings.bigcommerce_api_token.get_secret_value()},
                      timeout=budget)
+
+
+def _woocommerce_api(settings: OrderCaptureSettings, metrics: RuntimeMetrics,
+                     service: str) -> ApiClient | None:
+    """The WooCommerce REST API client (refund lines), when its URL and keys are configured."""
+    key, secret = settings.woocommerce_api_key, settings.woocommerce_api_secret
+    if not settings.woocommerce_api_url or key is None or secret is None:
+        return None
+    return ApiClient("woocommerce", settings.woocommerce_api_url, metrics=metrics, service=service,
+                     retry=RetryPolicy(max_attempts=3, initial_backoff=0.1, max_backoff=1.0,
+                                       budget_seconds=3.0, jitter=0.05),
+                     auth=(key.get_secret_value(), secret.get_secret_value()), timeout=3.0)
 
 
 def assemble(assembly: Assembly) -> None:

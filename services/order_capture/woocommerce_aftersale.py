@@ -31,6 +31,11 @@ from services.order_capture.orders import bus_id
 PLATFORM = "woocommerce"
 
 
+def refunds_path(order_ref: str) -> str:
+    """``/wp-json/wc/v3/orders/<id>/refunds`` (``order_ref`` is a checked integer id)."""
+    return f"/wp-json/wc/v3/orders/{int(order_ref)}/refunds"
+
+
 def _units(value: Any, what: str) -> int:
     """A refund line's quantity (WooCommerce sends ``-1``) as the positive units refunded."""
     found = abs(integer(value, what, minimum=-(2**31 - 1), maximum=2**31 - 1))

@@ -225,25 +225,67 @@ def shopify_dispute(
     }
 
 
-def woocommerce_update(
+def _modified(order: dict[str, Any]) -> None:
+    order["date_modified_gmt"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def woocommerce_cancel(order: dict[str, Any]) -> dict[str, Any]:
+    """Cancel a WooCommerce order; the body of its ``order.updated``."""
+    _modified(order)
+    order["status"] = "cancelled"
+    return order
+
+
+def woocommerce_refund(
     order: dict[str, Any],
-    *,
-    cancel: bool = False,
-    refund_id: int | None = None,
+    refund_id: int,
+    lines: list[dict[str, Any]],
     amount: str | None = None,
     reason: str = "",
 ) -> dict[str, Any]:
-    """Cancel or refund (``amount``) a WooCommerce order; the body of its ``order.updated``."""
-    order["date_modified_gmt"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    if cancel:
-        order["status"] = "cancelled"
-    if refund_id is not None:
-        value = quantize(Decimal(amount or order["total"]), order["currency"])
-        order.setdefault("refunds", []).append({"id": refund_id, "reason": reason, "total": str(-value)})
-        refunded = sum((-Decimal(r["total"]) for r in order["refunds"]), Decimal(0))
-        if refunded >= Decimal(order["total"]):
-            order["status"] = "refunded"
-    return order
+    """Refund ``lines`` (``{"line_item_id" | "sku", "quantity"}``) or ``amount`` of a WooCommerce
+    order: the order gets a ``refunds`` summary entry (``total`` negative) and, once all is
+    refunded, status ``refunded``; returns the full refund object as ``GET
+    /wp-json/wc/v3/orders/<id>/refunds`` lists it (lines with negative quantities and totals)."""
+    currency, items, total = order["currency"], [], Decimal(0)
+    for i, ask in enumerate(lines):
+        line = _line(order, ask)
+        quantity = int(ask.get("quantity", 1))
+        value = quantize(Decimal(str(line["price"])) * quantity, currency)
+        total += value
+        items.append(
+            {
+                "id": refund_id * 10 + i,
+                "name": line.get("name"),
+                "product_id": line.get("product_id"),
+                "quantity": -quantity,
+                "subtotal": str(-value),
+                "subtotal_tax": "0.00",
+                "total": str(-value),
+                "total_tax": "0.00",
+                "sku": line.get("sku"),
+                "price": -float(line["price"]),
+                "meta_data": [
+                    {"id": refund_id * 10 + i, "key": "_refunded_item_id", "value": str(line["id"])}
+                ],
+            }
+        )
+    value = quantize(Decimal(amount), currency) if amount else total
+    _modified(order)
+    order.setdefault("refunds", []).append({"id": refund_id, "reason": reason, "total": str(-value)})
+    if sum((-Decimal(r["total"]) for r in order["refunds"]), Decimal(0)) >= Decimal(order["total"]):
+        order["status"] = "refunded"
+    return {
+        "id": refund_id,
+        "date_created_gmt": order["date_modified_gmt"],
+        "amount": str(value),
+        "reason": reason,
+        "refunded_by": 1,
+        "refunded_payment": True,
+        "meta_data": [],
+        "line_items": items,
+        "shipping_lines": [],
+    }
 
 
 def bigcommerce_refund(

@@ -10,7 +10,8 @@ platform's webhook, signed as every other (``"drop": true`` loses it, as a lost 
 * ``refund`` ``{"lines": [{"line_item_id": 14030020 | "sku": "MATCHA-40G", "quantity": 1,
   "restock_type": "return"}], "shipping": "1.000", "note": "dented", "event_id": "evt-r1"}``:
   Shopify ``refunds/create`` (the refund also listed in the order's ``refunds``); WooCommerce
-  ``order.updated`` with a ``refunds`` entry (``{"amount": "4.90", "reason": ...}``); BigCommerce
+  ``order.updated`` with a ``refunds`` summary entry (``lines`` as for Shopify, or ``"amount":
+  "4.90"``; the full refund served by ``/wp-json/wc/v3/orders/<id>/refunds``); BigCommerce
   ``store/order/refund/created`` (the refund served by the v3 refunds API).
 * ``return`` ``{"step": "request|approve|decline|cancel|close|reopen|process", "return_id": 1,
   "lines": [{"sku": "MATCHA-40G", "quantity": 1, "reason": "defective"}]}``: Shopify
@@ -81,7 +82,7 @@ def aftersale_router(state: StoreState, sender: WebhookSender) -> APIRouter:
             order, _ = change(platform, order_id, lambda o, _: after.shopify_cancel(o, reason))
             delivery = await shopify("orders/cancelled", order, order_id, request)
         elif platform == "woocommerce":
-            order, _ = change(platform, order_id, lambda o, _: after.woocommerce_update(o, cancel=True))
+            order, _ = change(platform, order_id, lambda o, _: after.woocommerce_cancel(o))
             delivery = await woocommerce(order, request)
         else:
             order, _ = change(platform, order_id, lambda o, _: o.update(status="Cancelled", status_id=5))
@@ -113,13 +114,15 @@ def aftersale_router(state: StoreState, sender: WebhookSender) -> APIRouter:
             order, made = change(
                 platform,
                 order_id,
-                lambda o, new_id: after.woocommerce_update(
+                lambda o, new_id: after.woocommerce_refund(
                     o,
-                    refund_id=int(request.get("refund_id") or new_id),
+                    int(request.get("refund_id") or new_id),
+                    lines,
                     amount=request.get("amount"),
                     reason=request.get("note", ""),
                 ),
             )
+            state.add_refund("woocommerce", order_id, made)
             delivery = await woocommerce(order, request)
         else:
             _, made = change(
@@ -129,7 +132,7 @@ def aftersale_router(state: StoreState, sender: WebhookSender) -> APIRouter:
                     o, int(request.get("refund_id") or new_id), lines, request.get("note", "")
                 ),
             )
-            state.add_bigcommerce_refund(order_id, made)
+            state.add_refund("bigcommerce", order_id, made)
             delivery = await bigcommerce(
                 order_id, "store/order/refund/created", {"refund": {"refund_id": made["id"]}}, request
             )

@@ -59,7 +59,7 @@ class StoreState:
             self.deliveries: list[dict[str, Any]] = []
             self.faults: list[Fault] = []
             self.drop_webhooks = 0
-            self.bigcommerce_refunds: dict[int, list[dict[str, Any]]] = {}
+            self.refunds: dict[tuple[str, int], list[dict[str, Any]]] = {}
             self.next_id = 7_000_000_000
 
     # -- orders ----------------------------------------------------------------------------
@@ -80,13 +80,14 @@ class StoreState:
             result = change(order, self.next_id)
             return json.loads(json.dumps(order)), result
 
-    def add_bigcommerce_refund(self, order_id: int, refund: dict[str, Any]) -> None:
+    def add_refund(self, platform: str, order_id: int, refund: dict[str, Any]) -> None:
+        """A WooCommerce or BigCommerce refund, as its refunds API lists it."""
         with self._lock:
-            self.bigcommerce_refunds.setdefault(order_id, []).append(refund)
+            self.refunds.setdefault((platform, order_id), []).append(refund)
 
-    def bigcommerce_refunds_of(self, order_id: int) -> list[dict[str, Any]]:
+    def refunds_of(self, platform: str, order_id: int) -> list[dict[str, Any]]:
         with self._lock:
-            return [dict(r) for r in self.bigcommerce_refunds.get(order_id, [])]
+            return [dict(r) for r in self.refunds.get((platform, order_id), [])]
 
     def order(self, platform: str, order_id: int) -> dict[str, Any] | None:
         with self._lock:

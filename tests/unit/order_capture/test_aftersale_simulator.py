@@ -78,7 +78,8 @@ def sim() -> Iterator[Sim]:
             return httpx.Response(answer.status_code, content=answer.content)
 
         api = ApiClient("bigcommerce", "http://store.test", transport=httpx.MockTransport(forward))
-        yield Sim(client, receiver, OrderCapture(Topics(), api))
+        woo = ApiClient("woocommerce", "http://store.test", transport=httpx.MockTransport(forward))
+        yield Sim(client, receiver, OrderCapture(Topics(), api, woocommerce_api=woo))
 
 
 def _events(sim: Sim, platform: str) -> list[Any]:
@@ -156,9 +157,29 @@ def test_woocommerce_and_bigcommerce_refunds_and_cancellations(sim: Sim) -> None
     )
     [woo_refund] = _events(sim, "woocommerce")
     assert isinstance(woo_refund, m.OrderRefunded) and str(woo_refund.total.shop.amount) == "4.90"
+    sim.client.post(
+        "/_sim/orders/801/refund",
+        json={"platform": "woocommerce", "refund_id": 9002, "lines": [{"sku": "MATCHA-40G", "quantity": 1}]},
+    )
+    summary = sim.receiver.delivery("woocommerce").payload["refunds"][-1]
+    assert "line_items" not in summary and summary["total"] == "-15.00", "the webhook has the summary only"
+    refunds = _events(sim, "woocommerce")
+    assert [r.refund_id for r in refunds] == ["9001", "9002"]
+    [line] = refunds[1].lines
+    assert (line.line_id, line.sku, line.quantity, str(line.amount.shop.amount)) == (
+        "316",
+        "MATCHA-40G",
+        1,
+        "15.00",
+    ), "fetched from /wp-json/wc/v3/orders/801/refunds, its -1 units normalised"
     sim.client.post("/_sim/orders/801/cancel", json={"platform": "woocommerce"})
     found = _events(sim, "woocommerce")
-    assert [type(e).__name__ for e in found] == ["OrderStatusChanged", "OrderCancelled", "OrderRefunded"]
+    assert [type(e).__name__ for e in found] == [
+        "OrderStatusChanged",
+        "OrderCancelled",
+        "OrderRefunded",
+        "OrderRefunded",
+    ]
     sim.client.post("/_sim/orders", json={"platform": "bigcommerce", "number": 251})
     answer = sim.client.post(
         "/_sim/orders/251/refund",
