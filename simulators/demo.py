@@ -20,8 +20,9 @@ from confluent_kafka import Consumer, TopicPartition
 
 from bus.observability.masking import mask_text
 from bus.ops.reading import partitions_of, read_to_end
+from bus.ops.trace import payment_of
 from bus.roundtrip import round_trip
-from bus.serde import AvroDecoder, RegistryClient
+from bus.serde import AvroCodec, AvroDecoder, RegistryClient
 from bus.tools.cli.local import REGISTRY_PORT
 from bus.tools.cli.output import heading, progress
 from bus.tools.cli.stack import Infrastructure, print_summary, start_infrastructure, start_stack
@@ -134,6 +135,83 @@ def show_stock_and_customers(infra: Infrastructure, store_url: str, crm_url: str
         click.echo(f"  {mask_text(email):28} {name:20} orders {props['ecombus_orders_count']:>2}  {spend}")
 
 
+AFTER_SALE_TOPICS = {"orders.cancellations.v1": 1, "orders.refunds.v1": 1, "orders.returns.v1": 2,
+                     "orders.disputes.v1": 1}
+"""The after-sale topics and how many events the demo's scenario puts on each."""
+
+
+def _after_sale_events(infra: Infrastructure) -> dict[str, list[dict[str, Any]]]:
+    return {topic: topic_values(infra, topic) for topic in AFTER_SALE_TOPICS}
+
+
+def _what(topic: str, event: dict[str, Any]) -> str:
+    if topic == "orders.cancellations.v1":
+        return f"cancelled ({event['reason'] or '-'}), stock returns: {event['restock']}"
+    if topic == "orders.refunds.v1":
+        lines = ", ".join(f"{ln['quantity']} {ln['sku']}{' restocked' if ln['restock'] else ''}"
+                          for ln in event["lines"])
+        return f"refund {event['refund_id']}: {_money(event['total'])} ({lines or 'an amount'})"
+    if topic == "orders.returns.v1":
+        return f"return {event['return_id']} {event['status']}: " + ", ".join(
+            f"{ln['quantity']} {ln['sku']}" for ln in event["lines"])
+    return f"dispute {event['dispute_id']} {event['status']}: {event['kind']} {event['reason'] or ''} " \
+           f"{event['amount']['amount'].normalize():f} {event['amount']['currency']}"
+
+
+def after_the_sale(infra: Infrastructure, store_url: str, erp_url: str, crm_url: str) -> list[str]:
+    """Cancel, refund, return and dispute demo orders; show what the bus did. Returns what is missing."""
+    scenario.after_sale(store_url, progress)
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        events = _after_sale_events(infra)
+        memos = httpx.get(f"{erp_url}/_sim/received").json()["imports"]["credit_memos"]
+        gaps = [f"{topic}: {len(events[topic])} of {n}" for topic, n in AFTER_SALE_TOPICS.items()
+                if len(events[topic]) < n]
+        gaps += [] if memos else ["no credit memo in the ERP's import folder yet"]
+        if not gaps or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    time.sleep(3)  # the pusher's linger and the CRM flusher's batch
+    click.echo("After-sale events (order-capture, from the storefront's webhooks):")
+    for topic, values in events.items():
+        for event in values:
+            click.echo(f"  {topic:24} {event['order_id']:44} {_what(topic, event)}")
+    codec = AvroCodec(RegistryClient(infra.registry))
+    click.echo("\nPayment status per order (what `ecombus trace` and the console's journey show):")
+    for order_id in sorted({e["order_id"] for values in events.values() for e in values}):
+        payment = payment_of({"bootstrap.servers": infra.bootstrap}, codec, order_id)
+        click.echo(f"  {order_id:44} {payment.describe() if payment else '-'}")
+    received = httpx.get(f"{erp_url}/_sim/received").json()
+    click.echo("\nERP: credit memos imported (router, refunds-to-erp-csv) and received as cXML:")
+    for row in received["imports"]["credit_memos"]:
+        click.echo(f"  {row['External ID']:18} order {row['Order External ID']:16} {row['Item']:14} "
+                   f"{row['Quantity']:>3} {row['Amount']:>8} {row['Currency']}  restock {row['Restock']}")
+    for memo in received["credit_memos"]:
+        click.echo(f"  cXML credit memo {memo.get('credit_memo_id')}: {memo.get('net_amount')} "
+                   f"{memo.get('currency')}")
+    for row in received["imports"]["return_authorizations"]:
+        click.echo(f"  return authorization {row.get('External ID')}: {row.get('Item')} "
+                   f"x{row.get('Quantity')}")
+    store = httpx.get(f"{store_url}/_sim/received").json()
+    catalog = httpx.get(f"{store_url}/_sim/catalog").json()
+    items = {v: k for k, v in catalog["inventory_items"].items()}
+    click.echo("\nStorefront stock of the SKUs involved (inventory-sync: holds released, units back):")
+    latest: dict[str, int] = {}
+    for level in store["inventory"]:
+        latest[items.get(level["inventory_item_id"], str(level["inventory_item_id"]))] = level["available"]
+    for sku in ("LONGJING-50G", "MATCHA-40G", "YUZU-SOAP", "HOJICHA-100G"):
+        click.echo(f"  {sku:14} {latest.get(sku, '-')}")
+    click.echo("\nCRM contacts after the sale (lifetime figures net of refunds and cancellations):")
+    for email, contact in httpx.get(f"{crm_url}/_sim/received").json()["contacts"].items():
+        props = contact["properties"]
+        spend = ", ".join(f"{v} {k.rsplit('_', 1)[-1].upper()}" for k, v in sorted(props.items())
+                          if k.startswith("ecombus_lifetime_spend_"))
+        refund = f"  last refund {props['ecombus_last_refund_amount']}" if props.get(
+            "ecombus_last_refund_amount") else ""
+        click.echo(f"  {mask_text(email):28} orders {props['ecombus_orders_count']:>2}  {spend}{refund}")
+    return gaps
+
+
 @click.command("demo")
 @click.option("--messages", default=1_000, show_default=True, help="Records in the round trip.")
 @click.option("--port", default=DEFAULT_PORT, show_default=True, help="Kafka client port on 127.0.0.1.")
@@ -171,6 +249,8 @@ def demo(messages: int, port: int, registry_port: int, keep_data: bool) -> None:
     heading("stock and customers: the ERP restocks; inventory-sync and crm-updater at work")
     crm_url = f"http://127.0.0.1:{stack.ports['crm-sim']}"
     show_stock_and_customers(infra, store_url, crm_url)
+    heading("after the sale: a cancellation, a partial refund, a return and a chargeback")
+    gaps += after_the_sale(infra, store_url, f"http://127.0.0.1:{stack.ports['erp-sim']}", crm_url)
     print_summary(stack, infra)
     tokens = DEMO_CONSOLE_TOKENS
     click.echo(f"Console: http://127.0.0.1:{stack.ports['console']}/ (sign in with {tokens['operator']} "
