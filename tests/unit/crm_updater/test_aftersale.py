@@ -124,7 +124,8 @@ def test_refunds_beyond_the_total_never_make_revenue_negative() -> None:
 def test_unknown_order_is_not_found_with_the_reason_and_changes_nothing() -> None:
     figures = _figures(_order(1, "10.00", "USD"))
     stranger = _order(99, "1.00", "USD")
-    with pytest.raises(NotFound, match=f"refund r-9 for order {stranger.order_id}, which the CRM never counted"):
+    never = f"refund r-9 for order {stranger.order_id}, which the CRM never counted"
+    with pytest.raises(NotFound, match=never):
         figures.apply_refund(_refund(stranger, "r-9", "1.00"), _ctx())
     with pytest.raises(NotFound, match="cancellation for order"):
         figures.apply_cancellation(_cancel(stranger), _ctx())
