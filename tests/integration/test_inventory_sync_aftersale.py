@@ -117,8 +117,9 @@ def _settled(bootstrap: str, settings: InventorySyncSettings, group: str) -> boo
     instance's open transaction must not hold the check up)."""
     inputs = (settings.orders_topic, settings.cancellations_topic, settings.refunds_topic,
               settings.returns_topic)
-    return (all(committed_total(bootstrap, t, group, isolation="read_uncommitted") == end_offsets(bootstrap, t)
-                for t in inputs)
+    consumed = all(committed_total(bootstrap, topic, group, isolation="read_uncommitted")
+                   == end_offsets(bootstrap, topic) for topic in inputs)
+    return (consumed
             and committed_total(bootstrap, settings.levels_topic, f"{group}.storefront")
             == end_offsets(bootstrap, settings.levels_topic))
 
@@ -169,7 +170,8 @@ def test_cancel_partial_refund_return_redelivery_and_unknown_order(
     assert f"refund r-6999 for order {stranger.order_id}, which inventory-sync has not decided" in reason
 
 
-def _start(settings: InventorySyncSettings, bootstrap: str, registry: str, group: str) -> subprocess.Popen[str]:
+def _start(settings: InventorySyncSettings, bootstrap: str, registry: str,
+           group: str) -> subprocess.Popen[str]:
     names = ("orders_topic", "levels_topic", "cancellations_topic", "refunds_topic", "returns_topic",
              "reservations_topic", "status_topic", "changelog_topic", "ledger_topic", "sku_map",
              "storefront_url", "push_linger_seconds")
@@ -206,8 +208,8 @@ def test_sigkill_mid_stream_of_refunds_then_restart_restocks_each_unit_once(
     second = _start(settings, kafka_bootstrap, schema_registry_url, group)
     final = dict.fromkeys(items, 200)
     try:
-        assert wait_for(lambda: _settled(kafka_bootstrap, settings, group) and _available(storefront) == final,
-                        timeout=180), f"storefront: {_available(storefront)}"
+        assert wait_for(lambda: _settled(kafka_bootstrap, settings, group)
+                        and _available(storefront) == final, timeout=180), _available(storefront)
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=90)
