@@ -171,7 +171,8 @@ COMPONENTS: tuple[Component, ...] = (
     ),
     Component(
         "crm-updater", admin_port=9103,
-        consumes=("orders.placed.v1", "customers.profiles.v1", "orders.refunds.v1", "orders.cancellations.v1"),
+        consumes=("orders.placed.v1", "customers.profiles.v1", "orders.refunds.v1",
+                  "orders.cancellations.v1"),
         single_owner=True, secret_keys=("ECOMBUS_CRM_API_TOKEN",),
         resources=Resources(memory="384Mi", memory_limit="768Mi"),
         note="customers rebuilt from crm-updater.customers.changelog under a fenced transactional.id",
