@@ -146,10 +146,10 @@ def test_sigkill_mid_stream_of_refunds_then_restart_leaves_figures_exact(
     group = f"ecombus.test.{crm_settings.orders_topic}"
     customers = [f"k{i}.{crm_settings.orders_topic[-8:]}@example.kw" for i in range(20)]
     orders = [_order(40_000 + n, customers[n % 20], f"{n % 7 + 1}.250", "KWD") for n in range(1000)]
-    refunds: list[Any] = []
-    for n, order in enumerate(orders):  # 0.125 KWD back on every order, every refund delivered twice
-        refund = _refund(order, f"r-{40_000 + n}", "0.125")
-        refunds += [refund, refund]
+    # 0.125 KWD back on every order; every refund delivered twice, the second time after all the
+    # others, so most duplicates of what the killed instance committed meet the state read back.
+    once = [_refund(order, f"r-{40_000 + n}", "0.125") for n, order in enumerate(orders)]
+    refunds: list[Any] = once + once
 
     first = _start(crm_settings, kafka_bootstrap, schema_registry_url, group)
     _produce(kafka_bootstrap, crm_settings, orders)
@@ -160,7 +160,7 @@ def test_sigkill_mid_stream_of_refunds_then_restart_leaves_figures_exact(
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     done = committed_total(kafka_bootstrap, crm_settings.refunds_topic, group, isolation="read_uncommitted")
-    assert done < len(refunds), "finished before the kill; nothing tested"
+    assert done < len(once), "the first copies were all handled before the kill; nothing tested"
 
     second = _start(crm_settings, kafka_bootstrap, schema_registry_url, group)
     try:
