@@ -27,6 +27,7 @@ with an aborted transaction are written again when the loop hands the same recor
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from bus.contracts import models as m
@@ -115,6 +116,8 @@ class StockKeeper:
             moves = rule(ledger)
             if moves is None:
                 ctx.log.info("%s of order %s already applied", what, order_id)
+            else:
+                moves = [replace(move, location=self.sku_map.erp_location(move.location)) for move in moves]
             self.book.give_back(ledger, moves, cause.event_id, at, outcome)
             self._emit(outcome, cause, ctx)
 

@@ -208,3 +208,16 @@ def test_old_changelog_records_without_credits_read_as_none() -> None:
     record: dict[str, Any] = position_record(_keeper().book.positions[SKU])
     del record["credits"]
     assert position_from_record(record).credits == {}
+
+
+@pytest.mark.parametrize(("named", "where"), [("655441492", "LA-1"), ("LA-1", "LA-1"), ("999", TOKYO)])
+def test_restocked_units_come_back_where_the_event_says_else_where_the_line_was_held(
+        named: str, where: str) -> None:
+    keeper = _keeper()
+    keeper.apply_level(level(SKU, "LA-1", 4), _ctx("inventory.levels.v1"))
+    refund = _refund("r-1", (1, R.RETURN))
+    refund = replace(refund, lines=[replace(refund.lines[0], location=named)])
+    keeper.restock_refund(refund, _ctx())
+    back = {"LA-1": 4, TOKYO: 7}
+    back[where] += 1
+    assert {loc: keeper.book.sellable(SKU, loc) for loc in back} == back
