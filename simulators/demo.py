@@ -8,6 +8,7 @@ Contributed to ``ecombus`` through the ``ecombus.commands`` entry point ``demo``
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -32,6 +33,9 @@ from simulators import scenario
 from simulators.erp import drop_stock_file
 
 WAIT_SECONDS = 90.0
+LOCAL_STATE = (Path("var/router"), Path("var/erp"))
+"""The local stack's folders (bus/tools/local/stack.py): the router's spools and the ERP's files. A fresh
+demo empties them with the topics, or the router would take the new run's records for ones it wrote."""
 
 
 def topic_values(infra: Infrastructure, topic: str) -> list[dict[str, Any]]:
@@ -153,13 +157,30 @@ def _what(topic: str, event: dict[str, Any]) -> str:
         return f"refund {event['refund_id']}: {_money(event['total'])} ({lines or 'an amount'})"
     if topic == "orders.returns.v1":
         return f"return {event['return_id']} {event['status']}: " + ", ".join(
-            f"{ln['quantity']} {ln['sku']}" for ln in event["lines"])
+            f"{ln['quantity']} of line {ln['sku'] or ln['line_id']}" for ln in event["lines"])
     return f"dispute {event['dispute_id']} {event['status']}: {event['kind']} {event['reason'] or ''} " \
            f"{event['amount']['amount'].normalize():f} {event['amount']['currency']}"
 
 
+def _storefront_levels(store_url: str) -> dict[tuple[str, str], int]:
+    """(SKU, location id) → the available units the storefront was last told (its inventory API)."""
+    store = httpx.get(f"{store_url}/_sim/received").json()
+    catalog = httpx.get(f"{store_url}/_sim/catalog").json()
+    skus = {v: k for k, v in catalog["inventory_items"].items()}
+    locations = {v: k for k, v in catalog["locations"].items()}
+    return {(skus.get(level["inventory_item_id"], str(level["inventory_item_id"])),
+             locations.get(level["location_id"], str(level["location_id"]))): level["available"]
+            for level in store["inventory"]}
+
+
 def after_the_sale(infra: Infrastructure, store_url: str, erp_url: str, crm_url: str) -> list[str]:
     """Cancel, refund, return and dispute demo orders; show what the bus did. Returns what is missing."""
+    before, deadline = _storefront_levels(store_url), time.monotonic() + 30
+    while time.monotonic() < deadline:  # the pushes of the orders' holds are coalesced: let them land
+        time.sleep(3)
+        if (now := _storefront_levels(store_url)) == before:
+            break
+        before = now
     scenario.after_sale(store_url, progress)
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
@@ -192,15 +213,13 @@ def after_the_sale(infra: Infrastructure, store_url: str, erp_url: str, crm_url:
     for row in received["imports"]["return_authorizations"]:
         click.echo(f"  return authorization {row.get('External ID')}: {row.get('Item')} "
                    f"x{row.get('Quantity')}")
-    store = httpx.get(f"{store_url}/_sim/received").json()
-    catalog = httpx.get(f"{store_url}/_sim/catalog").json()
-    items = {v: k for k, v in catalog["inventory_items"].items()}
-    click.echo("\nStorefront stock of the SKUs involved (inventory-sync: holds released, units back):")
-    latest: dict[str, int] = {}
-    for level in store["inventory"]:
-        latest[items.get(level["inventory_item_id"], str(level["inventory_item_id"]))] = level["available"]
-    for sku in ("LONGJING-50G", "MATCHA-40G", "YUZU-SOAP", "HOJICHA-100G"):
-        click.echo(f"  {sku:14} {latest.get(sku, '-')}")
+    after = _storefront_levels(store_url)
+    click.echo("\nSellable stock the storefront was told, where it changed during the after-sale steps "
+               "(before → after):")
+    for sku, location in sorted(after):
+        if after[(sku, location)] != before.get((sku, location)):
+            was = before.get((sku, location), "-")
+            click.echo(f"  {sku:14} {location:10} {was} → {after[(sku, location)]}")
     click.echo("\nCRM contacts after the sale (lifetime figures net of refunds and cancellations):")
     for email, contact in httpx.get(f"{crm_url}/_sim/received").json()["contacts"].items():
         props = contact["properties"]
@@ -229,6 +248,8 @@ def demo(messages: int, port: int, registry_port: int, keep_data: bool) -> None:
     if not keep_data:
         for name in Stack().down():  # its services hold the state of the topics about to go
             progress(f"{name} stopped (a fresh run follows)")
+        for folder in LOCAL_STATE:  # what the router and the ERP kept of the topics about to go
+            shutil.rmtree(folder, ignore_errors=True)
     infra = start_infrastructure(port, registry_port, fresh=not keep_data)
     stack = start_stack(infra)
     heading(f"round trip of {messages} records (acks=all, consumer group)")

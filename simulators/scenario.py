@@ -31,12 +31,12 @@ ORDERS: tuple[tuple[str, dict[str, Any]], ...] = (
 )
 RETURNED = [{"sku": "HOJICHA-100G", "quantity": 1, "reason": "unwanted"}]
 AFTER_SALE: tuple[tuple[str, int, dict[str, Any], str], ...] = (
-    ("cancel", FIRST_ORDER_ID + 2003, {"reason": "customer"},
-     "Shopify #2003 (CNY) cancelled by the customer: its stock holds are released"),
+    ("cancel", FIRST_ORDER_ID + 2002, {"reason": "customer"},
+     "Shopify #2002 (EUR) cancelled by the customer: its stock holds are released"),
     ("refund", FIRST_ORDER_ID + 2004,
-     {"lines": [{"sku": "YUZU-SOAP", "quantity": 1, "restock_type": "return"}],
-      "note": "one soap arrived broken", "refund_id": 509562001},
-     "Shopify #2004 (KWD, three decimals) partly refunded: 1 of 2 YUZU-SOAP, back to stock"),
+     {"lines": [{"sku": "MATCHA-40G", "quantity": 1, "restock_type": "return"}],
+      "note": "the tin arrived dented", "refund_id": 509562001},
+     "Shopify #2004 (KWD, three decimals) partly refunded: its MATCHA-40G, back to stock"),
     ("return", FIRST_ORDER_ID + 2001, {"step": "request", "return_id": 41, "lines": RETURNED},
      "Shopify #2001: the customer asks to return 1 HOJICHA-100G"),
     ("return", FIRST_ORDER_ID + 2001, {"step": "process", "return_id": 41, "lines": RETURNED},
