@@ -98,6 +98,7 @@ class IndexTailer:
         self.caught_up = threading.Event()
         """Set once every partition assigned at start was read up to its end as of then."""
         self._ends: dict[tuple[str, int], int] = {}  # rebuild target per partition still being read
+        self._undescribed: set[str] = set()  # topics the last metadata could not describe
         self._next: dict[tuple[str, int], int] = {}  # next offset to read, per assigned partition
         self._target = 0
         self._logged = 0
@@ -139,7 +140,10 @@ class IndexTailer:
                     self._ingest(batch, stop)
                 if not self.ready:
                     self._check_done(started)
-                if time.monotonic() - refreshed >= self.refresh_seconds:
+                if self._undescribed and not self.ready and time.monotonic() - refreshed >= 1.0:
+                    self._assign_new(consumer, rebuild=True)
+                    refreshed = time.monotonic()
+                elif time.monotonic() - refreshed >= self.refresh_seconds:
                     self._assign_new(consumer, rebuild=False)
                     self._measure_lag(consumer)
                     refreshed = time.monotonic()
@@ -155,8 +159,10 @@ class IndexTailer:
         wanted += sorted(t for t in topics if self.index.topics.is_dead_letters(t))
         stands = self.index.next_offsets()
         new: list[TopicPartition] = []
+        self._undescribed = set()
         for topic in wanted:
-            if topics[topic].error is not None:
+            if topics[topic].error is not None:  # e.g. no leader for a moment: not read yet, so
+                self._undescribed.add(topic)     # the rebuild is not done (asked again soon)
                 continue
             for partition in sorted(topics[topic].partitions):
                 tp = (topic, partition)
@@ -178,7 +184,7 @@ class IndexTailer:
                      len({t.topic for t in new}))
 
     def _check_done(self, started: float) -> None:
-        if any(self._next[tp] < end for tp, end in self._ends.items()):
+        if self._undescribed or any(self._next[tp] < end for tp, end in self._ends.items()):
             return
         self._ends.clear()
         self.caught_up.set()

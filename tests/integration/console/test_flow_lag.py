@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from services.console.context import Console
 from services.console.lag_history import LAG_HISTORY, LagHistory
@@ -31,7 +31,17 @@ def test_the_sampler_measures_a_group_and_the_page_shows_its_time_to_drain(
                           "enable.auto.commit": False})
 
     def commit(offset: int) -> None:
-        committer.commit(offsets=[TopicPartition(topic, 0, offset)], asynchronous=False)
+        for _ in range(40):  # a new group's coordinator may move or still load on a busy broker
+            try:
+                committer.commit(offsets=[TopicPartition(topic, 0, offset)], asynchronous=False)
+                return
+            except KafkaException as exc:
+                moving = (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE,
+                          KafkaError.COORDINATOR_LOAD_IN_PROGRESS)
+                if exc.args[0].code() not in moving:
+                    raise
+                time.sleep(0.5)
+        raise AssertionError("the group's coordinator never took the commit")
 
     history = LagHistory.for_cluster({"bootstrap.servers": kafka_bootstrap}, interval_seconds=1.0)
     try:

@@ -55,7 +55,11 @@ class FakeMessage:
 class FakeBroker:
     """Topics as lists of (key, value bytes, headers, timestamp) per partition."""
 
+    undescribed: dict[str, object]
+    """Topics whose metadata answers with an error (no leader for a moment), by name."""
+
     def __init__(self) -> None:
+        self.undescribed = {}
         self.topics: dict[str, list[list[tuple[Any, ...]]]] = {}
         self.lock = threading.Lock()
 
@@ -76,7 +80,7 @@ class FakeConsumer:
     def list_topics(self, topic: str | None = None, timeout: float = -1) -> Any:
         with self.broker.lock:
             return SimpleNamespace(topics={name: SimpleNamespace(partitions=dict.fromkeys(range(len(parts))),
-                                                                 error=None)
+                                                                 error=self.broker.undescribed.get(name))
                                            for name, parts in self.broker.topics.items()})
 
     def get_watermark_offsets(self, tp: TopicPartition, timeout: float = -1) -> tuple[int, int]:
@@ -247,6 +251,25 @@ def test_empty_topics_are_caught_up_at_once(index: JourneyIndex) -> None:
     stop, thread = running(tailer)
     try:
         assert tailer.caught_up.wait(5) and tailer.progress() == (0, 0, True)
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def test_a_topic_the_metadata_cannot_describe_keeps_the_rebuild_open_until_it_is_read(
+        index: JourneyIndex) -> None:
+    broker = FakeBroker()
+    broker.topics["bus.audit.v1"] = [[]]
+    broker.topics["orders.placed.v1"] = [[]]
+    broker.produce("orders.placed.v1", b"placed")
+    broker.undescribed["orders.placed.v1"] = KafkaError(KafkaError.LEADER_NOT_AVAILABLE)
+    tailer = IndexTailer(index, broker.consumer, Values().decode, poll_seconds=0.01)
+    stop, thread = running(tailer)
+    try:
+        assert not tailer.caught_up.wait(0.5), "caught up while a topic was not read"
+        broker.undescribed.clear()
+        assert tailer.caught_up.wait(10)
+        assert tailer.progress().done == 1
     finally:
         stop.set()
         thread.join(10)
