@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bus.contracts import models as m
-from services.inventory_sync.aftersale import Movement, OrderLedger
+from services.inventory_sync.aftersale import LedgerLine, Movement, OrderLedger
 from services.inventory_sync.stock import Credit, Level, OrderRequest, Position
 
 Source = tuple[str, int, int]
@@ -112,9 +112,22 @@ class StockBook:
             return found.sellable(location) if found else 0
 
     def restored(self, position: Position) -> None:
-        """Take a position read back from the changelog (with the orders waiting on it)."""
+        """Take a position read back from the changelog (with the orders waiting on it); once every
+        record is read, :meth:`finish_restore`."""
         self.positions[position.sku] = position
         self.parked.update(position.waiting)
+
+    def finish_restore(self) -> None:
+        """After the changelogs were read back: the orders waiting are those the *latest* position of
+        a SKU names (an older record of the SKU still names orders decided since) and that are not
+        decided (a cancelled waiting order has a ledger; a waiting record left behind waits no more)."""
+        self.parked = {}
+        for position in self.positions.values():
+            for order_id in list(position.waiting):
+                if order_id in self.decided or order_id in self.ledgers:
+                    del position.waiting[order_id]
+                else:
+                    self.parked[order_id] = position.waiting[order_id]
 
     def replay(self, source: Source) -> Outcome:
         """The decisions made while handling ``source`` earlier in this run (none the first time)."""
@@ -144,7 +157,7 @@ class StockBook:
             if earlier.source == source:
                 outcome.add(earlier)
             return
-        if request.order_id in self.decided:
+        if request.order_id in self.decided or request.order_id in self.ledgers:
             return
         unknown = {sku for sku in request.skus if not self.known(sku)}
         if not unknown or request.arrived + self.park_timeout <= now:
@@ -160,6 +173,30 @@ class StockBook:
         for request in list(self.parked.values()):
             if request.arrived + self.park_timeout <= now:
                 self._decide(request, now, source, outcome)
+
+    def cancel_waiting(self, order_id: str, outcome: Outcome) -> OrderLedger | None:
+        """Decide an order still waiting for a level as cancelled: un-parked, nothing reserved, ever.
+
+        Its ledger (every line reserved 0, the cancellation applied) goes to ``outcome`` with the
+        positions it no longer waits on, so the changelog read back on a restart has it decided and
+        waiting nowhere; a later level, the cancellation again, or the order again reserves nothing.
+        None when the order is not waiting."""
+        request = self.unpark(order_id, outcome)
+        if request is None:
+            return None
+        ledger = OrderLedger(order_id, {line_id: LedgerLine(line_id, sku, quantity, 0, None)
+                                        for line_id, sku, quantity in request.lines}, {"cancel"})
+        self.decided.add(order_id)
+        self.ledgers[order_id] = outcome.ledgers[order_id] = ledger
+        return ledger
+
+    def unpark(self, order_id: str, outcome: Outcome | None = None) -> OrderRequest | None:
+        """Stop ``order_id`` waiting for levels (its positions touched in ``outcome``); the request, if it waited."""
+        request = self.parked.pop(order_id, None)
+        for position in self.positions.values():
+            if position.waiting.pop(order_id, None) is not None and outcome is not None:
+                outcome.touch(position.sku)
+        return request
 
     def give_back(self, ledger: OrderLedger, moves: list[Movement] | None, key: str, at: datetime,
                   outcome: Outcome) -> None:

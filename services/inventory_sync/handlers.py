@@ -10,10 +10,23 @@
 * After the sale, a cancellation (``orders.cancellations.v1``), a refund (``orders.refunds.v1``)
   or a return (``orders.returns.v1``) gives units back once (rules in :mod:`.aftersale`); its
   order's ledger is recorded with the positions it changed. One for an order inventory-sync has
-  not decided (never seen, still waiting for a stock level, or not read yet: a refund consumed
-  before its order in a backlog) is dead-lettered at once with that reason
-  (:class:`~bus.errors.NotFound`), before anything changes: ``ecombus dlq replay inventory-sync``
-  applies it once the order is decided.
+  never seen (unknown, or not read yet: a refund consumed before its order in a backlog) is
+  dead-lettered at once with that reason (:class:`~bus.errors.NotFound`), before anything
+  changes: ``ecombus dlq replay inventory-sync`` applies it once the order is decided.
+* An order still waiting for a SKU's first level (``parked``) and then cancelled is decided as
+  cancelled: it stops waiting and gets a ledger with nothing reserved and the cancellation
+  applied, recorded in the same transaction as the positions it no longer waits on, so neither
+  the level that comes later, the cancellation or the order delivered again, nor a restart that
+  reads the changelogs back reserves it. No StockReservation and no OrderStatusChanged is
+  published for it: nothing was reserved, and order-capture already said CANCELLED (statuses
+  never go back, so a RESERVED or BACKORDERED after it would be wrong).
+* A refund or a received return of an order still waiting is dead-lettered with that reason
+  (it waits for a stock level; replay once it is decided, at most ``park_timeout`` later). Not
+  applied to the waiting order on purpose: a ``CANCEL`` line could shrink what it will reserve,
+  but ``RETURN`` lines and returns restock units shipped, which an order not decided has none of
+  to count against, and keeping a refund's dedupe key on a waiting order would need state the
+  changelog does not keep; replayed once the order is decided, each is applied once by the
+  ledger's rules.
 
 Every record handled, our own net levels included, also decides the orders that waited too long
 for a level (so in a bus that falls silent they wait until the next record). After it, each
@@ -88,8 +101,10 @@ class StockKeeper:
             self._emit(outcome, order.meta, ctx)
 
     def release_cancelled(self, event: m.OrderCancelled, ctx: Context) -> None:
-        """Release the cancelled order's units still reserved (when ``restock``), once."""
-        self._give_back(event.order_id, "cancellation", event.meta, ctx, lambda ledger: ledger.cancel(event))
+        """Release the cancelled order's units still reserved (when ``restock``), once; an order still
+        waiting for a stock level is decided as cancelled, with nothing reserved."""
+        self._give_back(event.order_id, "cancellation", event.meta, ctx, lambda ledger: ledger.cancel(event),
+                        cancels=True)
 
     def restock_refund(self, event: m.OrderRefunded, ctx: Context) -> None:
         """Release the refund's CANCEL lines and restock its RETURN lines, once per refund id."""
@@ -102,17 +117,28 @@ class StockKeeper:
                         lambda ledger: ledger.receive(event))
 
     def _give_back(self, order_id: str, what: str, cause: m.Meta, ctx: Context,
-                   rule: Callable[[OrderLedger], list[Movement] | None]) -> None:
+                   rule: Callable[[OrderLedger], list[Movement] | None], *, cancels: bool = False) -> None:
         now, source = self._clock(), (ctx.topic, ctx.partition, ctx.offset)
         at = datetime.fromtimestamp(ctx.timestamp_ms / 1000, UTC) if ctx.timestamp_ms else now
         with self.book.lock:
             ledger = self.book.ledgers.get(order_id)
-            if ledger is None:
-                waiting = " (it waits for a stock level)" if order_id in self.book.parked else ""
-                raise NotFound(f"{what} for order {order_id}, which inventory-sync has not decided{waiting}: "
+            waiting = order_id in self.book.parked
+            if ledger is None and waiting and not cancels:
+                raise NotFound(f"{what} for order {order_id}, which inventory-sync has not decided (it waits "
+                               "for a stock level, decided when the level comes or after "
+                               f"{self.book.park_timeout.total_seconds():g} s): replay once it is decided")
+            if ledger is None and not waiting:
+                raise NotFound(f"{what} for order {order_id}, which inventory-sync has not decided: "
                                "unknown order, or not read yet; replay once it is decided")
             outcome = self.book.replay(source)
-            self.book.expire(now, source, outcome)
+            self.book.expire(now, source, outcome)  # may decide the waiting order first: then released
+            ledger = self.book.ledgers.get(order_id)
+            if ledger is None:
+                self.book.cancel_waiting(order_id, outcome)
+                ctx.log.info("order %s cancelled while it waited for a stock level: decided with nothing "
+                             "reserved", order_id)
+                self._emit(outcome, cause, ctx)
+                return
             moves = rule(ledger)
             if moves is None:
                 ctx.log.info("%s of order %s already applied", what, order_id)

@@ -81,6 +81,7 @@ class InventorySync:
                     self.book.ledgers[ledger.order_id] = ledger
             for msg in read_to_end(client, settings.reservations_topic, timeout):
                 self.book.decided.add((msg.key() or b"").decode())
+            self.book.finish_restore()
         book = self.book
         log.info("restored %d SKU positions, %d decided orders (%d with a ledger), %d orders waiting for "
                  "stock", len(book.positions), len(book.decided), len(book.ledgers), len(book.parked))

@@ -219,3 +219,64 @@ def test_sigkill_mid_stream_of_refunds_then_restart_restocks_each_unit_once(
     assert _available(storefront) == final, "each refunded unit back once: none lost, none twice"
     assert not [msg for msg in read_all(kafka_bootstrap, "dlq.inventory-sync")
                 if header_dict(msg.headers())["__connect.errors.topic"] == settings.refunds_topic]
+
+
+def _run(settings: InventorySyncSettings, bootstrap: str, group: str) -> tuple[Any, threading.Event,
+                                                                                threading.Thread]:
+    """inventory-sync in this process (its book, the stop flag, the thread running it)."""
+    assembly = Assembly(SERVICE, admin=("127.0.0.1", 0))
+    sync = build(assembly, settings, RuntimeSettings(group_id=group, audit=False),
+                 KafkaSettings(bootstrap_servers=bootstrap))
+    stop = threading.Event()
+    thread = threading.Thread(target=assembly.run, args=(stop,), daemon=True)
+    thread.start()
+    return sync, stop, thread
+
+
+def _stop(stop: threading.Event, thread: threading.Thread) -> None:
+    stop.set()
+    thread.join(60)
+    assert not thread.is_alive()
+
+
+def test_an_order_cancelled_while_it_waits_for_a_level_is_never_reserved_across_a_restart(
+        kafka_bootstrap: str, schema_registry_url: str, storefront: HttpServer,
+        settings: InventorySyncSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The order names a SKU with no level yet, so it waits; its cancellation decides it with nothing
+    reserved (not dead-lettered), and neither the restart that reads the changelogs back nor the level
+    arriving after it brings the hold back. A waiting order not cancelled still gets its units."""
+    monkeypatch.setenv("SCHEMA_REGISTRY_URL", schema_registry_url)
+    settings = settings.model_copy(update={"park_seconds": 600.0})
+    group = f"ecombus.test.{settings.orders_topic}"
+    cancelled, kept = _order_of(6101, "TEA-05", 3), _order_of(6102, "TEA-06", 2)
+    sync, stop, thread = _run(settings, kafka_bootstrap, group)
+    try:
+        _produce(kafka_bootstrap, settings, [cancelled, kept])
+        assert wait_for(lambda: {cancelled.order_id, kept.order_id} <= set(sync.book.parked), timeout=60)
+        _produce(kafka_bootstrap, settings, [_cancel(cancelled)])
+        assert wait_for(lambda: _settled(kafka_bootstrap, settings, group), timeout=60)
+        assert set(sync.book.parked) == {kept.order_id}
+    finally:
+        _stop(stop, thread)
+
+    sync, stop, thread = _run(settings, kafka_bootstrap, group)  # reads the changelogs back
+    try:
+        def restored() -> bool:
+            with sync.book.lock:  # held by the whole restore
+                return cancelled.order_id in sync.book.ledgers
+
+        assert wait_for(restored, timeout=60), "never restored"
+        assert set(sync.book.parked) == {kept.order_id}, "the restart brought the cancelled order back"
+        _produce(kafka_bootstrap, settings, [_level("TEA-05", 10, 0), _level("TEA-06", 10, 0),
+                                             _cancel(cancelled)])  # and the cancellation redelivered
+        assert wait_for(lambda: _settled(kafka_bootstrap, settings, group)
+                        and _available(storefront).keys() >= {700_005, 700_006}, timeout=60)
+        assert wait_for(lambda: _available(storefront) == {700_005: 10, 700_006: 8}, timeout=30), \
+            _available(storefront)
+    finally:
+        _stop(stop, thread)
+
+    reserved = [msg.key() for msg in read_all(kafka_bootstrap, settings.reservations_topic)]
+    assert reserved == [kept.order_id.encode()], "the cancelled order was never reserved"
+    assert not [msg for msg in read_all(kafka_bootstrap, "dlq.inventory-sync")
+                if header_dict(msg.headers())["__connect.errors.topic"] == settings.cancellations_topic]

@@ -13,7 +13,7 @@ from bus.contracts import models as m
 from bus.contracts.examples import examples, meta, money
 from bus.errors import NotFound
 from bus.runtime.handlers import Context
-from services.inventory_sync.allocation import StockBook
+from services.inventory_sync.allocation import Outcome, StockBook
 from services.inventory_sync.changelog import (
     ledger_from_record,
     ledger_record,
@@ -186,6 +186,115 @@ def test_an_event_for_an_order_waiting_for_a_level_says_so() -> None:
     keeper.reserve_stock(order(2, ("SENCHA-80G", 1)), _ctx("orders.placed.v1"))
     with pytest.raises(NotFound, match="it waits for a stock level"):
         keeper.restock_refund(_refund("r-2", (1, R.RETURN), number=2), _ctx())
+
+
+def _waiting_cancelled(*contexts: Context) -> tuple[StockKeeper, Context]:
+    """Order 2 (2 x SENCHA-80G, 1 x MATCHA-40G) waits for SENCHA's first level, then is cancelled
+    (``contexts`` collect the records handled before the cancellation)."""
+    keeper = _keeper()
+    placed = contexts[0] if contexts else _ctx("orders.placed.v1")
+    keeper.reserve_stock(order(2, ("SENCHA-80G", 2), (SKU, 1)), placed)
+    assert order(2).order_id in keeper.book.parked
+    cancelled = replace(_cancel(), order_id=order(2).order_id)
+    keeper.release_cancelled(cancelled, ctx := _ctx("orders.cancellations.v1"))
+    return keeper, ctx
+
+
+def _restored(book: StockBook, *contexts: Context) -> StockBook:
+    """The book a restart reads back: every changelog record ``contexts`` emitted, in order (older
+    records of a SKU first, as a changelog not compacted yet holds them), else the book's own."""
+    restored = StockBook(SETTLE, timedelta(minutes=5))
+    records = [o.value for ctx in contexts for o in ctx.outputs if o.topic == SETTINGS.changelog_topic] \
+        if contexts else [position_record(p) for p in book.positions.values()]
+    for record in records:
+        restored.restored(position_from_record(record))
+    for ledger in book.ledgers.values():
+        restored.ledgers[ledger.order_id] = ledger_from_record(ledger_record(ledger))
+    restored.decided |= book.decided
+    restored.finish_restore()
+    return restored
+
+
+def test_a_cancellation_of_an_order_waiting_for_a_level_decides_it_cancelled_with_nothing_reserved() -> None:
+    keeper, ctx = _waiting_cancelled()
+    order_id = order(2).order_id
+    assert order_id not in keeper.book.parked
+    assert order_id not in keeper.book.positions["SENCHA-80G"].waiting
+    (ledger,) = [o.value for o in ctx.outputs if o.topic == SETTINGS.ledger_topic]
+    assert ledger["applied"] == ["cancel"] and [ln["reserved"] for ln in ledger["lines"]] == [0, 0]
+    (position,) = [o.value for o in ctx.outputs if o.topic == SETTINGS.changelog_topic]
+    assert position["sku"] == "SENCHA-80G" and position["waiting"] == [], "recorded as waiting no more"
+    assert not [o for o in ctx.outputs if o.topic in (SETTINGS.reservations_topic, SETTINGS.status_topic)], \
+        "nothing reserved to announce; order-capture said CANCELLED already"
+    keeper.apply_level(level("SENCHA-80G", TOKYO, 5), later_ctx := _ctx("inventory.levels.v1"))
+    assert keeper.book.sellable("SENCHA-80G", TOKYO) == 5 and _sellable(keeper) == 7
+    assert not [o for o in later_ctx.outputs if o.topic == SETTINGS.reservations_topic]
+
+
+def test_a_waiting_order_cancelled_reserves_nothing_after_a_restart_nor_when_delivered_again() -> None:
+    keeper, ctx = _waiting_cancelled()
+    again = StockKeeper(_restored(keeper.book), SKU_MAP, SETTINGS, clock=lambda: later(2))
+    assert order(2).order_id not in again.book.parked
+    again.release_cancelled(replace(_cancel(), order_id=order(2).order_id), _ctx("orders.cancellations.v1"))
+    again.reserve_stock(order(2, ("SENCHA-80G", 2), (SKU, 1)), placed := _ctx("orders.placed.v1"))
+    again.apply_level(level("SENCHA-80G", TOKYO, 5), _ctx("inventory.levels.v1"))
+    assert not [o for o in placed.outputs if o.topic == SETTINGS.reservations_topic]
+    assert again.book.sellable("SENCHA-80G", TOKYO) == 5 and _sellable(again) == 7
+    assert not again.book.positions["SENCHA-80G"].holds
+
+
+def test_a_restart_reading_the_waiting_record_before_the_cancelled_one_does_not_wait_again() -> None:
+    keeper, cancelled = _waiting_cancelled(placed := _ctx("orders.placed.v1"))
+    book = _restored(keeper.book, placed, cancelled)
+    assert book.parked == {} and book.positions["SENCHA-80G"].waiting == {}
+    book.expire(later(2) + timedelta(hours=1), ("orders.placed.v1", 0, 99), outcome := Outcome())
+    assert outcome.decisions == {}, "the cancelled order's wait never runs out into a reservation"
+
+
+def test_a_restart_does_not_wait_again_for_an_order_a_level_decided() -> None:
+    keeper = _keeper()
+    keeper.reserve_stock(order(2, ("SENCHA-80G", 2)), placed := _ctx("orders.placed.v1"))
+    keeper.apply_level(level("SENCHA-80G", TOKYO, 5), levelled := _ctx("inventory.levels.v1"))
+    assert keeper.book.sellable("SENCHA-80G", TOKYO) == 3
+    book = _restored(keeper.book, placed, levelled)
+    assert book.parked == {}
+    book.expire(later(2) + timedelta(hours=1), ("orders.placed.v1", 0, 99), outcome := Outcome())
+    assert outcome.decisions == {} and book.sellable("SENCHA-80G", TOKYO) == 3, "decided once, held once"
+
+
+def test_the_same_cancellation_handed_again_after_an_abort_emits_the_ledger_and_positions_again() -> None:
+    keeper, first = _waiting_cancelled()
+    record = replace(_cancel(), order_id=order(2).order_id)
+    handed = Context(topic=first.topic, partition=first.partition, offset=first.offset, key=None,
+                     headers=[], timestamp_ms=first.timestamp_ms)
+    keeper.release_cancelled(record, handed)
+    topics = [o.topic for o in handed.outputs]
+    assert SETTINGS.ledger_topic in topics and SETTINGS.changelog_topic in topics
+    (ledger,) = [o.value for o in handed.outputs if o.topic == SETTINGS.ledger_topic]
+    assert ledger["applied"] == ["cancel"]
+    sencha = [o.value for o in handed.outputs if o.topic == SETTINGS.changelog_topic
+              and o.value["sku"] == "SENCHA-80G"]
+    assert sencha and sencha[0]["waiting"] == []
+
+
+def test_a_waiting_order_whose_wait_ran_out_is_decided_then_its_cancellation_releases_it() -> None:
+    keeper = _keeper()
+    keeper.reserve_stock(order(2, (SKU, 2), ("SENCHA-80G", 1)), _ctx("orders.placed.v1"))
+    assert _sellable(keeper) == 7
+    keeper._clock = lambda: later(2) + timedelta(minutes=10)
+    keeper.release_cancelled(replace(_cancel(), order_id=order(2).order_id), _ctx("orders.cancellations.v1"))
+    assert order(2).order_id in keeper.book.decided and _sellable(keeper) == 7, \
+        "decided (2 held) when the wait ran out, then released by the cancellation"
+
+
+def test_a_refund_of_an_order_waiting_for_a_level_is_dead_lettered_with_the_reason() -> None:
+    keeper = _keeper()
+    keeper.reserve_stock(order(2, ("SENCHA-80G", 1)), _ctx("orders.placed.v1"))
+    with pytest.raises(NotFound, match=r"refund r-2 for order .*, which inventory-sync has not decided "
+                                       r"\(it waits for a stock level, decided when the level comes or "
+                                       r"after 300 s\): replay once it is decided"):
+        keeper.restock_refund(_refund("r-2", (1, R.CANCEL), number=2), _ctx())
+    assert order(2).order_id in keeper.book.parked, "still waiting: the refund changed nothing"
 
 
 def test_ledger_and_credits_survive_the_changelog_and_still_dedupe() -> None:

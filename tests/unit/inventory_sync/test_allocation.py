@@ -80,6 +80,7 @@ def test_a_line_that_already_holds_stock_takes_nothing_more() -> None:
     _reserve(book, placed)
     book.recent.clear()
     book.decided.clear()  # the hold was committed, the decision was not (aborted transaction)
+    book.ledgers.clear()  # nor the ledger, written with the decision
     assert _only(_reserve(book, placed)).result == R.RESERVED
     assert book.sellable("MATCHA-40G", "TOKYO-1") == 3
 
