@@ -122,12 +122,13 @@ def examples() -> dict[str, m.Event]:
                                                gateway="shopify_payments", status="success",
                                                amount=m.Money(amount=Decimal("19.31"), currency="USD"),
                                                processed_at=PLACED_AT)],
-            reason="the tin arrived dented"),
+            reason="the tin arrived dented", order_number=order.order_number),
         "ReturnUpdated": m.ReturnUpdated(
             meta=meta("shopify:return:945000954:RECEIVED", **caused), order_id=order.order_id,
             return_id="945000954", status=m.ReturnStatus.RECEIVED,
             lines=[m.ReturnLine(line_id="13990001", sku="MATCHA-40G", quantity=1, reason="DEFECTIVE")],
-            requested_at=PLACED_AT, received_at=PLACED_AT, location="TOKYO-1"),
+            requested_at=PLACED_AT, received_at=PLACED_AT, location="TOKYO-1",
+            order_number=order.order_number),
         "DisputeUpdated": m.DisputeUpdated(
             meta=meta("shopify:dispute:598735659:NEEDS_RESPONSE", **caused), order_id=order.order_id,
             dispute_id="598735659", kind="chargeback", status=m.DisputeStatus.NEEDS_RESPONSE,

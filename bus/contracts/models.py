@@ -708,6 +708,10 @@ class OrderRefunded:
         total: All the money this refund gives back (lines, shipping and tax).
         transactions: The gateway transactions that moved the money.
         reason: Why, in words (the platform's note or reason).
+        order_number: The order's number as the shop and the ERP's order import show it
+            (OrderPlaced.order_number, e.g. #1042), when the platform's event says it or order-
+            capture looked the order up; null otherwise (readers fall back to the platform's
+            order id).
     """
 
     AVRO_NAME: ClassVar[str] = "ecombus.v1.OrderRefunded"
@@ -723,6 +727,7 @@ class OrderRefunded:
     total: MoneySet
     transactions: list[PaymentTransaction] = field(default_factory=list)
     reason: str | None = None
+    order_number: str | None = None
 
     def to_avro(self) -> dict[str, Any]:
         """This record as the dict fastavro writes."""
@@ -738,6 +743,7 @@ class OrderRefunded:
             "total": self.total.to_avro(),
             "transactions": [v.to_avro() for v in self.transactions],
             "reason": self.reason,
+            "order_number": self.order_number,
         }
 
     @classmethod
@@ -755,6 +761,7 @@ class OrderRefunded:
             total=MoneySet.from_avro(data["total"]),
             transactions=[PaymentTransaction.from_avro(v) for v in data["transactions"]],
             reason=data.get("reason"),
+            order_number=data.get("order_number"),
         )
 
 
@@ -1229,6 +1236,10 @@ class ReturnUpdated:
         requested_at: When the return was requested.
         received_at: When the units were received back (status RECEIVED).
         location: The platform's location the units come back to, when it says.
+        order_number: The order's number as the shop and the ERP's order import show it
+            (OrderPlaced.order_number, e.g. #1042), when the platform's event says it or order-
+            capture looked the order up; null otherwise (readers fall back to the platform's
+            order id).
     """
 
     AVRO_NAME: ClassVar[str] = "ecombus.v1.ReturnUpdated"
@@ -1241,6 +1252,7 @@ class ReturnUpdated:
     requested_at: datetime | None = None
     received_at: datetime | None = None
     location: str | None = None
+    order_number: str | None = None
 
     def to_avro(self) -> dict[str, Any]:
         """This record as the dict fastavro writes."""
@@ -1253,6 +1265,7 @@ class ReturnUpdated:
             "requested_at": self.requested_at,
             "received_at": self.received_at,
             "location": self.location,
+            "order_number": self.order_number,
         }
 
     @classmethod
@@ -1267,6 +1280,7 @@ class ReturnUpdated:
             requested_at=data.get("requested_at"),
             received_at=data.get("received_at"),
             location=data.get("location"),
+            order_number=data.get("order_number"),
         )
 
 

@@ -191,7 +191,8 @@ class StockBook:
         return ledger
 
     def unpark(self, order_id: str, outcome: Outcome | None = None) -> OrderRequest | None:
-        """Stop ``order_id`` waiting for levels (its positions touched in ``outcome``); the request, if it waited."""
+        """Stop ``order_id`` waiting for levels (its positions touched in ``outcome``); the request,
+        if it waited."""
         request = self.parked.pop(order_id, None)
         for position in self.positions.values():
             if position.waiting.pop(order_id, None) is not None and outcome is not None:

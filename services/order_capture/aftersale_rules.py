@@ -64,6 +64,8 @@ class AfterSaleTopics:
         return (self.cancellations, self.refunds, self.returns, self.disputes)
 
 
+LookupOrder = Callable[[int], Mapping[str, Any] | None]
+"""A Shopify order id → the order (``name``, ``line_items``), None when it cannot be looked up."""
 FetchRefunds = Callable[[Mapping[str, Any]], tuple[Mapping[str, Any], list[Any], list[Any]]]
 """A thin BigCommerce webhook → (the order, its products, its v3 refunds)."""
 
@@ -83,14 +85,19 @@ class AfterSale:
         return Publication.combined([Publication((e.meta.event_id,), (
             Record(self.topics.of(e), e.order_id, e, e.meta.event_id),)) for e in events], note)
 
-    def shopify(self, topic: str, body: Mapping[str, Any], shop: str, when: datetime) -> Publication:
-        """A Shopify after-sale webhook (``topic`` in :data:`SHOPIFY_TOPICS`)."""
+    def shopify(self, topic: str, body: Mapping[str, Any], shop: str, when: datetime,
+                lookup: LookupOrder | None = None) -> Publication:
+        """A Shopify after-sale webhook (``topic`` in :data:`SHOPIFY_TOPICS`); ``lookup`` gives a refund's
+        or a return's order (its number, its lines' SKUs) when the admin API is configured."""
         if topic == "orders/cancelled":
             events: list[a.AfterSaleEvent] = sa.order_cancelled(body, shop)
         elif topic == "refunds/create":
-            events = [sa.order_refunded(body, shop)]
+            order = lookup(platform_id(body.get("order_id"), "order_id")) if lookup else None
+            events = [sa.order_refunded(body, shop, order=order)]
         elif topic in sa.RETURN_TOPICS:
-            events = [sa.return_updated(body, shop, topic, when)]
+            ref = sa.order_ref(body, topic)
+            order = lookup(ref) if lookup and ref is not None else None
+            events = [sa.return_updated(body, shop, topic, when, order)]
         else:
             events = [sa.dispute_updated(body, shop, when)]
         return self.publication(events, f"Shopify {topic}: nothing after the sale")
@@ -101,7 +108,8 @@ class AfterSale:
             events: list[a.AfterSaleEvent] = sa.order_cancelled(order, shop)
         else:
             ref = platform_id(order.get("id"), "id")
-            events = [sa.order_refunded(r, shop, order_id_ref=ref, order_currency=order.get("currency"))
+            events = [sa.order_refunded(r, shop, order_id_ref=ref, order_currency=order.get("currency"),
+                                        order=order)
                       for r in objects(order.get("refunds"), "refunds")]
         return self.publication(events, "the reconciled order was neither cancelled nor refunded")
 

@@ -99,4 +99,5 @@ def order_refunded(refund: Mapping[str, Any], order: Mapping[str, Any], products
         shipping=a.total(shipping, currency) if shipping else None,
         tax=mn.money_set(mn.money(tax, currency, "total_tax")) if tax not in (None, "") else None,
         total=mn.money_set(mn.money(refund.get("total_amount"), currency, "total_amount")),
-        transactions=transactions, reason=text(refund.get("reason"), "reason"))
+        transactions=transactions, reason=text(refund.get("reason"), "reason"),
+        order_number=order_id.rsplit(":", 1)[-1])  # BigCommerce's order number is its id (OrderPlaced)

@@ -4,6 +4,10 @@
   "total"}``); their lines come from ``GET /wp-json/wc/v3/orders/<id>/refunds``.
 * BigCommerce: a refund or status webhook carries only the order id; the refunds come from
   ``GET /stores/<hash>/v3/orders/<id>/payment_actions/refunds`` (``{"data": [...]}``).
+* Shopify: a ``refunds/create`` or ``returns/*`` body names its order by id only, and a return's
+  lines by line item id only; the order's ``name`` and ``line_items`` come from
+  ``GET /admin/api/2024-10/orders/<id>.json?fields=id,name,line_items`` (an order the API does
+  not know: None, published without them).
 
 Transient API failures (timeouts, 429, 5xx) are :class:`~bus.errors.TransientError` from
 :class:`~bus.http.ApiClient`: the intake stage retries the delivery within its budget.
@@ -14,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bus.errors import InvalidInput
+from bus.errors import InvalidInput, PermanentError
 from bus.http import ApiClient
 from bus.webhooks.body import parse_json
 from services.order_capture import bigcommerce_aftersale as bc_after
@@ -53,3 +57,26 @@ def bigcommerce_refunds(api: ApiClient, webhook: Mapping[str, Any]) -> list[Any]
     if not isinstance(refunds, list):
         raise InvalidInput("the BigCommerce refunds API did not answer a data array", field="data")
     return refunds
+
+
+SHOPIFY_ORDER_PATH = "/admin/api/2024-10/orders/{id}.json"
+
+
+def shopify_order(api: ApiClient, order_ref: int) -> dict[str, Any] | None:
+    """The Shopify order's ``id``, ``name`` and ``line_items``; None when the API answers 404.
+
+    Raises:
+        InvalidInput: the API did not answer ``{"order": {...}}``.
+    """
+    try:
+        response = api.request("GET", SHOPIFY_ORDER_PATH.format(id=order_ref),
+                               params={"fields": "id,name,line_items"}, headers=ACCEPT)
+    except PermanentError as exc:
+        if " answered 404" in str(exc):
+            return None
+        raise
+    found = parse_json(response.content)
+    order = found.get("order") if isinstance(found, dict) else None
+    if not isinstance(order, dict):
+        raise InvalidInput("the Shopify orders API did not answer an order object", field="order")
+    return order

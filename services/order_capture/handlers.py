@@ -54,7 +54,7 @@ from bus.webhooks.publication import Publication, Record
 from services.order_capture import bigcommerce, fetch, shopify, woocommerce
 from services.order_capture import bigcommerce_aftersale as bc_after
 from services.order_capture import shopify_aftersale as shopify_after
-from services.order_capture.aftersale_rules import SHOPIFY_TOPICS, AfterSale, AfterSaleTopics
+from services.order_capture.aftersale_rules import SHOPIFY_TOPICS, AfterSale, AfterSaleTopics, LookupOrder
 from services.order_capture.orders import customer_upserted, status_changed
 
 
@@ -162,13 +162,17 @@ class OrderCapture:
         bigcommerce_api: the BigCommerce API client (thin webhooks); None refuses them with 503.
         clock: wall clock, for status events without a timestamp.
         woocommerce_api: the WooCommerce REST API, for refunds' lines (None: summaries only).
+        shopify_api, shopify_shop: the Shopify admin API of that shop (reconciliation's), to look up
+            the order of a refund or a return: its number and its lines' SKUs (None: not looked up).
     """
 
     def __init__(self, topics: Topics, bigcommerce_api: ApiClient | None = None,
-                 clock: Callable[[], float] = time.time, *, woocommerce_api: ApiClient | None = None) -> None:
+                 clock: Callable[[], float] = time.time, *, woocommerce_api: ApiClient | None = None,
+                 shopify_api: ApiClient | None = None, shopify_shop: str | None = None) -> None:
         self.topics = topics
         self.after_sale = AfterSale(topics.after_sale)
         self.bigcommerce_api, self.woocommerce_api = bigcommerce_api, woocommerce_api
+        self.shopify_api, self.shopify_shop = shopify_api, shopify_shop
         self._clock = clock
 
     def placed(self, order: m.OrderPlaced, customer: m.CustomerUpserted | None,
@@ -236,7 +240,8 @@ class OrderCapture:
             after = self.after_sale.shopify(topic, order, shop, self._when(delivery))
             return Publication.combined([status, after])
         if topic in SHOPIFY_TOPICS:
-            return self.after_sale.shopify(topic, order, shop, self._when(delivery))
+            return self.after_sale.shopify(topic, order, shop, self._when(delivery),
+                                           self._shopify_lookup(shop))
         return Publication.ignored(f"Shopify topic {topic or '(none)'} is not handled")
 
     def woocommerce(self, delivery: Delivery) -> Publication:
@@ -282,6 +287,13 @@ class OrderCapture:
         triggered = delivery.headers.get("x-shopify-triggered-at")
         return utc(triggered, "X-Shopify-Triggered-At") if triggered else datetime.fromtimestamp(
             delivery.received_at, UTC)
+
+    def _shopify_lookup(self, shop: str) -> LookupOrder | None:
+        """How to look up an order of ``shop`` (None: the admin API is not configured for that shop)."""
+        api = self.shopify_api
+        if api is None or shop.strip().lower() != self.shopify_shop:
+            return None
+        return lambda ref: fetch.shopify_order(api, ref)
 
     def _woocommerce_refunds(self, order: dict[str, Any], order_ref: str) -> dict[str, Any]:
         return fetch.woocommerce_refunds(self.woocommerce_api, order, order_ref)

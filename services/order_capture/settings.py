@@ -59,7 +59,8 @@ class OrderCaptureSettings(BaseSettings):
             from (``/wp-json/wc/v3/orders/<id>/refunds``): an ``order.updated`` lists only refund
             summaries; without it those summaries are published (total, no lines).
         shopify_api_url / shopify_api_token / shopify_shop_domain: the Shopify admin API that
-            reconciliation lists orders from; reconciliation is off without a URL.
+            reconciliation lists orders from, and that the intake looks up a refund's or a return's
+            order in (its number, a return line's SKU) for that shop; both off without a URL.
         reconcile_interval_seconds: pause between two reconciliation passes (0: off).
         reconcile_overlap_seconds: each window starts this much before the previous end.
         reconcile_lookback_seconds: the first window's length when no cursor is stored yet.

@@ -11,9 +11,18 @@ Payloads are Shopify's REST webhook bodies (API 2024-10 and later):
   ``refunds`` in ``orders/cancelled`` and in the admin API's order listing (reconciliation).
 * ``orders/cancelled``: the order with ``cancelled_at``, ``cancel_reason`` and its ``refunds``.
 * ``returns/request|approve|decline|cancel|close|reopen`` and ``returns/process`` (the units
-  processed back at a location: RECEIVED): a ``Return`` (``id``, ``status``, ``order`` {``id``}
-  or ``order_id``, ``return_line_items[]`` with ``quantity``, ``return_reason`` and
-  ``fulfillment_line_item.line_item.id``). The topic decides the status.
+  processed back at a location: RECEIVED): a ``Return`` (``id``, ``name`` ``#1042-R1``,
+  ``status``, ``order`` {``id``} or ``order_id``, ``return_line_items[]`` with ``quantity``,
+  ``return_reason`` and ``fulfillment_line_item.line_item.id``). The topic decides the status.
+  The body names no SKU: each line's comes from the order (its ``line_items[]`` ``id`` →
+  ``sku``), looked up by order-capture through the admin API when it is configured for the shop
+  (:func:`line_skus`); else the lines carry none.
+
+The order's number (``name``, ``#1042``: what OrderPlaced.order_number and the ERP's order
+import name the order by) is in ``orders/cancelled`` and reconciled orders; a return's comes
+from the order looked up, else from its own ``name`` (``#1042-R1``); a ``refunds/create``'s only
+from the order looked up. Without it the events carry none and the ERP routes fall back to the
+platform's order id.
 * ``disputes/create|update``: a ``Dispute`` (``id``, ``order_id``, ``type``, ``amount``,
   ``currency``, ``reason``, ``status``, ``evidence_due_by``, ``initiated_at``).
 
@@ -24,6 +33,7 @@ Shopify sends for a dispute on no order, included): the intake dead-letters the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -88,13 +98,38 @@ def refund_currency(refund: Mapping[str, Any], order_currency: str | None = None
     raise InvalidInput("the refund names no currency", field="currency")
 
 
-def _line(item: Mapping[str, Any], currency: str, legacy_restock: bool | None) -> m.RefundLine:
+def line_skus(order: Mapping[str, Any] | None) -> dict[str, str | None]:
+    """An order's line item ids (as text) → their SKUs (None for a line without one).
+
+    Raises:
+        InvalidInput: ``line_items`` or an id is malformed.
+    """
+    if not order:
+        return {}
+    return {str(platform_id(line.get("id"), "line_items.id")): text(line.get("sku"), "line_items.sku")
+            for line in objects(order.get("line_items"), "line_items")}
+
+
+def order_number(order: Mapping[str, Any] | None) -> str | None:
+    """The order's number as OrderPlaced names it (its ``name``, ``#1042``), when ``order`` says."""
+    return text(order.get("name"), "name") if order else None
+
+
+def return_order_number(body: Mapping[str, Any]) -> str | None:
+    """The order's number in a Return's ``name`` (``#1042-R1`` → ``#1042``), None when it has none."""
+    found = re.fullmatch(r"(.+)-R\d+", str(body.get("name") or "").strip())
+    return found.group(1) if found else None
+
+
+def _line(item: Mapping[str, Any], currency: str, legacy_restock: bool | None,
+          skus: Mapping[str, str | None]) -> m.RefundLine:
     kind = a.restock_type(item.get("restock_type"), legacy_restock=legacy_restock)
     location = item.get("location_id")
+    line_id = str(platform_id(item.get("line_item_id"), "refund_line_items.line_item_id"))
     return m.RefundLine(
-        line_id=str(platform_id(item.get("line_item_id"), "refund_line_items.line_item_id")),
+        line_id=line_id,
         sku=text(mapping(item.get("line_item"), "refund_line_items.line_item").get("sku"),
-                 "refund_line_items.line_item.sku"),
+                 "refund_line_items.line_item.sku") or skus.get(line_id),
         quantity=quantity(item.get("quantity"), "refund_line_items.quantity"),
         amount=_set(item, "subtotal_set", "subtotal", currency, "refund_line_items"),
         restock=kind in a.RESTOCKING, restock_type=kind,
@@ -115,8 +150,11 @@ def _adjustments(refund: Mapping[str, Any], kind: str, currency: str) -> list[m.
 
 
 def order_refunded(refund: Mapping[str, Any], shop: str, *, order_id_ref: int | None = None,
-                   order_currency: str | None = None) -> m.OrderRefunded:
-    """The OrderRefunded of a Shopify refund (a ``refunds/create`` body or an order's ``refunds[]``).
+                   order_currency: str | None = None,
+                   order: Mapping[str, Any] | None = None) -> m.OrderRefunded:
+    """The OrderRefunded of a Shopify refund (a ``refunds/create`` body or an order's ``refunds[]``);
+    ``order`` (the refunded order, when known) gives its number and the SKU of a line the refund
+    does not describe.
 
     The total is lines + their tax + shipping (``refund_shipping_lines``, else adjustments of kind
     ``shipping_refund``) + its tax + ``refund_discrepancy`` adjustments; when that is zero (an
@@ -131,7 +169,8 @@ def order_refunded(refund: Mapping[str, Any], shop: str, *, order_id_ref: int | 
     currency = refund_currency(refund, order_currency)
     items = objects(refund.get("refund_line_items"), "refund_line_items")
     legacy = refund.get("restock") if isinstance(refund.get("restock"), bool) else None
-    lines = [_line(item, currency, legacy) for item in items]
+    skus = line_skus(order)
+    lines = [_line(item, currency, legacy, skus) for item in items]
     taxes = [_set(item, "total_tax_set", "total_tax", currency, "refund_line_items") for item in items]
     shipping_lines = objects(refund.get("refund_shipping_lines"), "refund_shipping_lines")
     shipping = ([_set(s, "subtotal_amount_set", "subtotal_amount", currency, "refund_shipping_lines")
@@ -155,7 +194,7 @@ def order_refunded(refund: Mapping[str, Any], shop: str, *, order_id_ref: int | 
         refunded_at=when, currency=currency, lines=lines,
         shipping=a.total(shipping, currency) if shipping else None,
         tax=a.total(taxes, currency) if taxes else None, total=whole, transactions=transactions,
-        reason=text(refund.get("note"), "note"))
+        reason=text(refund.get("note"), "note"), order_number=order_number(order))
 
 
 def _transaction(t: Mapping[str, Any]) -> m.PaymentTransaction:
@@ -181,7 +220,7 @@ def order_cancelled(order: Mapping[str, Any], shop: str) -> list[a.AfterSaleEven
     order_id = bus_id(PLATFORM, shop, order_ref_)
     when = utc(required(order, "cancelled_at", "the cancelled order"), "cancelled_at")
     currency = order.get("currency")
-    refunds = [order_refunded(r, shop, order_id_ref=order_ref_, order_currency=currency)
+    refunds = [order_refunded(r, shop, order_id_ref=order_ref_, order_currency=currency, order=order)
                for r in objects(order.get("refunds"), "refunds")]
     kinds = [line.restock for refund in refunds for line in refund.lines]
     key = a.cancelled_key(order_id)
@@ -191,9 +230,11 @@ def order_cancelled(order: Mapping[str, Any], shop: str) -> list[a.AfterSaleEven
     return [cancelled, *refunds]
 
 
-def return_updated(body: Mapping[str, Any], shop: str, topic: str, when: datetime) -> m.ReturnUpdated:
+def return_updated(body: Mapping[str, Any], shop: str, topic: str, when: datetime,
+                   order: Mapping[str, Any] | None = None) -> m.ReturnUpdated:
     """A ``returns/*`` body as the ReturnUpdated of the topic's status; ``when`` is when Shopify
-    triggered it (``X-Shopify-Triggered-At``), the received time of a RECEIVED step.
+    triggered it (``X-Shopify-Triggered-At``), the received time of a RECEIVED step; ``order`` (the
+    returned order, when looked up) gives each line's SKU and the order's number.
 
     Raises:
         InvalidInput: ``id``, the order id or a line is missing or malformed.
@@ -203,15 +244,19 @@ def return_updated(body: Mapping[str, Any], shop: str, topic: str, when: datetim
     if ref is None:
         raise InvalidInput("the return names no order (order.id)", field="order.id")
     order_id, return_id = bus_id(PLATFORM, shop, ref), str(platform_id(body.get("id"), "id"))
-    lines = [m.ReturnLine(line_id=_return_line_id(item), sku=None,
-                          quantity=quantity(item.get("quantity"), "return_line_items.quantity"),
-                          reason=text(item.get("return_reason"), "return_line_items.return_reason"))
-             for item in objects(body.get("return_line_items"), "return_line_items")]
+    skus = line_skus(order)
+    lines = []
+    for item in objects(body.get("return_line_items"), "return_line_items"):
+        line_id = _return_line_id(item)
+        lines.append(m.ReturnLine(line_id=line_id, sku=skus.get(line_id) if line_id else None,
+                                  quantity=quantity(item.get("quantity"), "return_line_items.quantity"),
+                                  reason=text(item.get("return_reason"), "return_line_items.return_reason")))
     key = a.return_key(order_id, return_id, status)
     return m.ReturnUpdated(meta=a.meta(key, order_id, when, PLATFORM, shop), order_id=order_id,
                            return_id=return_id, status=status, lines=lines,
                            requested_at=when if status is m.ReturnStatus.REQUESTED else None,
-                           received_at=when if status is m.ReturnStatus.RECEIVED else None)
+                           received_at=when if status is m.ReturnStatus.RECEIVED else None,
+                           order_number=order_number(order) or return_order_number(body))
 
 
 def _return_line_id(item: Mapping[str, Any]) -> str | None:

@@ -169,7 +169,9 @@ def build(assembly: Assembly, settings: OrderCaptureSettings, kafka: KafkaSettin
     intake = IntakeLog(producer, codec, settings.intake_topic, name, ack_timeout=settings.ack_timeout_seconds,
                        metrics=metrics)
     capture = OrderCapture(topics, _bigcommerce_api(settings, metrics, name),
-                           woocommerce_api=_woocommerce_api(settings, metrics, name))
+                           woocommerce_api=_woocommerce_api(settings, metrics, name),
+                           shopify_api=_shopify_lookup_api(settings, metrics, name),
+                           shopify_shop=(settings.shopify_shop_domain or "").strip().lower() or None)
 
     stage = dedupe = None
     if settings.runs("intake"):
@@ -268,6 +270,19 @@ def _woocommerce_api(settings: OrderCaptureSettings, metrics: RuntimeMetrics,
                      retry=RetryPolicy(max_attempts=3, initial_backoff=0.1, max_backoff=1.0,
                                        budget_seconds=3.0, jitter=0.05),
                      auth=(key.get_secret_value(), secret.get_secret_value()), timeout=3.0)
+
+
+def _shopify_lookup_api(settings: OrderCaptureSettings, metrics: RuntimeMetrics,
+                        service: str) -> ApiClient | None:
+    """The Shopify admin API client the intake looks a refund's or a return's order up with (the
+    shop's number, its lines' SKUs), when reconciliation's URL and shop are configured."""
+    if not settings.shopify_api_url or not settings.shopify_shop_domain:
+        return None
+    token = settings.shopify_api_token.get_secret_value() if settings.shopify_api_token else ""
+    return ApiClient("shopify", settings.shopify_api_url, metrics=metrics, service=service,
+                     retry=RetryPolicy(max_attempts=3, initial_backoff=0.1, max_backoff=1.0,
+                                       budget_seconds=3.0, jitter=0.05),
+                     headers={"X-Shopify-Access-Token": token}, timeout=3.0)
 
 
 def assemble(assembly: Assembly) -> None:

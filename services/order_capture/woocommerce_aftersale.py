@@ -56,7 +56,7 @@ def _money(value: Any, currency: str, what: str) -> m.MoneySet:
 
 
 def order_refunded(refund: Mapping[str, Any], order_ref: int, system: str, currency: str,
-                   when: datetime) -> m.OrderRefunded:
+                   when: datetime, order_number: str | None = None) -> m.OrderRefunded:
     """One WooCommerce refund (an order's ``refunds`` entry or a full refund object).
 
     Raises:
@@ -88,7 +88,7 @@ def order_refunded(refund: Mapping[str, Any], order_ref: int, system: str, curre
         refunded_at=at, currency=currency, lines=lines,
         shipping=a.total(shipping, currency) if shipping else None,
         tax=a.total(tax, currency) if tax else None, total=whole,
-        reason=text(refund.get("reason"), "refunds.reason"))
+        reason=text(refund.get("reason"), "refunds.reason"), order_number=order_number)
 
 
 def after_sale(order: Mapping[str, Any], system: str) -> list[a.AfterSaleEvent]:
@@ -108,7 +108,8 @@ def after_sale(order: Mapping[str, Any], system: str) -> list[a.AfterSaleEvent]:
         key = a.cancelled_key(order_id)
         events.append(m.OrderCancelled(meta=a.meta(key, order_id, when, PLATFORM, system), order_id=order_id,
                                        cancelled_at=when, reason=None, restock=True))
-    events += [order_refunded(r, order_ref, system, currency, when)
+    number = text(order.get("number"), "number")
+    events += [order_refunded(r, order_ref, system, currency, when, number)
                for r in objects(order.get("refunds"), "refunds")]
     return events
 

@@ -163,6 +163,9 @@ def test_cancel_refund_return_and_dispute_are_each_published_once(bus: Bus) -> N
     assert [(r["order_id"], r["return_id"], r["status"]) for r in returns] == [
         (order, "41", "REQUESTED"), (order, "41", "RECEIVED")]
     assert returns[1]["received_at"] is not None and returns[1]["lines"][0]["quantity"] == 1
+    assert [(r["lines"][0]["sku"], r["order_number"]) for r in returns] == [("MATCHA-40G", "#3002")] * 2, \
+        "each return line's SKU and the order's number looked up from the order (the body has neither SKU)"
+    assert refunded["order_number"] == "#3002", "the refunded order's number, as its OrderPlaced's"
     [dispute] = bus.events("disputes")
     assert (dispute["order_id"], dispute["status"], dispute["amount"]["amount"]) == (
         order, "NEEDS_RESPONSE", Decimal("4.611"))

@@ -125,7 +125,8 @@ def test_a_refund_is_one_credit_memo_file_row_set_and_one_cxml_and_its_redeliver
     assert {r["Order ID"] for r in rows} == {refund().order_id}
     memo = bus.erp()["credit_memos"][0]
     assert (memo["payload_id"], memo["net_amount"], memo["order_id"]) == (
-        "shopify:refund:509562969@ecombus", "-19.31", "SHOP-6120004415")
+        "shopify:refund:509562969@ecombus", "-19.31", "SHOP-1042")
+    assert {r["Order External ID"] for r in rows} == {"SHOP-1042"}, "as the ERP's order rows name it"
 
     bus.produce("orders.refunds.v1", refund())  # the platform delivered it again
     assert wait_for(lambda: bus.erp()["credit_memo_duplicates"] == 1, timeout=60)

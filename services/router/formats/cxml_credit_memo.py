@@ -13,7 +13,7 @@ says ``purpose="creditMemo"``, with every amount and quantity negative (cXML's i
           <Comments xml:lang="en">the tin arrived dented</Comments>
         </InvoiceDetailRequestHeader>
         <InvoiceDetailOrder>
-          <InvoiceDetailOrderInfo><OrderReference orderID="SHOP-6120004415">
+          <InvoiceDetailOrderInfo><OrderReference orderID="SHOP-1042">
             <DocumentReference payloadID="shopify:hanako-tea.myshopify.com:6120004415"/>
           </OrderReference></InvoiceDetailOrderInfo>
           <InvoiceDetailItem invoiceLineNumber="1" quantity="-1">
@@ -32,8 +32,8 @@ says ``purpose="creditMemo"``, with every amount and quantity negative (cXML's i
 
 ``payloadID`` comes from the event id (derived from the platform's refund id), so a redelivered
 refund carries the same one and the ERP recognises the repeat. The order is referenced by the
-id the ERP knows it under where the event says it (:func:`erp_order_reference`) and by the
-bus's order id (``DocumentReference``). Money keeps the currency's own decimals, exactly.
+id the ERP knows it under (:func:`erp_order_reference`: its number, as the order import) and by
+the bus's order id (``DocumentReference``). Money keeps the currency's own decimals, exactly.
 :func:`read_credit_memo` parses one back (defusedxml).
 """
 
@@ -59,11 +59,12 @@ def _prefix(event: dict[str, Any]) -> str:
 
 
 def erp_order_reference(event: dict[str, Any]) -> str:
-    """The order's id in the ERP for an after-sale event: prefix + order number or platform id.
+    """The order's id in the ERP for an after-sale event: prefix + order number, as the order
+    import's External ID and the cXML OrderRequest name it (``SHOP-1042``, ``WOO-727``).
 
-    The after-sale contracts carry the bus's ``order_id`` (``platform:shop:platform order id``),
-    not the order number: for WooCommerce and BigCommerce the number is the id, so this is the
-    order import's External ID; for Shopify it is ``SHOP-<order id>``, not ``SHOP-<name>``.
+    The event's ``order_number`` when it has one (order-capture fills it in); else the platform's
+    order id from the bus's ``order_id`` (``platform:shop:platform order id``), which is the
+    number for BigCommerce (and WooCommerce without custom numbering), not for Shopify.
     """
     number = event.get("order_number") or event["order_id"].rsplit(":", 1)[-1]
     return f"{_prefix(event)}-{str(number).lstrip('#')}"

@@ -232,7 +232,7 @@ def test_a_cancellation_of_an_order_waiting_for_a_level_decides_it_cancelled_wit
 
 
 def test_a_waiting_order_cancelled_reserves_nothing_after_a_restart_nor_when_delivered_again() -> None:
-    keeper, ctx = _waiting_cancelled()
+    keeper, _ = _waiting_cancelled()
     again = StockKeeper(_restored(keeper.book), SKU_MAP, SETTINGS, clock=lambda: later(2))
     assert order(2).order_id not in again.book.parked
     again.release_cancelled(replace(_cancel(), order_id=order(2).order_id), _ctx("orders.cancellations.v1"))

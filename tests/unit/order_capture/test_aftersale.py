@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from bus.contracts import models as m
-from bus.errors import InvalidInput
+from bus.errors import InvalidInput, TransientError
 from bus.http import ApiClient
 from bus.serde import AvroCodec
 from bus.webhooks.body import parse_json_object
@@ -211,6 +211,7 @@ def test_woocommerce_refunds_are_normalised_from_negative_lines_one_event_each()
     assert str(full.total.shop.amount) == "28.56" and full.currency == "EUR"
     assert full.reason == "Beschädigt angekommen"
     assert summary.lines == [] and str(summary.total.shop.amount) == "4.90", "a summary entry: its total only"
+    assert full.order_number == summary.order_number == "727", "the order's number, as OrderPlaced's"
 
 
 def test_woocommerce_cancelled_order_is_a_status_change_and_a_cancellation() -> None:
@@ -245,6 +246,7 @@ def test_bigcommerce_refund_webhook_fetches_the_refunds_and_the_order() -> None:
     assert keys(publication) == [("bigcommerce:1025646:250:refund:3",)]
     [line] = refund.lines
     assert (line.line_id, line.sku, line.quantity) == ("1", "MATCHA-40G", 1)
+    assert refund.order_number == "250", "BigCommerce's order number is its id"
     assert str(line.amount.shop.amount) == "20.50"
     assert (line.restock, line.restock_type) == (False, m.RestockType.UNKNOWN)
     assert refund.shipping is not None and str(refund.shipping.shop.amount) == "4.00"
@@ -301,3 +303,71 @@ def test_an_unknown_restock_type_or_return_status_is_unknown_not_refused() -> No
     dispute["status"] = "prearbitration"
     publication = interpret(shopify("disputes/update", json.dumps(dispute).encode()))
     assert keys(publication) == [(f"{ORDER}:dispute:598735659:UNKNOWN",)]
+
+
+def shopify_api(seen: list[httpx.Request], status: int = 200) -> ApiClient:
+    """The Shopify admin API answering the order of shopify_orders_create.json (#1042)."""
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        order = json.loads(fixture("shopify_orders_create.json"))
+        return httpx.Response(status, json={"order": order} if status == 200 else {"errors": "Not Found"})
+
+    return ApiClient("shopify", "https://hanako-tea.test", transport=httpx.MockTransport(answer))
+
+
+def looking_up(seen: list[httpx.Request], status: int = 200, shop: str = SHOP) -> OrderCapture:
+    return OrderCapture(Topics(), shopify_api=shopify_api(seen, status), shopify_shop=shop)
+
+
+def test_a_return_takes_its_lines_skus_and_its_orders_number_from_the_order_looked_up() -> None:
+    seen: list[httpx.Request] = []
+    capture = looking_up(seen)
+    [event] = events(capture.interpret(shopify("returns/process", _body("shopify_returns_process.json"))))
+    [line] = event.lines
+    assert (line.line_id, line.sku, event.order_number) == ("13990001", "MATCHA-40G", "#1042")
+    [request] = seen
+    assert request.url.path == "/admin/api/2024-10/orders/6120004415.json"
+    assert request.url.params["fields"] == "id,name,line_items"
+
+
+def test_a_return_without_the_admin_api_keeps_no_sku_and_takes_the_number_from_its_name() -> None:
+    [event] = events(interpret(shopify("returns/process", _body("shopify_returns_process.json"))))
+    assert ([line.sku for line in event.lines], event.order_number) == ([None], "#1042")
+    unnamed = {**json.loads(_body("shopify_returns_process.json")), "name": None}
+    [event] = events(interpret(shopify("returns/process", json.dumps(unnamed).encode())))
+    assert event.order_number is None
+
+
+def test_a_refund_takes_its_orders_number_from_the_order_looked_up_else_has_none() -> None:
+    seen: list[httpx.Request] = []
+    capture = looking_up(seen)
+    [event] = events(capture.interpret(shopify("refunds/create", _body("shopify_refunds_create.json"))))
+    assert event.order_number == "#1042" and len(seen) == 1
+    [event] = events(interpret(shopify("refunds/create", _body("shopify_refunds_create.json"))))
+    assert event.order_number is None
+
+
+def test_an_order_the_admin_api_does_not_know_is_published_without_what_it_would_give() -> None:
+    seen: list[httpx.Request] = []
+    [event] = events(looking_up(seen, 404).interpret(shopify("returns/process",
+                                                            _body("shopify_returns_process.json"))))
+    assert ([line.sku for line in event.lines], event.order_number) == ([None], "#1042") and seen
+
+
+def test_an_admin_api_failing_for_a_while_retries_the_delivery_instead_of_publishing_without() -> None:
+    seen: list[httpx.Request] = []
+    with pytest.raises(TransientError):
+        looking_up(seen, 503).interpret(shopify("returns/process", _body("shopify_returns_process.json")))
+
+
+def test_the_admin_api_of_one_shop_is_never_asked_about_another_shops_order() -> None:
+    seen: list[httpx.Request] = []
+    capture = looking_up(seen, shop="another-shop.myshopify.com")
+    [event] = events(capture.interpret(shopify("returns/process", _body("shopify_returns_process.json"))))
+    assert seen == [] and [line.sku for line in event.lines] == [None]
+
+
+def test_a_cancelled_orders_refunds_carry_its_number_without_a_lookup() -> None:
+    publication = interpret(shopify("orders/cancelled", _body("shopify_orders_cancelled.json")))
+    refunds = [e for e in events(publication) if isinstance(e, m.OrderRefunded)]
+    assert refunds and {r.order_number for r in refunds} == {"#1042"}

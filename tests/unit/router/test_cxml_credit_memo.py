@@ -25,7 +25,8 @@ def test_a_refund_round_trips_as_a_credit_memo_with_negative_exact_amounts() -> 
     assert b'purpose="creditMemo"' in document
     read = read_credit_memo(document)
     assert read["payload_id"] == "shopify:refund:509562969@ecombus"
-    assert (read["credit_memo_id"], read["order_id"]) == ("SHOP-CM-509562969", "SHOP-6120004415")
+    assert (read["credit_memo_id"], read["order_id"]) == ("SHOP-CM-509562969", "SHOP-1042"), \
+        "the order named as the order import's External ID and the cXML OrderRequest name it"
     assert (read["net_amount"], read["tax"], read["shipping"], read["currency"]) == (
         "-19.31", "-1.51", "0.00", "USD")
     assert read["lines"] == [{"quantity": -1, "sku": "MATCHA-40G", "amount": "-17.80"}]
@@ -45,6 +46,8 @@ def test_the_order_reference_uses_the_order_number_when_the_event_has_one() -> N
     assert erp_order_reference(woo) == "WOO-727"
     assert erp_order_reference({**woo, "order_number": "#1042"}) == "WOO-1042"
     assert erp_order_reference({"meta": {"source": {"platform": "etsy"}}, "order_id": "etsy:s:9"}) == "ETSY-9"
+    unnumbered = replace(refund(), order_number=None).to_avro()
+    assert erp_order_reference(unnumbered) == "SHOP-6120004415", "no number: the platform's order id"
 
 
 def test_a_document_that_is_no_credit_memo_is_a_format_error() -> None:
