@@ -173,6 +173,37 @@ def _storefront_levels(store_url: str) -> dict[tuple[str, str], int]:
             for level in store["inventory"]}
 
 
+def _stock_reasons(infra: Infrastructure, events: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Why the storefront's stock should move after the sale: a cancelled order's units still held
+    (from its reservation), units restocked by a refund, units received back by a return. A return
+    the same units' refund restocked already moves nothing more (counted once)."""
+    reserved = {r["order_id"]: r for r in topic_values(infra, "inventory.reservations.v1")}
+    reasons = []
+    for event in events["orders.cancellations.v1"]:
+        reservation = reserved.get(event["order_id"])
+        held = sum(ln["reserved"] for ln in reservation["lines"]) if reservation else 0
+        if reservation is None:
+            what = "was never reserved (cancelled while it waited for a stock level): nothing to release"
+        elif held:
+            what = f"had {held} unit(s) reserved ({reservation['result']}): released, back to sellable " \
+                   "(unless the ERP's count already took them)"
+        else:
+            what = f"had nothing reserved ({reservation['result']}): its cancellation releases nothing"
+        reasons.append(f"cancelled {event['order_id']} {what}")
+    for event in events["orders.refunds.v1"]:
+        for line in event["lines"]:
+            if line["restock"] and line["restock_type"] in ("RETURN", "LEGACY_RESTOCK"):
+                reasons.append(f"refund {event['refund_id']}: +{line['quantity']} {line['sku']} back on hand")
+            elif line["restock"]:
+                reasons.append(f"refund {event['refund_id']}: {line['quantity']} {line['sku']} released "
+                               "from the order's reservation")
+    for event in events["orders.returns.v1"]:
+        if event["status"] == "RECEIVED":
+            reasons += [f"return {event['return_id']} received: +{ln['quantity']} "
+                        f"{ln['sku'] or ln['line_id']} back on hand" for ln in event["lines"]]
+    return reasons or ["nothing"]
+
+
 def after_the_sale(infra: Infrastructure, store_url: str, erp_url: str, crm_url: str) -> list[str]:
     """Cancel, refund, return and dispute demo orders; show what the bus did. Returns what is missing."""
     before, deadline = _storefront_levels(store_url), time.monotonic() + 30
@@ -216,10 +247,15 @@ def after_the_sale(infra: Infrastructure, store_url: str, erp_url: str, crm_url:
     after = _storefront_levels(store_url)
     click.echo("\nSellable stock the storefront was told, where it changed during the after-sale steps "
                "(before → after):")
-    for sku, location in sorted(after):
-        if after[(sku, location)] != before.get((sku, location)):
-            was = before.get((sku, location), "-")
-            click.echo(f"  {sku:14} {location:10} {was} → {after[(sku, location)]}")
+    changed = [(sku, location) for sku, location in sorted(after)
+               if after[(sku, location)] != before.get((sku, location))]
+    for sku, location in changed:
+        click.echo(f"  {sku:14} {location:10} {before.get((sku, location), '-')} → {after[(sku, location)]}")
+    if not changed:
+        click.echo("  (none)")
+    click.echo("What should move it (inventory-sync, each unit once):")
+    for line in _stock_reasons(infra, events):
+        click.echo(f"  {line}")
     click.echo("\nCRM contacts after the sale (lifetime figures net of refunds and cancellations):")
     for email, contact in httpx.get(f"{crm_url}/_sim/received").json()["contacts"].items():
         props = contact["properties"]

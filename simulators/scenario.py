@@ -32,7 +32,7 @@ ORDERS: tuple[tuple[str, dict[str, Any]], ...] = (
 RETURNED = [{"sku": "HOJICHA-100G", "quantity": 1, "reason": "unwanted"}]
 AFTER_SALE: tuple[tuple[str, int, dict[str, Any], str], ...] = (
     ("cancel", FIRST_ORDER_ID + 2002, {"reason": "customer"},
-     "Shopify #2002 (EUR) cancelled by the customer: its stock holds are released"),
+     "Shopify #2002 (EUR) cancelled by the customer: the units it holds are released"),
     ("refund", FIRST_ORDER_ID + 2004,
      {"lines": [{"sku": "MATCHA-40G", "quantity": 1, "restock_type": "return"}],
       "note": "the tin arrived dented", "refund_id": 509562001},
