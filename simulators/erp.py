@@ -12,7 +12,9 @@ What it does (REFERENCE.md §7):
   cXML Response; a repeated ``payloadID`` is acknowledged again but not imported twice.
 
 Test controls: ``POST /_sim/fail?status=503&count=2`` (the next cXML requests answer that),
-``POST /_sim/reset``, ``GET /_sim/received`` (cXML orders, duplicates, imported rows and files).
+``POST /_sim/storm`` (5xx, 429 or slow answers for a while, :mod:`simulators.storm`),
+``POST /_sim/reset``, ``GET /_sim/received`` (cXML orders, every payloadID received again, imported
+rows and files).
 
 Run it with ``python -m simulators.erp --port 8094 --stock-dir var/erp/stock
 --orders-dir var/erp/orders [--drop-stock]``.
@@ -34,6 +36,8 @@ from fastapi.responses import JSONResponse
 
 from services.router.formats.cxml import read_order_request
 from services.router.spool import write_atomically
+from simulators.storm import Storm
+from simulators.storm import install as install_storms
 
 DEFAULT_PORT = 8094
 STOCK_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "erp_stock_levels.csv"
@@ -82,11 +86,18 @@ def _response(payload_id: str | None, code: int, text: str) -> Response:
     return Response(body, status_code=code if code >= 400 else 200, media_type="text/xml")
 
 
+def _storm_refusal(storm: Storm) -> Response:
+    response = _response(None, storm.status, "simulated storm")
+    if storm.status == 429:
+        response.headers["Retry-After"] = str(max(1, round(storm.retry_after)))
+    return response
+
+
 def erp_app(imports: OrderImports | None = None) -> FastAPI:
     """The ERP's HTTP side."""
     app = FastAPI(title="ERP simulator", docs_url=None, redoc_url=None)
     orders: dict[str, dict[str, Any]] = {}
-    state: dict[str, Any] = {"duplicates": 0, "failures": deque()}
+    state: dict[str, Any] = {"duplicates": 0, "failures": deque(), "redelivered": []}
     lock = threading.Lock()
 
     @app.post("/cxml/orders")
@@ -101,6 +112,7 @@ def erp_app(imports: OrderImports | None = None) -> FastAPI:
         with lock:
             if order["payload_id"] in orders:
                 state["duplicates"] += 1
+                state["redelivered"].append(order["payload_id"])
             else:
                 orders[order["payload_id"]] = order
         return _response(order["payload_id"], 200, "OK")
@@ -115,7 +127,7 @@ def erp_app(imports: OrderImports | None = None) -> FastAPI:
     def reset() -> dict[str, bool]:
         with lock:
             orders.clear()
-            state["duplicates"], state["failures"] = 0, deque()
+            state["duplicates"], state["failures"], state["redelivered"] = 0, deque(), []
         return {"reset": True}
 
     @app.get("/readyz")
@@ -128,10 +140,12 @@ def erp_app(imports: OrderImports | None = None) -> FastAPI:
         if imports is not None:
             imports.poll()
         with lock:
-            body = {"orders": list(orders.values()), "duplicates": state["duplicates"]}
+            body = {"orders": list(orders.values()), "duplicates": state["duplicates"],
+                    "redelivered": list(state["redelivered"])}
         body["imports"] = imports.snapshot() if imports is not None else {"rows": [], "files": []}
         return JSONResponse(body)
 
+    install_storms(app, refuse=_storm_refusal)
     return app
 
 

@@ -1,0 +1,121 @@
+"""The Kafka of a chaos run, one node or a cluster, as something faults can be done to.
+
+:class:`Brokers` wraps :class:`~bus.tools.local.broker.LocalBroker` (``--brokers 1``, for small
+runs while developing) or :class:`~bus.tools.local.cluster.LocalCluster` (3 nodes: replication
+factor 3, ``min.insync.replicas=2``) living in the run's folder on free ports, and gives the
+runner what it needs: signal a node (SIGKILL, SIGSTOP, SIGCONT), start a killed node again, and
+count the partitions whose in-sync replicas are fewer than their replicas (0 once a node that
+came back has caught up).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
+
+from bus.errors import SetupError
+from bus.tools.local.broker import LocalBroker, free_port
+from bus.tools.local.cluster import LocalCluster
+
+START_TIMEOUT_S = 180.0
+
+
+class Brokers:
+    """``count`` local Kafka nodes in ``home``.
+
+    Args:
+        home: where their data and logs live.
+        count: 1 (a single node) or at least 3 (a cluster).
+        progress: called with lines for people.
+    """
+
+    def __init__(self, home: Path, count: int, progress: Callable[[str], None] = print) -> None:
+        self.count = count
+        self._single: LocalBroker | None = None
+        self._cluster: LocalCluster | None = None
+        if count == 1:
+            self._single = LocalBroker(home / "kafka", port=free_port(), controller_port=free_port(),
+                                       progress=progress)
+        else:
+            self._cluster = LocalCluster(home / "kafka-cluster", brokers=count, port=free_port(),
+                                         progress=progress)
+        self.bootstrap = ""
+        self._admin: AdminClient | None = None
+
+    @property
+    def nodes(self) -> list[int]:
+        return list(range(1, self.count + 1))
+
+    def start(self, timeout: float = START_TIMEOUT_S) -> str:
+        """Start every node and wait until each serves clients; the bootstrap servers."""
+        if self._single is not None:
+            self.bootstrap = self._single.start(fresh=True, timeout=timeout).bootstrap_servers
+        else:
+            assert self._cluster is not None
+            self.bootstrap = self._cluster.start(fresh=True, timeout=timeout).bootstrap_servers
+        self._admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        return self.bootstrap
+
+    def _node(self, node: int) -> LocalBroker:
+        if self._single is not None:
+            return self._single
+        assert self._cluster is not None
+        return self._cluster.node(node)
+
+    def send(self, node: int, sig: signal.Signals) -> None:
+        """Send ``sig`` to the node's JVM (its process group).
+
+        Raises:
+            SetupError: that node is not running.
+        """
+        state = self._node(node).state()
+        if state is None:
+            raise SetupError(f"broker {node} is not running")
+        try:
+            os.killpg(state.pid, sig)
+        except ProcessLookupError:
+            return
+        if sig == signal.SIGKILL:
+            deadline = time.monotonic() + 15
+            while self._node(node).state() is not None and time.monotonic() < deadline:
+                time.sleep(0.1)
+
+    def restart(self, node: int, timeout: float = START_TIMEOUT_S) -> None:
+        """Start a killed node again (its data and ports are kept) and wait until it serves."""
+        broker = self._node(node)
+        broker.launch()
+        broker.wait_ready(timeout)
+
+    def running(self, node: int) -> bool:
+        return self._node(node).state() is not None
+
+    def under_replicated(self, timeout: float = 10.0) -> int:
+        """Partitions (internal topics included) with fewer in-sync replicas than replicas.
+
+        Raises:
+            KafkaException: the cluster did not answer.
+        """
+        assert self._admin is not None
+        metadata = self._admin.list_topics(timeout=timeout)
+        return sum(1 for topic in metadata.topics.values() for p in topic.partitions.values()
+                   if len(p.isrs) < len(p.replicas))
+
+    def stop(self) -> None:
+        """Stop every node (SIGCONT first, so a paused one can take its SIGTERM)."""
+        self._admin = None  # its connections go before the brokers do (it would log refusals)
+        gc.collect()
+        for node in self.nodes:
+            try:
+                self.send(node, signal.SIGCONT)
+            except SetupError:
+                pass
+        if self._single is not None:
+            self._single.stop()
+        elif self._cluster is not None:
+            self._cluster.stop()

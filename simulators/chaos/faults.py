@@ -1,0 +1,181 @@
+"""Doing a fault of the schedule to the running bus, undoing it, and timing the recovery.
+
+:meth:`Injector.inject` does one :class:`~simulators.chaos.plan.Fault` and returns its
+:class:`Outcome`; the runner calls it in a thread of its own at the fault's time. What each kind
+does, and what "recovered" means for it:
+
+* ``kill``: SIGKILL the replica's process group, start it again after ``seconds`` (same
+  instance id, ports and state folder); recovered when its ``/readyz`` answers 200.
+* ``broker-kill``: SIGKILL the node's JVM, start it again after ``seconds``; recovered when no
+  partition has fewer in-sync replicas than replicas (the node caught up).
+* ``broker-pause``: SIGSTOP the JVM for ``seconds`` (longer than the brokers' session with the
+  controller, which fences it), then SIGCONT; recovered as for a kill.
+* ``storm``: the simulator answers 5xx, 429 or slowly for ``seconds`` (``POST /_sim/storm``);
+  recovered at the first 2xx its API gave after the storm ended.
+
+One broker is faulted at a time: a broker fault first waits (bounded) for the previous one to
+have recovered, and the wait is reported. Every wait is bounded by ``recovery_timeout``; a fault
+that did not recover within it has ``recovered_at`` None, which the report counts as a failure.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+from confluent_kafka import KafkaException
+
+from bus.errors import SetupError
+from simulators.chaos.brokers import Brokers
+from simulators.chaos.fleet import Fleet, Replica
+from simulators.chaos.plan import Fault
+
+POLL_S = 0.25
+
+
+@dataclass
+class Outcome:
+    """What happened when a fault was done.
+
+    Attributes:
+        started_at / ended_at / recovered_at: epoch seconds: injected, undone (restart issued,
+            SIGCONT sent, storm over), recovered (None: not within the timeout).
+        delayed: seconds the injection waited for the previous broker fault to recover.
+        note: anything unusual (a fault that could not be done says why).
+    """
+
+    fault: Fault
+    started_at: float
+    ended_at: float | None = None
+    recovered_at: float | None = None
+    delayed: float = 0.0
+    note: str = ""
+
+    @property
+    def recovery(self) -> float | None:
+        """Seconds from the fault's end to the recovery."""
+        if self.recovered_at is None or self.ended_at is None:
+            return None
+        return max(0.0, self.recovered_at - self.ended_at)
+
+
+class Injector:
+    """Does faults to one run's fleet, brokers and simulators.
+
+    Args:
+        fleet: the processes (services and simulators).
+        brokers: the Kafka nodes.
+        simulators: storm target (``storefront``, ``crm``, ``erp``) → the simulator's base URL.
+        say: where progress lines go.
+        recovery_timeout: the longest wait for any recovery.
+    """
+
+    def __init__(self, fleet: Fleet, brokers: Brokers, simulators: dict[str, str],
+                 say: Callable[[str], None], recovery_timeout: float = 120.0) -> None:
+        self.fleet, self.brokers, self.simulators = fleet, brokers, simulators
+        self.say, self.recovery_timeout = say, recovery_timeout
+        self._broker_turn = threading.Lock()
+        self._replica_locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+
+    def inject(self, fault: Fault) -> Outcome:
+        """Do ``fault``, undo it, wait for the recovery (bounded); never raises for a fault that
+        could not be done (the outcome's note says why)."""
+        try:
+            if fault.kind == "kill":
+                return self._kill(fault)
+            if fault.kind in ("broker-kill", "broker-pause"):
+                with self._broker_turn:
+                    return self._broker(fault)
+            return self._storm(fault)
+        except (SetupError, httpx.HTTPError, OSError) as exc:
+            self.say(f"  {fault.describe()}: could not be done: {exc}")
+            return Outcome(fault, time.time(), note=f"not done: {exc}")
+
+    def busy(self, replica: Replica) -> bool:
+        """Whether a fault is being done to the replica now (killed, or coming back)."""
+        return self._lock_of(replica).locked()
+
+    def _lock_of(self, replica: Replica) -> threading.Lock:
+        with self._locks_lock:
+            return self._replica_locks.setdefault(replica.name, threading.Lock())
+
+    def _kill(self, fault: Fault) -> Outcome:
+        replica = self.fleet.replica(fault.target, fault.replica)
+        with self._lock_of(replica):  # a replica still coming back is killed once it is back
+            outcome = Outcome(fault, time.time())
+            self.fleet.send(replica, signal.SIGKILL)
+            self.say(f"  {fault.describe()}")
+            time.sleep(fault.seconds)
+            self.fleet.start(replica)
+            outcome.ended_at = time.time()
+            outcome.recovered_at = self._until(lambda: self.fleet.ready(replica))
+        self._said(outcome, f"{replica.name} ready again")
+        return outcome
+
+    def _broker(self, fault: Fault) -> Outcome:
+        waited = time.time()
+        self._until(lambda: self._replicated())  # the previous broker fault has recovered
+        outcome = Outcome(fault, time.time(), delayed=time.time() - waited)
+        node = fault.replica
+        if fault.kind == "broker-kill":
+            self.brokers.send(node, signal.SIGKILL)
+            self.say(f"  {fault.describe()}")
+            time.sleep(fault.seconds)
+            self.brokers.restart(node)
+        else:
+            self.brokers.send(node, signal.SIGSTOP)
+            self.say(f"  {fault.describe()}")
+            time.sleep(fault.seconds)
+            self.brokers.send(node, signal.SIGCONT)
+        outcome.ended_at = time.time()
+        outcome.recovered_at = self._until(lambda: self._replicated())
+        self._said(outcome, f"broker {node} back in every in-sync replica set")
+        return outcome
+
+    def _replicated(self) -> bool:
+        try:
+            return self.brokers.under_replicated() == 0
+        except KafkaException:
+            return False
+
+    def _storm(self, fault: Fault) -> Outcome:
+        url = self.simulators[fault.target]
+        outcome = Outcome(fault, time.time())
+        httpx.post(f"{url}/_sim/storm", json={"mode": fault.mode, "seconds": fault.seconds,
+                                              "latency_seconds": 3.0, "retry_after": 1.0},
+                   timeout=10).raise_for_status()
+        self.say(f"  {fault.describe()}")
+        time.sleep(fault.seconds)
+        outcome.ended_at = outcome.started_at + fault.seconds
+
+        def answered_since() -> float | None:
+            last = httpx.get(f"{url}/_sim/storm", timeout=10).json().get("last_ok_at")
+            return float(last) if last is not None and last > (outcome.ended_at or 0) else None
+
+        outcome.recovered_at = self._until(answered_since)
+        self._said(outcome, f"{fault.target} answered 2xx again")
+        return outcome
+
+    def _until(self, check: Callable[[], bool | float | None]) -> float | None:
+        """Poll ``check`` until it is truthy (a float is the moment it became so) or the timeout."""
+        deadline = time.monotonic() + self.recovery_timeout
+        while time.monotonic() < deadline:
+            try:
+                found = check()
+            except httpx.HTTPError:
+                found = None
+            if found:
+                return found if isinstance(found, float) else time.time()
+            time.sleep(POLL_S)
+        return None
+
+    def _said(self, outcome: Outcome, what: str) -> None:
+        if outcome.recovery is None:
+            self.say(f"  {outcome.fault.describe()}: NOT recovered within {self.recovery_timeout:.0f} s")
+        else:
+            self.say(f"  {what} {outcome.recovery:.1f} s after the fault ended")

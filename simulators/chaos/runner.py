@@ -1,0 +1,186 @@
+"""A chaos run from start to verdict: :func:`run`.
+
+1. The testbed starts (Kafka, registry, topics, simulators, every replica, the stock file).
+2. Traffic runs for ``duration`` seconds at ``rate`` orders per second while the schedule's
+   faults are done, each in a thread of its own at its time; a heartbeat line every
+   ``heartbeat`` seconds, one line per fault and per recovery. A replica that dies without
+   being killed is restarted (as Kubernetes would) and counted.
+3. Orders stop; the platforms' retries in hand finish (bounded); the faults in hand recover
+   (bounded).
+4. The bus settles: the evidence is read again every few seconds until no eventual promise is
+   pending or ``settle_timeout`` passed. Dead letters of transient failures while a fault lasted
+   are replayed (``ecombus dlq replay SERVICE --where kind=transient``, what an operator does
+   after an outage) when the service has no other dead letter.
+5. The report: every invariant's row, the recoveries, the webhook latency; the testbed stops.
+
+Every wait is bounded; the run's folder keeps every log (``<home>/logs``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from bus.ops.dlq import Filter
+from bus.ops.dlq import replay as replay_dead_letters
+from bus.tools.local.broker import tail
+from simulators.chaos.evidence import EvidenceReader
+from simulators.chaos.faults import Injector, Outcome
+from simulators.chaos.invariants import Row, dead_letter_rows, is_expected, judge, pending
+from simulators.chaos.plan import Fault, FaultCounts, plan_faults
+from simulators.chaos.report import Report, fault_rows, latency_row, windows
+from simulators.chaos.testbed import SERVICES, Testbed, replica_counts
+from simulators.chaos.traffic import Traffic, expected_demand
+
+SETTLE_POLL_S = 5.0
+
+
+@dataclass(frozen=True)
+class Options:
+    """What ``ecombus chaos`` was asked (see its ``--help``)."""
+
+    home: Path
+    duration: float = 120.0
+    rate: float = 4.0
+    seed: int = 1
+    brokers: int = 3
+    replicas: int = 2
+    counts: FaultCounts = FaultCounts()
+    faults: tuple[Fault, ...] = ()
+    """Explicit faults: replace the seeded schedule when given."""
+    services: tuple[str, ...] = SERVICES
+    mutation: str | None = None
+    settle_timeout: float = 180.0
+    recovery_timeout: float = 120.0
+    heartbeat: float = 10.0
+    settings: dict[str, str] = field(default_factory=dict)
+    """Environment for every process on top of the run's (``--set KEY=VALUE``)."""
+
+
+def run(options: Options, say: Callable[[str], None] = print) -> Report:
+    """Run the whole thing (see the module docstring); the report says whether every invariant held.
+
+    Raises:
+        SetupError: the testbed could not start (nothing is left running).
+    """
+    replicas = replica_counts(options.services, options.replicas)
+    schedule = list(options.faults) or plan_faults(options.seed, options.duration, options.counts, replicas,
+                                                   options.brokers)
+    report = Report(options.seed, {k: str(v) for k, v in asdict(options).items() if k != "faults"})
+    say(f"chaos run: seed {options.seed}, {options.duration:.0f} s at {options.rate:g} orders/s, "
+        f"{options.brokers} broker(s), {len(schedule)} faults; folder {options.home}")
+    began = time.monotonic()
+    testbed = Testbed(options.home, options.brokers, replicas, options.mutation, say, options.settings)
+    try:
+        testbed.start(expected_demand(options.rate * options.duration))
+        report.durations["setup"] = time.monotonic() - began
+        _drive(options, testbed, schedule, report, say)
+    finally:
+        say("stopping the testbed")
+        testbed.stop()
+    return report
+
+
+def _drive(options: Options, testbed: Testbed, schedule: list[Fault], report: Report,
+           say: Callable[[str], None]) -> None:
+    traffic = Traffic(testbed.url("storefront-sim"), testbed.url("carrier-sim"), rate=options.rate,
+                      seed=options.seed)
+    injector = Injector(testbed.fleet, testbed.brokers, testbed.simulators, say, options.recovery_timeout)
+    stop = threading.Event()
+    started = time.monotonic()
+    outcomes: list[Outcome] = []
+    exits: list[str] = []
+
+    def do(fault: Fault) -> None:
+        outcomes.append(injector.inject(fault))
+
+    threads = [threading.Thread(target=traffic.run, args=(stop,), name="chaos-orders", daemon=True)]
+    threads[0].start()
+    pending_faults = sorted(schedule, key=lambda f: f.at)
+    next_beat = options.heartbeat
+    while (elapsed := time.monotonic() - started) < options.duration:
+        while pending_faults and pending_faults[0].at <= elapsed:
+            fault = pending_faults.pop(0)
+            say(f"+{elapsed:6.1f}s fault: {fault.describe()}")
+            thread = threading.Thread(target=do, args=(fault,), name=f"chaos-{fault.kind}", daemon=True)
+            thread.start()
+            threads.append(thread)
+        if elapsed >= next_beat:
+            next_beat += options.heartbeat
+            counts = traffic.counts()
+            say(f"+{elapsed:6.1f}s {counts['sent']} orders sent ({counts['sent'] / max(elapsed, 1):.1f}/s), "
+                f"{counts['acknowledged']} acknowledged, {counts['waiting']} retries/duplicates/parcels due; "
+                f"faults {len(outcomes)} done, {sum(t.is_alive() for t in threads[1:])} in progress")
+        exits += _restart_the_dead(testbed, injector, say)
+        time.sleep(0.1)
+    stop.set()
+    report.durations["traffic"] = time.monotonic() - started
+    left = traffic.finish(timeout=45.0)
+    say(f"traffic stopped: {traffic.counts()['sent']} orders sent; {left} retries given up at the bound")
+    fault_deadline = time.monotonic() + options.recovery_timeout + 60
+    for thread in threads[1:]:
+        thread.join(max(0.0, fault_deadline - time.monotonic()))
+    settle_began = time.monotonic()
+    rows, replayed = _settle(options, testbed, traffic, outcomes, report, say)
+    exits += _restart_the_dead(testbed, injector, say)
+    report.durations["settle"] = time.monotonic() - settle_began
+    report.outcomes = sorted(outcomes, key=lambda o: o.started_at)
+    report.rows = [*rows, *replayed, *fault_rows(report.outcomes),
+                   latency_row(traffic.attempts(), windows(report.outcomes)),
+                   Row("processes", f"{len(exits)} exits without a kill (restarted)", None, exits[:5])]
+
+
+def _settle(options: Options, testbed: Testbed, traffic: Traffic, outcomes: list[Outcome], report: Report,
+            say: Callable[[str], None]) -> tuple[list[Row], list[Row]]:
+    reader = EvidenceReader(testbed.bootstrap, testbed.registry_url, testbed.simulators)
+    deadline = time.monotonic() + options.settle_timeout
+    began, replayed = time.monotonic(), 0
+    try:
+        while True:
+            evidence = reader.refresh()
+            rows = judge(evidence, traffic.orders, traffic.shipments, testbed.stock)
+            waiting = pending(rows)
+            replayed += _replay_expected(testbed, evidence.dead_letters, windows(outcomes), replayed, say)
+            if not waiting or time.monotonic() > deadline:
+                break
+            say(f"settling ({time.monotonic() - began:.0f} s): " + "; ".join(waiting))
+            time.sleep(SETTLE_POLL_S)
+        took = time.monotonic() - began
+        settled = Row("settled", f"in {took:.0f} s (bound {options.settle_timeout:.0f} s)" if not waiting
+                      else f"NOT within {options.settle_timeout:.0f} s", not waiting, waiting[:5])
+        dead = dead_letter_rows(evidence.dead_letters, windows(outcomes), replayed)
+        return [settled, *rows], dead
+    finally:
+        reader.close()
+
+
+def _replay_expected(testbed: Testbed, dead: list, faults: list, done: int, say: Callable[[str], None]) -> int:
+    """Replay the services' transient dead letters of a fault, once each; how many were replayed now."""
+    expected = [d for d in dead if is_expected(d, faults)]
+    if len(expected) <= done:
+        return 0
+    replayed = 0
+    for service in sorted({d.service for d in expected}):
+        if any(d.service == service and not is_expected(d, faults) for d in dead):
+            continue  # a dead letter no fault explains: leave the topic for people to look at
+        result = replay_dead_letters({"bootstrap.servers": testbed.bootstrap}, service,
+                                     [Filter.parse("kind=transient")])
+        if result.replayed:
+            say(f"replayed {result.replayed} dead letter(s) of {service} (transient, during a fault)")
+        replayed += result.replayed
+    return replayed
+
+
+def _restart_the_dead(testbed: Testbed, injector: Injector, say: Callable[[str], None]) -> list[str]:
+    """Restart replicas that died without a kill; a line for each."""
+    found = []
+    for replica in testbed.fleet.replicas:
+        if replica.number and replica.up and not testbed.fleet.alive(replica) and not injector.busy(replica):
+            last = tail(testbed.fleet.log_file(replica), 1)[:300]
+            found.append(f"{replica.name}: {last}")
+            say(f"{replica.name} exited on its own; restarting it. Last log line: {last}")
+            testbed.fleet.start(replica)
+    return found
