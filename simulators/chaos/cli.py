@@ -57,8 +57,8 @@ def _say(line: str) -> None:
 @click.option("--broker-kills", type=click.IntRange(min=0), default=1, show_default=True,
               help="SIGKILLs of a random broker (restarted after 5 s).")
 @click.option("--broker-pauses", type=click.IntRange(min=0), default=1, show_default=True,
-              help="SIGSTOPs of a random broker for 12 s (longer than its 9 s session with the controller), "
-                   "then SIGCONT.")
+              help="SIGSTOPs of a random broker for 15 s (longer than its 9 s session with the controller "
+                   "and the intake stages' 10 s consumer sessions), then SIGCONT.")
 @click.option("--storms", type=click.IntRange(min=0), default=3, show_default=True,
               help="Downstream storms: the storefront, CRM or ERP simulator answers 5xx, 429 or slowly "
                    "for 6-15 s.")

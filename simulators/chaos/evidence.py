@@ -8,6 +8,7 @@ verdicts; :mod:`simulators.chaos.invariants` judges them.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -104,6 +105,7 @@ class EvidenceReader:
         self.evidence = Evidence()
         self._decoder = AvroDecoder(RegistryClient(registry_url), use_contracts=False)
         self._tails = {topic: TopicTail(bootstrap, topic) for topic in self.TOPICS}
+        self.timings: dict[str, float] = {}
 
     def refresh(self) -> Evidence:
         """Read what is new on every topic and ask every simulator again.
@@ -113,6 +115,7 @@ class EvidenceReader:
             httpx.HTTPError: a simulator did not answer.
         """
         ev = self.evidence
+        began = time.monotonic()
         for msg in self._tails["orders.placed.v1"].new():
             order = self._decode(msg)
             ev.placed[order["order_id"]] += 1
@@ -132,10 +135,12 @@ class EvidenceReader:
             ev.intake_deliveries.update(headers[h] for h in DELIVERY_ID_HEADERS if h in headers)
         for service in DLQ_SERVICES:
             ev.dead_letters += [_dead_letter(service, m) for m in self._tails[f"dlq.{service}"].new()]
+        self.timings["topics"] = time.monotonic() - began
         with httpx.Client(timeout=60) as http:
             ev.store = http.get(f"{self.simulators['storefront']}/_sim/received").json()
             ev.crm = http.get(f"{self.simulators['crm']}/_sim/received").json()
             ev.erp = http.get(f"{self.simulators['erp']}/_sim/received").json()
+        self.timings["all"] = time.monotonic() - began
         return ev
 
     def _decode(self, msg: Message) -> dict[str, Any]:

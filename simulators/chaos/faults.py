@@ -5,9 +5,10 @@
 does, and what "recovered" means for it:
 
 * ``kill``: SIGKILL the replica's process group, start it again after ``seconds`` (same
-  instance id, ports and state folder); recovered when its ``/readyz`` answers 200.
+  instance id, ports and state folder); recovered when its ``/readyz`` answers 200. A replica
+  that exits while coming back is started again after a back-off, and the exit counted.
 * ``broker-kill``: SIGKILL the node's JVM, start it again after ``seconds``; recovered when no
-  partition has fewer in-sync replicas than replicas (the node caught up).
+  partition has fewer in-sync replicas than replicas (the node started and caught up).
 * ``broker-pause``: SIGSTOP the JVM for ``seconds`` (longer than the brokers' session with the
   controller, which fences it), then SIGCONT; recovered as for a kill.
 * ``storm``: the simulator answers 5xx, 429 or slowly for ``seconds`` (``POST /_sim/storm``);
@@ -30,6 +31,7 @@ import httpx
 from confluent_kafka import KafkaException
 
 from bus.errors import SetupError
+from bus.tools.local.broker import tail
 from simulators.chaos.brokers import Brokers
 from simulators.chaos.fleet import Fleet, Replica
 from simulators.chaos.plan import Fault
@@ -54,6 +56,8 @@ class Outcome:
     recovered_at: float | None = None
     delayed: float = 0.0
     note: str = ""
+    crashes: int = 0
+    """Times the replica exited on its own while coming back (and was started again)."""
 
     @property
     def recovery(self) -> float | None:
@@ -113,9 +117,21 @@ class Injector:
             time.sleep(fault.seconds)
             self.fleet.start(replica)
             outcome.ended_at = time.time()
-            outcome.recovered_at = self._until(lambda: self.fleet.ready(replica))
+            outcome.recovered_at = self._until(lambda: self._back(replica, outcome))
         self._said(outcome, f"{replica.name} ready again")
         return outcome
+
+    def _back(self, replica: Replica, outcome: Outcome) -> bool:
+        """Whether the restarted replica is ready; one that exited meanwhile is started again after
+        a back-off doubling from 1 s (as Kubernetes' CrashLoopBackOff), and the exit noted."""
+        if self.fleet.alive(replica):
+            return self.fleet.ready(replica)
+        outcome.crashes += 1
+        self.say(f"  {replica.name} exited while coming back ({outcome.crashes}): "
+                 f"{tail(self.fleet.log_file(replica), 1)[:200]}")
+        time.sleep(min(2.0 ** (outcome.crashes - 1), 16.0))
+        self.fleet.start(replica)
+        return False
 
     def _broker(self, fault: Fault) -> Outcome:
         waited = time.time()
@@ -126,13 +142,14 @@ class Injector:
             self.brokers.send(node, signal.SIGKILL)
             self.say(f"  {fault.describe()}")
             time.sleep(fault.seconds)
+            outcome.ended_at = time.time()  # the restart is issued: its JVM's start counts
             self.brokers.restart(node)
         else:
             self.brokers.send(node, signal.SIGSTOP)
             self.say(f"  {fault.describe()}")
             time.sleep(fault.seconds)
             self.brokers.send(node, signal.SIGCONT)
-        outcome.ended_at = time.time()
+            outcome.ended_at = time.time()
         outcome.recovered_at = self._until(lambda: self._replicated())
         self._said(outcome, f"broker {node} back in every in-sync replica set")
         return outcome

@@ -82,8 +82,9 @@ class Timing:
         warmup / cooldown: seconds at the start and the end of the traffic without faults.
         restart_after: (min, max) seconds a killed replica stays down (a kubelet's restart delay).
         broker_down: seconds a killed broker stays down.
-        pause: seconds a broker stays stopped: longer than the brokers' session with the
-            controller (``broker.session.timeout.ms``, 9 s), so the controller fences it.
+        pause: seconds a broker stays stopped: longer than its session with the controller
+            (``broker.session.timeout.ms``, 9 s), so the controller fences it and moves its
+            leaderships, and longer than the intake stages' consumer sessions (10 s).
         storm: (min, max) seconds a storm lasts.
         broker_slot: the least time one broker fault and its recovery need.
     """
@@ -92,9 +93,9 @@ class Timing:
     cooldown: float = 20.0
     restart_after: tuple[float, float] = (0.5, 4.0)
     broker_down: float = 5.0
-    pause: float = 12.0
+    pause: float = 15.0
     storm: tuple[float, float] = (6.0, 15.0)
-    broker_slot: float = 30.0
+    broker_slot: float = 25.0
 
 
 def plan_faults(seed: int, duration: float, counts: FaultCounts, replicas: Mapping[str, int],

@@ -43,6 +43,9 @@ def fault_rows(outcomes: Sequence[Outcome]) -> list[Row]:
                                                                     if len(done) < len(group) else "")
                    + (f"; recovery median {statistics.median(times):.1f} s, max {max(times):.1f} s"
                       if times else ""))
+        crashes = sum(o.crashes for o in done)
+        if crashes:
+            figures += f"; {crashes} exit(s) while coming back, started again"
         delayed = [o.delayed for o in done if o.delayed > 1]
         if delayed:
             figures += f"; {len(delayed)} waited for the previous broker fault (max {max(delayed):.0f} s)"

@@ -92,10 +92,12 @@ def _drive(options: Options, testbed: Testbed, schedule: list[Fault], report: Re
     stop = threading.Event()
     started = time.monotonic()
     outcomes: list[Outcome] = []
-    exits: list[str] = []
 
     def do(fault: Fault) -> None:
         outcomes.append(injector.inject(fault))
+
+    watchdog = _Watchdog(testbed, injector, say)
+    watchdog.start()
 
     threads = [threading.Thread(target=traffic.run, args=(stop,), name="chaos-orders", daemon=True)]
     threads[0].start()
@@ -114,7 +116,6 @@ def _drive(options: Options, testbed: Testbed, schedule: list[Fault], report: Re
             say(f"+{elapsed:6.1f}s {counts['sent']} orders sent ({counts['sent'] / max(elapsed, 1):.1f}/s), "
                 f"{counts['acknowledged']} acknowledged, {counts['waiting']} retries/duplicates/parcels due; "
                 f"faults {len(outcomes)} done, {sum(t.is_alive() for t in threads[1:])} in progress")
-        exits += _restart_the_dead(testbed, injector, say)
         time.sleep(0.1)
     stop.set()
     report.durations["traffic"] = time.monotonic() - started
@@ -125,7 +126,7 @@ def _drive(options: Options, testbed: Testbed, schedule: list[Fault], report: Re
         thread.join(max(0.0, fault_deadline - time.monotonic()))
     settle_began = time.monotonic()
     rows, replayed = _settle(options, testbed, traffic, outcomes, report, say)
-    exits += _restart_the_dead(testbed, injector, say)
+    exits = watchdog.stop()
     report.durations["settle"] = time.monotonic() - settle_began
     report.outcomes = sorted(outcomes, key=lambda o: o.started_at)
     report.rows = [*rows, *replayed, *fault_rows(report.outcomes),
@@ -146,7 +147,7 @@ def _settle(options: Options, testbed: Testbed, traffic: Traffic, outcomes: list
             replayed += _replay_expected(testbed, evidence.dead_letters, windows(outcomes), replayed, say)
             if not waiting or time.monotonic() > deadline:
                 break
-            say(f"settling ({time.monotonic() - began:.0f} s): " + "; ".join(waiting))
+            say(f"settling ({time.monotonic() - began:.0f} s; read in {reader.timings}): " + "; ".join(waiting))
             time.sleep(SETTLE_POLL_S)
         took = time.monotonic() - began
         settled = Row("settled", f"in {took:.0f} s (bound {options.settle_timeout:.0f} s)" if not waiting
@@ -174,13 +175,30 @@ def _replay_expected(testbed: Testbed, dead: list, faults: list, done: int, say:
     return replayed
 
 
-def _restart_the_dead(testbed: Testbed, injector: Injector, say: Callable[[str], None]) -> list[str]:
-    """Restart replicas that died without a kill; a line for each."""
-    found = []
-    for replica in testbed.fleet.replicas:
-        if replica.number and replica.up and not testbed.fleet.alive(replica) and not injector.busy(replica):
-            last = tail(testbed.fleet.log_file(replica), 1)[:300]
-            found.append(f"{replica.name}: {last}")
-            say(f"{replica.name} exited on its own; restarting it. Last log line: {last}")
-            testbed.fleet.start(replica)
-    return found
+class _Watchdog:
+    """Restarts replicas that die without a kill (as Kubernetes would), in a thread of its own,
+    from the start of the traffic to the end of the settling; :meth:`stop` returns a line each."""
+
+    def __init__(self, testbed: Testbed, injector: Injector, say: Callable[[str], None]) -> None:
+        self.testbed, self.injector, self.say = testbed, injector, say
+        self.exits: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="chaos-watchdog", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> list[str]:
+        self._stop.set()
+        self._thread.join(30)
+        return list(self.exits)
+
+    def _run(self) -> None:
+        fleet = self.testbed.fleet
+        while not self._stop.wait(1.0):
+            for replica in fleet.replicas:
+                if replica.number and replica.up and not fleet.alive(replica) and not self.injector.busy(replica):
+                    last = tail(fleet.log_file(replica), 1)[:300]
+                    self.exits.append(f"{replica.name}: {last}")
+                    self.say(f"{replica.name} exited on its own; restarting it. Last log line: {last}")
+                    fleet.start(replica)
