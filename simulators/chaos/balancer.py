@@ -72,7 +72,8 @@ class Balancer:
             loop.run_until_complete(asyncio.sleep(0))
             loop.close()
 
-    async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+    async def _serve(self, client_reader: asyncio.StreamReader,
+                     client_writer: asyncio.StreamWriter) -> None:
         ports = self.backends()
         turn = next(self._turn)
         for offset in range(len(ports)):

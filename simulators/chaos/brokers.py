@@ -5,18 +5,21 @@ runs while developing) or :class:`~bus.tools.local.cluster.LocalCluster` (3 node
 factor 3, ``min.insync.replicas=2``) living in the run's folder on free ports, and gives the
 runner what it needs: signal a node (SIGKILL, SIGSTOP, SIGCONT), start a killed node again, and
 count the partitions whose in-sync replicas are fewer than their replicas (0 once a node that
-came back has caught up).
+came back has caught up), and tell the members of the consumer groups.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import logging
 import os
 import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from confluent_kafka import ConsumerGroupState
 from confluent_kafka.admin import AdminClient
 
 from bus.errors import SetupError
@@ -24,6 +27,8 @@ from bus.tools.local.broker import LocalBroker, free_port
 from bus.tools.local.cluster import LocalCluster
 
 START_TIMEOUT_S = 180.0
+QUIET = logging.getLogger("ecombus.chaos.kafka")
+"""Where the runner's own Kafka clients log (refused connections to a killed broker are expected)."""
 
 
 class Brokers:
@@ -59,7 +64,7 @@ class Brokers:
         else:
             assert self._cluster is not None
             self.bootstrap = self._cluster.start(fresh=True, timeout=timeout).bootstrap_servers
-        self._admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        self._admin = AdminClient({"bootstrap.servers": self.bootstrap, "logger": QUIET})  # type: ignore[dict-item]
         return self.bootstrap
 
     def _node(self, node: int) -> LocalBroker:
@@ -106,15 +111,32 @@ class Brokers:
         return sum(1 for topic in metadata.topics.values() for p in topic.partitions.values()
                    if len(p.isrs) < len(p.replicas))
 
+    def memberships(self, timeout: float = 10.0) -> dict[str, list[tuple[str, int]]]:
+        """Every ``ecombus.*`` consumer group → its members as (client id, partitions assigned),
+        for groups in a stable state (a group rebalancing is left out: it is not consuming).
+
+        Raises:
+            KafkaException: the cluster did not answer.
+        """
+        assert self._admin is not None
+        listing = self._admin.list_consumer_groups(request_timeout=timeout).result(timeout + 5)
+        ids = [g.group_id for g in listing.valid if g.group_id.startswith("ecombus.")]
+        if not ids:
+            return {}
+        found: dict[str, list[tuple[str, int]]] = {}
+        for group_id, future in self._admin.describe_consumer_groups(ids, request_timeout=timeout).items():
+            group = future.result(timeout + 5)
+            if group.state == ConsumerGroupState.STABLE:
+                found[group_id] = [(m.client_id, len(m.assignment.topic_partitions)) for m in group.members]
+        return found
+
     def stop(self) -> None:
         """Stop every node (SIGCONT first, so a paused one can take its SIGTERM)."""
         self._admin = None  # its connections go before the brokers do (it would log refusals)
         gc.collect()
         for node in self.nodes:
-            try:
+            with contextlib.suppress(SetupError):
                 self.send(node, signal.SIGCONT)
-            except SetupError:
-                pass
         if self._single is not None:
             self._single.stop()
         elif self._cluster is not None:

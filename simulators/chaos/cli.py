@@ -64,7 +64,8 @@ def _say(line: str) -> None:
                    "for 6-15 s.")
 @click.option("--fault", "faults", multiple=True, metavar="KIND:TARGET[:MODE]@AT[+SECONDS]",
               help="An explicit fault instead of the seeded schedule (repeatable): kill:router@20, "
-                   "kill:order-capture-2@30+3, broker-kill:2@40+5, broker-pause:1@60+12, storm:erp:slow@10+20.")
+                   "kill:order-capture-2@30+3, broker-kill:2@40+5, broker-pause:1@60+12, "
+                   "storm:erp:slow@10+20.")
 @click.option("--services", default=",".join(SERVICES), show_default=True,
               help="The services to run and fault, comma-separated.")
 @click.option("--settle-timeout", type=float, default=120.0, show_default=True,
@@ -103,7 +104,7 @@ def chaos(ctx: click.Context, preset: str | None, duration: float, rate: float, 
     Prints a line per fault and a heartbeat while it runs, then the table. Exit status 0 when every
     invariant held, 1 when one was violated, 2 when the run could not start.
     """
-    values = {"duration": duration, "rate": rate, "brokers": brokers, "kills": kills,
+    values: dict[str, Any] = {"duration": duration, "rate": rate, "brokers": brokers, "kills": kills,
               "broker_kills": broker_kills, "broker_pauses": broker_pauses, "storms": storms,
               "settle_timeout": settle_timeout}
     if preset:

@@ -8,7 +8,6 @@ verdicts; :mod:`simulators.chaos.invariants` judges them.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -19,8 +18,10 @@ import httpx
 from confluent_kafka import Consumer, Message
 
 from bus.runtime.dlq import ECOMBUS_PREFIX, header_dict
+from bus.runtime.handlers import headers_of
 from bus.runtime.table import partitions_of, read_to_end
 from bus.serde import AvroDecoder, RegistryClient
+from simulators.chaos.brokers import QUIET
 
 DLQ_SERVICES = ("order-capture", "inventory-sync", "crm-updater", "shipping-tracker", "router")
 DELIVERY_ID_HEADERS = ("x-shopify-webhook-id", "x-wc-webhook-delivery-id")
@@ -44,9 +45,10 @@ class TopicTail:
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.topic = topic
-        self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"ecombus-chaos-{uuid.uuid4().hex}",
-                                   "enable.auto.commit": False, "isolation.level": "read_committed",
-                                   "enable.partition.eof": True})
+        self._consumer = Consumer({"bootstrap.servers": bootstrap, "enable.auto.commit": False,
+                                   "group.id": f"ecombus-chaos-{uuid.uuid4().hex}",
+                                   "isolation.level": "read_committed", "enable.partition.eof": True,
+                                   "logger": QUIET})
         self._next: dict[int, int] = {}
 
     def new(self) -> list[Message]:
@@ -105,7 +107,6 @@ class EvidenceReader:
         self.evidence = Evidence()
         self._decoder = AvroDecoder(RegistryClient(registry_url), use_contracts=False)
         self._tails = {topic: TopicTail(bootstrap, topic) for topic in self.TOPICS}
-        self.timings: dict[str, float] = {}
 
     def refresh(self) -> Evidence:
         """Read what is new on every topic and ask every simulator again.
@@ -115,7 +116,6 @@ class EvidenceReader:
             httpx.HTTPError: a simulator did not answer.
         """
         ev = self.evidence
-        began = time.monotonic()
         for msg in self._tails["orders.placed.v1"].new():
             order = self._decode(msg)
             ev.placed[order["order_id"]] += 1
@@ -135,12 +135,10 @@ class EvidenceReader:
             ev.intake_deliveries.update(headers[h] for h in DELIVERY_ID_HEADERS if h in headers)
         for service in DLQ_SERVICES:
             ev.dead_letters += [_dead_letter(service, m) for m in self._tails[f"dlq.{service}"].new()]
-        self.timings["topics"] = time.monotonic() - began
         with httpx.Client(timeout=60) as http:
             ev.store = http.get(f"{self.simulators['storefront']}/_sim/received").json()
             ev.crm = http.get(f"{self.simulators['crm']}/_sim/received").json()
             ev.erp = http.get(f"{self.simulators['erp']}/_sim/received").json()
-        self.timings["all"] = time.monotonic() - began
         return ev
 
     def _decode(self, msg: Message) -> dict[str, Any]:
@@ -152,11 +150,12 @@ class EvidenceReader:
 
 
 def _dead_letter(service: str, msg: Message) -> DeadLetter:
-    headers = header_dict(msg.headers())
+    headers = header_dict(headers_of(msg))
 
     def when(name: str) -> float:
+        text = headers.get(ECOMBUS_PREFIX + name, "").replace("Z", "+00:00")
         try:
-            return datetime.fromisoformat(headers.get(ECOMBUS_PREFIX + name, "").replace("Z", "+00:00")).timestamp()
+            return datetime.fromisoformat(text).timestamp()
         except ValueError:
             return 0.0
 

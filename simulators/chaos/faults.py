@@ -5,8 +5,10 @@
 does, and what "recovered" means for it:
 
 * ``kill``: SIGKILL the replica's process group, start it again after ``seconds`` (same
-  instance id, ports and state folder); recovered when its ``/readyz`` answers 200. A replica
-  that exits while coming back is started again after a back-off, and the exit counted.
+  instance id, ports and state folder); ready when its ``/readyz`` answers 200, recovered when
+  it consumes again: every consumer group it was a member of is stable with it back in it once,
+  holding partitions (the member of its previous life is gone only once its session expired).
+  A replica that exits while coming back is started again after a back-off, and the exit counted.
 * ``broker-kill``: SIGKILL the node's JVM, start it again after ``seconds``; recovered when no
   partition has fewer in-sync replicas than replicas (the node started and caught up).
 * ``broker-pause``: SIGSTOP the JVM for ``seconds`` (longer than the brokers' session with the
@@ -58,6 +60,8 @@ class Outcome:
     note: str = ""
     crashes: int = 0
     """Times the replica exited on its own while coming back (and was started again)."""
+    ready_at: float | None = None
+    """A killed replica's ``/readyz`` answered 200 (its recovery is when it consumes again)."""
 
     @property
     def recovery(self) -> float | None:
@@ -111,15 +115,43 @@ class Injector:
     def _kill(self, fault: Fault) -> Outcome:
         replica = self.fleet.replica(fault.target, fault.replica)
         with self._lock_of(replica):  # a replica still coming back is killed once it is back
+            groups = self._groups_of(replica.name)
             outcome = Outcome(fault, time.time())
             self.fleet.send(replica, signal.SIGKILL)
             self.say(f"  {fault.describe()}")
             time.sleep(fault.seconds)
             self.fleet.start(replica)
             outcome.ended_at = time.time()
-            outcome.recovered_at = self._until(lambda: self._back(replica, outcome))
-        self._said(outcome, f"{replica.name} ready again")
+            outcome.ready_at = self._until(lambda: self._back(replica, outcome))
+            if outcome.ready_at is not None:
+                outcome.recovered_at = self._until(lambda: self._consuming(replica.name, groups))
+        if outcome.ready_at is not None and outcome.ended_at is not None:
+            self.say(f"  {replica.name} ready {outcome.ready_at - outcome.ended_at:.1f} s after its restart")
+        self._said(outcome, f"{replica.name} consuming again ({', '.join(sorted(groups)) or 'no group'})")
         return outcome
+
+    def _groups_of(self, client_id: str) -> set[str]:
+        """The consumer groups the replica is a member of now (its client id is its name)."""
+        try:
+            members = self.brokers.memberships()
+        except KafkaException:
+            return set()
+        return {group for group, found in members.items() if any(c == client_id for c, _ in found)}
+
+    def _consuming(self, client_id: str, groups: set[str]) -> bool:
+        """Whether each of ``groups`` is stable with the replica in it once, holding partitions:
+        the member of its previous life is gone (its session expired) and it owns its share."""
+        if not groups:
+            return True
+        try:
+            members = self.brokers.memberships()
+        except KafkaException:
+            return False
+        for group in groups:
+            mine = [partitions for client, partitions in members.get(group, []) if client == client_id]
+            if len(mine) != 1 or mine[0] == 0:
+                return False
+        return True
 
     def _back(self, replica: Replica, outcome: Outcome) -> bool:
         """Whether the restarted replica is ready; one that exited meanwhile is started again after

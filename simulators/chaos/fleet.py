@@ -11,6 +11,7 @@ which replicas are up for the balancers.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -166,7 +167,5 @@ class Fleet:
     @staticmethod
     def _signal_group(replica: Replica, sig: signal.Signals) -> None:
         if replica.pid is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(replica.pid, sig)
-            except ProcessLookupError:
-                pass

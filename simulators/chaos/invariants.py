@@ -28,7 +28,7 @@ dead letters                transient ones while a fault lasted are expected; an
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -56,10 +56,17 @@ class Row:
 
 @dataclass(frozen=True)
 class Window:
-    """A time a fault lasted (epoch seconds), for telling expected dead letters."""
+    """A time a fault lasted (epoch seconds), for telling expected dead letters and slow webhooks."""
 
     start: float
     end: float
+    kind: str = ""
+    """``broker`` (a broker killed or paused), ``edge`` (an order-capture replica killed), ``other``."""
+
+
+def _examples(missing: Sequence[str], doubled: Mapping[str, int], sign: str = "x") -> list[str]:
+    return ([f"missing {m}" for m in missing[:EXAMPLES]]
+            + [f"{k} {sign}{n}" for k, n in list(doubled.items())[:EXAMPLES]])
 
 
 def _counted(name: str, figures: str, bad: Sequence[str], *, waiting: bool = True) -> Row:
@@ -84,7 +91,7 @@ def order_rows(ev: Evidence, orders: Sequence[SentOrder]) -> list[Row]:
                                 f"{sum(n - 1 for n in duplicated.values())}, unacknowledged Shopify orders "
                                 f"not reconciled {len(unreconciled)}",
             not (lost or duplicated or unreconciled),
-            [f"lost {o}" for o in lost[:EXAMPLES]] + [f"{k} x{n}" for k, n in list(duplicated.items())[:EXAMPLES]]
+            [f"lost {o}" for o in lost[:EXAMPLES]] + _examples([], duplicated)
             + [f"not reconciled {o}" for o in unreconciled[:EXAMPLES]], waiting=bool(lost or unreconciled)),
     ]
 
@@ -99,18 +106,20 @@ def stock_rows(ev: Evidence, stock: dict[tuple[str, str], int]) -> list[Row]:
                 reserved[(line["sku"], line["location"])] += int(line["reserved"])
     oversold = [f"{sku}@{loc}: {reserved[(sku, loc)]} reserved of {units}"
                 for (sku, loc), units in sorted(stock.items()) if reserved[(sku, loc)] > units]
-    shown = {(lv["inventory_item_id"], lv["location_id"]): lv["available"] for lv in ev.store.get("inventory", [])}
+    shown = {(level["inventory_item_id"], level["location_id"]): level["available"]
+             for level in ev.store.get("inventory", [])}
     wrong = []
     for (sku, loc), units in sorted(stock.items()):
         expected = max(0, units - reserved[(sku, loc)])
         net, store = ev.net_levels.get((sku, loc)), shown.get((CATALOG[sku], LOCATIONS[loc]))
         if net != expected or store != expected:
-            wrong.append(f"{sku}@{loc}: ERP - reserved = {expected}, inventory-sync {net}, storefront {store}")
+            wrong.append(f"{sku}@{loc}: ERP - reserved = {expected}, inventory-sync {net}, "
+                         f"storefront {store}")
     sold_out = sum(1 for key, units in stock.items() if reserved[key] >= units)
     return [
         Row("reservations", f"{len(ev.reservations)} orders decided, missing {len(missing)}, duplicated "
                             f"{sum(n - 1 for n in duplicated.values())}", not (missing or duplicated),
-            [f"missing {o}" for o in missing[:EXAMPLES]] + [f"{k} x{n}" for k, n in list(duplicated.items())[:EXAMPLES]],
+            _examples(missing, duplicated),
             waiting=bool(missing)),
         _counted("oversold", f"{len(oversold)} of {len(stock)} SKU/location pairs over the ERP's count "
                              f"({sold_out} sold out, {sum(reserved.values())} units reserved)", oversold,
@@ -133,12 +142,12 @@ def erp_rows(ev: Evidence) -> list[Row]:
     return [
         Row("ERP rows", f"{sum(rows.values())} rows for {len(by_erp_id) - len(missing)} orders, missing "
                         f"{len(missing)}, duplicated {sum(extra.values())}", not (missing or extra),
-            [f"missing {i}" for i in missing[:EXAMPLES]] + [f"{i} +{n}" for i, n in list(extra.items())[:EXAMPLES]],
+            _examples(missing, extra, "+"),
             waiting=bool(missing)),
         Row("cXML orders", f"{len(payloads)} orders, missing {len(no_cxml)}, duplicated "
                            f"{sum(n - 1 for n in twice.values())} (same payloadID again: "
                            f"{len(ev.erp.get('redelivered', []))}, at-least-once)", not (no_cxml or twice),
-            [f"missing {i}" for i in no_cxml[:EXAMPLES]] + [f"{i} x{n}" for i, n in list(twice.items())[:EXAMPLES]],
+            _examples(no_cxml, twice),
             waiting=bool(no_cxml)),
     ]
 
@@ -153,7 +162,7 @@ def shipment_rows(ev: Evidence, shipments: Sequence[Shipment]) -> list[Row]:
         Row("fulfillments", f"{len(acked)} parcels acknowledged ({len(shipments) - len(acked)} not), "
                             f"{sum(pushed.values())} pushed, missing {len(missing)}, duplicated "
                             f"{sum(n - 1 for n in twice.values())}", not (missing or twice),
-            [f"missing {t}" for t in missing[:EXAMPLES]] + [f"{t} x{n}" for t, n in list(twice.items())[:EXAMPLES]],
+            _examples(missing, twice),
             waiting=bool(missing)),
         _counted("DELIVERED", f"{len(acked) - len(undelivered)} of {len(acked)} parcels' orders DELIVERED",
                  undelivered),

@@ -123,7 +123,9 @@ def plan_faults(seed: int, duration: float, counts: FaultCounts, replicas: Mappi
         for at in _spread(rng, start, end, counts.kills_per_service):
             faults.append(Fault(at, "kill", service, rng.randint(1, replicas[service]),
                                 round(rng.uniform(*timing.restart_after), 1)))
-    broker_kinds: list[Kind] = [*(["broker-kill"] * counts.broker_kills), *(["broker-pause"] * counts.broker_pauses)]
+    kill: Kind = "broker-kill"
+    pause: Kind = "broker-pause"
+    broker_kinds = [kill] * counts.broker_kills + [pause] * counts.broker_pauses
     rng.shuffle(broker_kinds)
     if broker_kinds and (end - start) / len(broker_kinds) < timing.broker_slot:
         needed = timing.warmup + timing.cooldown + len(broker_kinds) * timing.broker_slot

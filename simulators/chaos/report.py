@@ -23,7 +23,14 @@ from simulators.chaos.traffic import Attempt
 
 def windows(outcomes: Sequence[Outcome]) -> list[Window]:
     """When each fault lasted: from its start to its recovery (or its end, or its start)."""
-    return [Window(o.started_at, o.recovered_at or o.ended_at or o.started_at) for o in outcomes]
+    return [Window(o.started_at, o.recovered_at or o.ended_at or o.started_at, _kind(o)) for o in outcomes]
+
+
+def _kind(outcome: Outcome) -> str:
+    fault = outcome.fault
+    if fault.kind in ("broker-kill", "broker-pause"):
+        return "broker"
+    return "edge" if fault.kind == "kill" and fault.target == "order-capture" else "other"
 
 
 def fault_rows(outcomes: Sequence[Outcome]) -> list[Row]:
@@ -43,6 +50,9 @@ def fault_rows(outcomes: Sequence[Outcome]) -> list[Row]:
                                                                     if len(done) < len(group) else "")
                    + (f"; recovery median {statistics.median(times):.1f} s, max {max(times):.1f} s"
                       if times else ""))
+        ready = [o.ready_at - o.ended_at for o in done if o.ready_at is not None and o.ended_at is not None]
+        if ready:
+            figures += f" (/readyz 200 after median {statistics.median(ready):.1f} s, max {max(ready):.1f} s)"
         crashes = sum(o.crashes for o in done)
         if crashes:
             figures += f"; {crashes} exit(s) while coming back, started again"
@@ -60,19 +70,26 @@ def percentile(values: Sequence[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
 
 
-def latency_row(attempts: Sequence[Attempt], faults: Sequence[Window]) -> Row:
-    """Webhook answer times (the storefront simulator's view): overall, during faults, outside."""
-    answered = [a for a in attempts if a.seconds is not None]
-    during = [a for a in answered if any(w.start <= a.at <= w.end for w in faults)]
-    calm = [a for a in answered if not any(w.start <= a.at <= w.end for w in faults)]
-
-    def figures(group: list[Attempt]) -> str:
-        seconds = [a.seconds or 0.0 for a in group]
+def latency_rows(attempts: Sequence[Attempt], faults: Sequence[Window]) -> list[Row]:
+    """Webhook answer times (the storefront simulator's view), apart for each kind of fault: during
+    broker faults, during kills of order-capture replicas (the edge), during any other fault only,
+    and with no fault at all."""
+    groups: dict[str, list[Attempt]] = {"broker": [], "edge": [], "other": [], "calm": []}
+    for attempt in attempts:
+        kinds = {w.kind for w in faults if w.start <= attempt.at <= w.end}
+        kind = next((k for k in ("broker", "edge", "other") if k in kinds), "calm")
+        groups[kind].append(attempt)
+    labels = {"broker": "during broker faults", "edge": "during order-capture kills",
+              "other": "during other faults only", "calm": "with no fault"}
+    rows = []
+    for kind, group in groups.items():
+        answered = [a.seconds for a in group if a.seconds is not None]
         acked = sum(a.acknowledged for a in group)
-        return (f"{len(group)} answered, {acked} 2xx, p50 {percentile(seconds, 0.5) * 1000:.0f} ms, "
-                f"p99 {percentile(seconds, 0.99) * 1000:.0f} ms")
-
-    return Row("webhooks", f"during faults: {figures(during)}; outside: {figures(calm)}")
+        p50, p99 = (percentile(answered, share) * 1000 for share in (0.5, 0.99))
+        rows.append(Row(f"webhooks {labels[kind]}",
+                        f"{len(group)} deliveries, {acked} 2xx, {len(group) - len(answered)} unanswered; "
+                        f"p50 {p50:.0f} ms, p99 {p99:.0f} ms"))
+    return rows
 
 
 @dataclass

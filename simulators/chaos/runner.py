@@ -20,18 +20,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bus.ops.dlq import Filter
 from bus.ops.dlq import replay as replay_dead_letters
 from bus.tools.local.broker import tail
-from simulators.chaos.evidence import EvidenceReader
+from simulators.chaos.evidence import DeadLetter, EvidenceReader
 from simulators.chaos.faults import Injector, Outcome
-from simulators.chaos.invariants import Row, dead_letter_rows, is_expected, judge, pending
+from simulators.chaos.invariants import Row, Window, dead_letter_rows, is_expected, judge, pending
 from simulators.chaos.plan import Fault, FaultCounts, plan_faults
-from simulators.chaos.report import Report, fault_rows, latency_row, windows
+from simulators.chaos.report import Report, fault_rows, latency_rows, windows
 from simulators.chaos.testbed import SERVICES, Testbed, replica_counts
 from simulators.chaos.traffic import Traffic, expected_demand
 
@@ -48,7 +48,7 @@ class Options:
     seed: int = 1
     brokers: int = 3
     replicas: int = 2
-    counts: FaultCounts = FaultCounts()
+    counts: FaultCounts = field(default_factory=FaultCounts)
     faults: tuple[Fault, ...] = ()
     """Explicit faults: replace the seeded schedule when given."""
     services: tuple[str, ...] = SERVICES
@@ -130,7 +130,7 @@ def _drive(options: Options, testbed: Testbed, schedule: list[Fault], report: Re
     report.durations["settle"] = time.monotonic() - settle_began
     report.outcomes = sorted(outcomes, key=lambda o: o.started_at)
     report.rows = [*rows, *replayed, *fault_rows(report.outcomes),
-                   latency_row(traffic.attempts(), windows(report.outcomes)),
+                   *latency_rows(traffic.attempts(), windows(report.outcomes)),
                    Row("processes", f"{len(exits)} exits without a kill (restarted)", None, exits[:5])]
 
 
@@ -147,7 +147,7 @@ def _settle(options: Options, testbed: Testbed, traffic: Traffic, outcomes: list
             replayed += _replay_expected(testbed, evidence.dead_letters, windows(outcomes), replayed, say)
             if not waiting or time.monotonic() > deadline:
                 break
-            say(f"settling ({time.monotonic() - began:.0f} s; read in {reader.timings}): " + "; ".join(waiting))
+            say(f"settling ({time.monotonic() - began:.0f} s): " + "; ".join(waiting))
             time.sleep(SETTLE_POLL_S)
         took = time.monotonic() - began
         settled = Row("settled", f"in {took:.0f} s (bound {options.settle_timeout:.0f} s)" if not waiting
@@ -158,7 +158,8 @@ def _settle(options: Options, testbed: Testbed, traffic: Traffic, outcomes: list
         reader.close()
 
 
-def _replay_expected(testbed: Testbed, dead: list, faults: list, done: int, say: Callable[[str], None]) -> int:
+def _replay_expected(testbed: Testbed, dead: Sequence[DeadLetter], faults: Sequence[Window], done: int,
+                     say: Callable[[str], None]) -> int:
     """Replay the services' transient dead letters of a fault, once each; how many were replayed now."""
     expected = [d for d in dead if is_expected(d, faults)]
     if len(expected) <= done:
@@ -197,7 +198,8 @@ class _Watchdog:
         fleet = self.testbed.fleet
         while not self._stop.wait(1.0):
             for replica in fleet.replicas:
-                if replica.number and replica.up and not fleet.alive(replica) and not self.injector.busy(replica):
+                dead = replica.number and replica.up and not fleet.alive(replica)
+                if dead and not self.injector.busy(replica):
                     last = tail(fleet.log_file(replica), 1)[:300]
                     self.exits.append(f"{replica.name}: {last}")
                     self.say(f"{replica.name} exited on its own; restarting it. Last log line: {last}")

@@ -8,7 +8,8 @@ and settings as ``ecombus up``) in the run's own folder, on free ports of 127.0.
 * the simulators, once each; the ERP's folders are the run's;
 * each service's replicas: ``single_owner`` services (``bus/tools/deploy/components.py``) run
   exactly one, the others ``replicas``; each has its own ``ECOMBUS_INSTANCE_ID``
-  (``<service>-<n>``), admin port, HTTP port and state folder, kept across restarts;
+  (``<service>-<n>``, also its Kafka ``client.id``, so consumer groups tell its members apart),
+  admin port, HTTP port and state folder, kept across restarts;
 * a :class:`~simulators.chaos.balancer.Balancer` per service with webhooks, where the
   simulators send them (as to a Kubernetes Service);
 * the ERP's stock file, once the router runs: every SKU at both locations, some scarce (less
@@ -21,6 +22,7 @@ mutant launcher instead of ``ecombus run``.
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 import sys
 import time
@@ -101,7 +103,8 @@ class Testbed:
     @property
     def simulators(self) -> dict[str, str]:
         """Storm target → simulator URL."""
-        return {"storefront": self.url("storefront-sim"), "crm": self.url("crm-sim"), "erp": self.url("erp-sim")}
+        return {"storefront": self.url("storefront-sim"), "crm": self.url("crm-sim"),
+                "erp": self.url("erp-sim")}
 
     def start(self, demand: Mapping[str, float], timeout: float = 180.0) -> None:
         """Start everything and drop the stock file; ``demand`` is the units per SKU the run will ask for.
@@ -111,8 +114,9 @@ class Testbed:
         """
         self.say(f"starting {self.brokers.count} Kafka node(s), the registry and the topics")
         self.bootstrap = self.brokers.start()
-        self.registry = RegistryProcess(self.bootstrap, "_schemas", log_file=self.home / "logs" / "registry.log")
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        self.registry = RegistryProcess(self.bootstrap, "_schemas", port=free_port(),
+                                        log_file=self.home / "logs" / "registry.log")
         self.registry_url = self.registry.start(timeout)
         topics_lib.apply(AdminClient({"bootstrap.servers": self.bootstrap}), topics_lib.load_topics())
         specs = {s.name: s for s in STACK}
@@ -161,8 +165,10 @@ class Testbed:
     def _replica_env(self, service: str, number: int) -> dict[str, str]:
         state = self.home / "state" / f"{service}-{number}"
         state.mkdir(parents=True, exist_ok=True)
-        folder = str(state)
-        return {"ECOMBUS_INSTANCE_ID": f"{service}-{number}", "ECOMBUS_ORDER_CAPTURE_STATE_DIR": folder,
+        folder, name = str(state), f"{service}-{number}"
+        extra = {**json.loads(self.settings.get("KAFKA_EXTRA_CONFIG", "{}")), "client.id": name}
+        return {"ECOMBUS_INSTANCE_ID": name, "KAFKA_EXTRA_CONFIG": json.dumps(extra),
+                "ECOMBUS_ORDER_CAPTURE_STATE_DIR": folder,
                 "ECOMBUS_SHIPPING_TRACKER_STATE_DIR": folder, "ECOMBUS_ROUTER_STATE_DIR": folder,
                 "ERP_STOCK_DIR": str(self.stock_dir), "ERP_ORDERS_DIR": str(self.orders_dir)}
 
@@ -180,7 +186,8 @@ class Testbed:
         drop_stock_file(self.stock_dir, ("\ufeff" + "\n".join(rows) + "\n").encode(), "chaos_stock.csv")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            published = sum(1 for _ in read_to_end({"bootstrap.servers": self.bootstrap}, "inventory.levels.v1", 30))
+            levels = read_to_end({"bootstrap.servers": self.bootstrap}, "inventory.levels.v1", 30)
+            published = sum(1 for _ in levels)
             if published >= len(self.stock):
                 self.say(f"stock file published: {len(self.stock)} levels; scarce: {', '.join(SCARCE)}")
                 return
