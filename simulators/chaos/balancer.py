@@ -79,7 +79,8 @@ class Balancer:
         for offset in range(len(ports)):
             port = ports[(turn + offset) % len(ports)]
             try:
-                upstream = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), CONNECT_TIMEOUT_S)
+                connecting = asyncio.open_connection("127.0.0.1", port)
+                upstream = await asyncio.wait_for(connecting, CONNECT_TIMEOUT_S)
             except (OSError, TimeoutError):
                 continue
             await _pipe_both(client_reader, client_writer, *upstream)

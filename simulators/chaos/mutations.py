@@ -27,7 +27,7 @@ class Mutation:
     Attributes:
         name: what ``--mutation`` takes.
         services: the services started with it.
-        breaks: the invariant (report row) it must make fail.
+        breaks: the row of the report (the invariant) it must make fail.
         what: the bug, in one sentence.
         apply: patches the running code (called in the service's process before it starts).
     """
@@ -136,7 +136,9 @@ def _tracker_marks_before_push() -> None:
         pushed = f"{update.order_id}:{update.tracking_number}"
         if not self.fulfilled.seen(pushed):
             self.fulfilled.mark(pushed)
-        track(self, update, ctx)
+            self.storefront.push_fulfillment(update.order_id, update.tracking_number, update.tracking_url,
+                                             update.carrier)
+        track(self, update, ctx)  # finds it marked: only moves the order's status
 
     ShipmentTracker.track = marks_first  # type: ignore[method-assign]
 
@@ -155,10 +157,10 @@ def _sku_map_loses_a_row() -> None:
 
 
 MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
-    Mutation("edge-acks-before-store", ("order-capture",), "lost",
+    Mutation("edge-acks-before-store", ("order-capture",), "intake",
              "the webhook edge answers 200 at once and stores the delivery a second later",
              _edge_acks_before_store),
-    Mutation("stage-skips-dedupe", ("order-capture",), "orders duplicated",
+    Mutation("stage-skips-dedupe", ("order-capture",), "orders.placed.v1",
              "the intake stage never finds a dedupe key it marked", _stage_skips_dedupe),
     Mutation("hold-ignored", ("inventory-sync",), "oversold",
              "sellable stock ignores the units held for orders", _hold_ignored),
