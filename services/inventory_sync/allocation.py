@@ -103,9 +103,15 @@ class StockBook:
             return found.sellable(location) if found else 0
 
     def restored(self, position: Position) -> None:
-        """Take a position read back from the changelog (with the orders waiting on it)."""
+        """Take a position read back from the changelog; a later record of the same SKU replaces
+        it. Once every record is read, :meth:`gather_waiting` parks the orders waiting."""
         self.positions[position.sku] = position
-        self.parked.update(position.waiting)
+
+    def gather_waiting(self) -> None:
+        """Park the orders the latest position of each SKU has waiting (an older record of a SKU,
+        read back before compaction removed it, may name an order decided since)."""
+        self.parked = {order_id: request for position in self.positions.values()
+                       for order_id, request in position.waiting.items()}
 
     def replay(self, source: Source) -> Outcome:
         """The decisions made while handling ``source`` earlier in this run (none the first time)."""

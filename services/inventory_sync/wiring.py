@@ -72,6 +72,7 @@ class InventorySync:
                 if msg.value() is not None:
                     record = self.codec.decode(settings.changelog_topic, msg.value() or b"")
                     self.book.restored(position_from_record(record))
+            self.book.gather_waiting()
             for msg in read_to_end(client, settings.reservations_topic, timeout):
                 self.book.decided.add((msg.key() or b"").decode())
         log.info("restored %d SKU positions, %d decided orders, %d orders waiting for stock",
