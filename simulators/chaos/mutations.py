@@ -143,6 +143,18 @@ def _tracker_marks_before_push() -> None:
     ShipmentTracker.track = marks_first  # type: ignore[method-assign]
 
 
+def _restore_parks_superseded() -> None:
+    from services.inventory_sync.allocation import StockBook
+    from services.inventory_sync.stock import Position
+
+    def restored(self: StockBook, position: Position) -> None:
+        self.positions[position.sku] = position
+        self.parked.update(position.waiting)  # also what a SKU's older records had waiting
+
+    StockBook.restored = restored  # type: ignore[method-assign]
+    StockBook.gather_waiting = lambda self: None  # type: ignore[method-assign]
+
+
 def _sku_map_loses_a_row() -> None:
     from services.inventory_sync.sku_map import SkuMap, UnknownStockItem
 
@@ -162,6 +174,9 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
              _edge_acks_before_store),
     Mutation("stage-skips-dedupe", ("order-capture",), "orders.placed.v1",
              "the intake stage never finds a dedupe key it marked", _stage_skips_dedupe),
+    Mutation("restore-parks-superseded", ("inventory-sync",), "reservations",
+             "inventory-sync's read-back parks the orders a SKU's older changelog records had waiting "
+             "(the bug the chaos suite found)", _restore_parks_superseded),
     Mutation("hold-ignored", ("inventory-sync",), "oversold",
              "sellable stock ignores the units held for orders", _hold_ignored),
     Mutation("hold-double-counts", ("inventory-sync",), "stock",

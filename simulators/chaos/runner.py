@@ -2,7 +2,8 @@
 
 1. The testbed starts (Kafka, registry, topics, simulators, every replica, the stock file).
 2. Traffic runs for ``duration`` seconds at ``rate`` orders per second while the schedule's
-   faults are done, each in a thread of its own at its time; a heartbeat line every
+   faults are done, each in a thread of its own at its time (and the ERP's late stock file falls
+   a third into it); a heartbeat line every
    ``heartbeat`` seconds, one line per fault and per recovery. A replica that dies without
    being killed is restarted (as Kubernetes would) and counted.
 3. Orders stop; the platforms' retries in hand finish (bounded); the faults in hand recover
@@ -32,7 +33,7 @@ from simulators.chaos.faults import Injector, Outcome
 from simulators.chaos.invariants import Row, Window, dead_letter_rows, is_expected, judge, pending
 from simulators.chaos.plan import Fault, FaultCounts, plan_faults
 from simulators.chaos.report import Report, fault_rows, latency_rows, windows
-from simulators.chaos.testbed import SERVICES, Testbed, replica_counts
+from simulators.chaos.testbed import LATE, SERVICES, Testbed, replica_counts
 from simulators.chaos.traffic import Traffic, expected_demand
 
 SETTLE_POLL_S = 5.0
@@ -102,8 +103,12 @@ def _drive(options: Options, testbed: Testbed, schedule: list[Fault], report: Re
     threads = [threading.Thread(target=traffic.run, args=(stop,), name="chaos-orders", daemon=True)]
     threads[0].start()
     pending_faults = sorted(schedule, key=lambda f: f.at)
-    next_beat = options.heartbeat
+    next_beat, late_stock = options.heartbeat, options.duration / 3
     while (elapsed := time.monotonic() - started) < options.duration:
+        if late_stock and elapsed >= late_stock:
+            late_stock = 0.0
+            testbed.drop_late_stock()
+            say(f"+{elapsed:6.1f}s the ERP's first stock file of {LATE} dropped (its orders waited for it)")
         while pending_faults and pending_faults[0].at <= elapsed:
             fault = pending_faults.pop(0)
             say(f"+{elapsed:6.1f}s fault: {fault.describe()}")

@@ -13,7 +13,8 @@ and settings as ``ecombus up``) in the run's own folder, on free ports of 127.0.
 * a :class:`~simulators.chaos.balancer.Balancer` per service with webhooks, where the
   simulators send them (as to a Kubernetes Service);
 * the ERP's stock file, once the router runs: every SKU at both locations, some scarce (less
-  than the run will ask for), so the run sells out and oversold would show.
+  than the run will ask for), so the run sells out and oversold would show; one SKU
+  (:data:`LATE`) comes in a second file a third into the run, so orders wait for a level too.
 
 A ``mutation`` (:mod:`simulators.chaos.mutations`) starts the services it breaks through the
 mutant launcher instead of ``ecombus run``.
@@ -52,6 +53,10 @@ SERVICES = ("order-capture", "shipping-tracker", "router", "inventory-sync", "cr
 invariants are about (the console only reads what they write)."""
 SCARCE = ("MATCHA-40G", "BOWL-CHAWAN", "WHISK-BAMBOO")
 """SKUs stocked below what a run will ask for, so they sell out mid-run."""
+LATE = "YUZU-SOAP"
+"""The SKU whose first stock level comes a third into the run: its orders wait for it (inventory-sync
+parks them, then decides them out of stock after ``ECOMBUS_INVENTORY_PARK_SECONDS``, or reserves
+them once the level comes), as after a cold start."""
 RUN_ENV = {
     # a Shopify Plus store with a raised limit: the bucket is not what a run measures
     "ECOMBUS_SIM_STOREFRONT_BUCKET_CAPACITY": "80", "ECOMBUS_SIM_STOREFRONT_LEAK_PER_SECOND": "20",
@@ -95,7 +100,9 @@ class Testbed:
         self.bootstrap = self.registry_url = ""
         self.ports: dict[str, int] = {}
         self.stock: dict[tuple[str, str], int] = {}
-        """(sku, location) → the units the ERP's stock file says are available."""
+        """(sku, location) → the units the ERP's stock files say are available."""
+        self._first: list[str] = []
+        self._late: list[str] = []
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -173,26 +180,34 @@ class Testbed:
                 "ERP_STOCK_DIR": str(self.stock_dir), "ERP_ORDERS_DIR": str(self.orders_dir)}
 
     def _drop_stock(self, demand: Mapping[str, float], timeout: float) -> None:
-        """The ERP's stock file: scarce SKUs at half of what the run asks, others at one and a half."""
+        """The ERP's stock file: scarce SKUs at half of what the run asks, others at one and a half;
+        :data:`LATE` is left out of it (:meth:`drop_late_stock` brings it)."""
         rng = random.Random(len(demand))
         as_of = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        rows = ["sku,location,on_hand,reserved,as_of"]
         for sku in sorted(CATALOG):
             total = max(4, round(demand.get(sku, 0) * (0.5 if sku in SCARCE else 1.5)))
             first = round(total * rng.uniform(0.3, 0.7))
             for location, units in zip(sorted(LOCATIONS), (first, total - first), strict=True):
                 self.stock[(sku, location)] = units
-                rows.append(f"{sku},{location},{units},0,{as_of}")
-        drop_stock_file(self.stock_dir, ("\ufeff" + "\n".join(rows) + "\n").encode(), "chaos_stock.csv")
+                (self._late if sku == LATE else self._first).append(f"{sku},{location},{units},0,{as_of}")
+        self._drop("chaos_stock.csv", self._first)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             levels = read_to_end({"bootstrap.servers": self.bootstrap}, "inventory.levels.v1", 30)
-            published = sum(1 for _ in levels)
-            if published >= len(self.stock):
-                self.say(f"stock file published: {len(self.stock)} levels; scarce: {', '.join(SCARCE)}")
+            if sum(1 for _ in levels) >= len(self._first):
+                self.say(f"stock file published: {len(self._first)} levels, {LATE} to come; "
+                         f"scarce: {', '.join(SCARCE)}")
                 return
             time.sleep(1)
         raise SetupError(f"the stock file in {self.stock_dir} was not published within {timeout:.0f} s")
+
+    def drop_late_stock(self) -> None:
+        """The ERP's first stock file of :data:`LATE` (its orders waited for it until now)."""
+        self._drop("chaos_stock_late.csv", self._late)
+
+    def _drop(self, name: str, rows: list[str]) -> None:
+        text = "\ufeff" + "\n".join(["sku,location,on_hand,reserved,as_of", *rows]) + "\n"
+        drop_stock_file(self.stock_dir, text.encode(), name)
 
     def stop(self) -> None:
         """Stop everything (balancers, processes, registry, brokers); safe after a failed start."""

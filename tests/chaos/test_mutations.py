@@ -21,6 +21,7 @@ FAULTS: dict[str, tuple[str, ...]] = {
                                "kill:order-capture-1@55"),
     "stage-skips-dedupe": ("kill:order-capture-1@30",),
     "hold-ignored": ("kill:inventory-sync@30",),
+    "restore-parks-superseded": ("kill:inventory-sync@14", "kill:inventory-sync@22", "kill:inventory-sync@45"),
     "hold-double-counts": ("kill:inventory-sync@30",),
     "crm-forgets-state": ("kill:crm-updater@30",),
     "file-out-forgets-redelivered": ("kill:router@25", "kill:router@50"),
