@@ -24,6 +24,7 @@ from confluent_kafka.admin import AdminClient
 from bus.contracts import examples
 from bus.contracts.catalog import schema_for_topic
 from bus.serde import AvroCodec, RegistryClient
+from simulators.chaos.brokers import QUIET
 from simulators.chaos.testbed import Testbed
 from simulators.chaos.traffic import expected_demand
 
@@ -47,7 +48,7 @@ def lag(admin: AdminClient, consumer: Consumer, group: str) -> int:
 
 def publish(bootstrap: str, registry: str, orders: int) -> None:
     codec = AvroCodec(RegistryClient(registry), writer_schemas={TOPIC: schema_for_topic(TOPIC)})
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 20})
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 20, "logger": QUIET})
     base = examples.order_placed(line_count=2)
     for number in range(orders):
         order_id = f"shopify:{examples.SHOP}:{7_000_000 + number}"
@@ -73,7 +74,7 @@ def main(orders: int, home: Path, timeout: float) -> None:
         for replica in replicas.values():
             testbed.fleet.send(replica, signal.SIGSTOP)
         publish(testbed.bootstrap, testbed.registry_url, orders)
-        admin = AdminClient({"bootstrap.servers": testbed.bootstrap})
+        admin = AdminClient({"bootstrap.servers": testbed.bootstrap, "logger": QUIET})  # type: ignore[dict-item]
         consumer = Consumer({"bootstrap.servers": testbed.bootstrap, "group.id": f"chaos-{uuid.uuid4().hex}"})
         for service, group in GROUPS.items():
             testbed.fleet.send(replicas[service], signal.SIGCONT)
