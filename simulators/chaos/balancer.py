@@ -91,21 +91,22 @@ class Balancer:
 
 async def _pipe_both(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter,
                      upstream_reader: asyncio.StreamReader, upstream_writer: asyncio.StreamWriter) -> None:
-    """Copy both ways until either side closes, then close both."""
-    tasks = [asyncio.ensure_future(_copy(client_reader, upstream_writer)),
-             asyncio.ensure_future(_copy(upstream_reader, client_writer))]
+    """Copy both ways until the replica's side ends (the client's end of writing is passed on), then
+    close both: an answer is never cut because the client finished sending first."""
+    request = asyncio.ensure_future(_copy(client_reader, upstream_writer, pass_eof=True))
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        await _copy(upstream_reader, client_writer, pass_eof=False)
     finally:
-        for task in tasks:
-            task.cancel()
+        request.cancel()
         for writer in (client_writer, upstream_writer):
             with contextlib.suppress(OSError, RuntimeError):
                 writer.close()
 
 
-async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, pass_eof: bool) -> None:
     with contextlib.suppress(OSError, asyncio.IncompleteReadError):
         while chunk := await reader.read(CHUNK):
             writer.write(chunk)
             await writer.drain()
+        if pass_eof and writer.can_write_eof():
+            writer.write_eof()

@@ -75,19 +75,22 @@ def test_oversold_and_inexact_stock_and_reservations_fail() -> None:
     assert row(rows, "stock").ok  # sold out: 0 sellable everywhere
     rows = stock_rows(ev, {("MATCHA-40G", "TOKYO-1"): 8})
     assert row(rows, "oversold").ok
-    assert not row(rows, "stock").ok and "= 2, inventory-sync 0, storefront 0" in row(rows, "stock").examples[0]
+    stock = row(rows, "stock")
+    assert not stock.ok and "= 2, inventory-sync 0, storefront 0" in stock.examples[0]
 
 
 def test_erp_rows_and_cxml_orders_missing_and_duplicated_fail() -> None:
     ev = evidence(placed(1, lines=(("MATCHA-40G", 1), ("YUZU-SOAP", 2))), placed(2))
     ev.erp = {"imports": {"rows": [{"External ID": "SHOP-1"}] * 3},
-              "orders": [{"order_id": "SHOP-1", "payload_id": "a"}, {"order_id": "SHOP-1", "payload_id": "b"}],
+              "orders": [{"order_id": "SHOP-1", "payload_id": "a"},
+                         {"order_id": "SHOP-1", "payload_id": "b"}],
               "redelivered": ["a"]}
     rows = erp_rows(ev)
     assert "missing 1, duplicated 1" in row(rows, "ERP rows").figures
     assert "missing 1, duplicated 1 (same payloadID again: 1" in row(rows, "cXML orders").figures
     ev.erp = {"imports": {"rows": [{"External ID": "SHOP-1"}] * 2 + [{"External ID": "SHOP-2"}]},
-              "orders": [{"order_id": "SHOP-1", "payload_id": "a"}, {"order_id": "SHOP-2", "payload_id": "c"}]}
+              "orders": [{"order_id": "SHOP-1", "payload_id": "a"},
+                         {"order_id": "SHOP-2", "payload_id": "c"}]}
     assert all(r.ok for r in erp_rows(ev))
 
 
@@ -131,12 +134,13 @@ def test_a_quiet_bus_passes_everything_and_nothing_is_pending() -> None:
     ev.reservations[f"{SHOP}:1"] = [{"lines": [{"sku": "MATCHA-40G", "location": "LA-1", "reserved": 2}]}]
     ev.net_levels[("MATCHA-40G", "LA-1")] = 3
     ev.store = {"inventory": [{"inventory_item_id": 808950810, "location_id": 655441492, "available": 3}]}
-    ev.erp = {"imports": {"rows": [{"External ID": "SHOP-1"}]}, "orders": [{"order_id": "SHOP-1", "payload_id": "p"}]}
+    ev.erp = {"imports": {"rows": [{"External ID": "SHOP-1"}]},
+              "orders": [{"order_id": "SHOP-1", "payload_id": "p"}]}
     ev.crm = {"contacts": {"ada@example.com": {"properties": {"ecombus_orders_count": "1",
                                                              "ecombus_lifetime_spend_usd": "10.5"}}}}
     rows = judge(ev, [sent(1, 200)], [], {("MATCHA-40G", "LA-1"): 5})
     assert [r.name for r in rows if r.ok is False] == [] and pending(rows) == []
     ev.erp = {}
     assert pending(judge(ev, [sent(1, 200)], [], {("MATCHA-40G", "LA-1"): 5})) == [
-        "ERP rows: 0 rows for 0 orders, missing 1, duplicated 0", "cXML orders: 0 orders, missing 1, duplicated 0 "
-        "(same payloadID again: 0, at-least-once)"]
+        "ERP rows: 0 rows for 0 orders, missing 1, duplicated 0",
+        "cXML orders: 0 orders, missing 1, duplicated 0 (same payloadID again: 0, at-least-once)"]
