@@ -3,7 +3,7 @@ must fail, on the invariant the bug breaks.
 
 Each run is one broker, 75 s at 4 orders/s, and the few faults that expose its bug (instead of the
 seeded schedule): a kill of the service the bug is in, a storm where the bug is about failing
-calls. ``make chaos-mutations`` runs them (about 25 minutes); docs/operations.md has the outcomes.
+calls. ``make chaos-mutations`` runs them (about 30 minutes); docs/operations.md has the outcomes.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ FAULTS: dict[str, tuple[str, ...]] = {
                                "kill:order-capture-1@55"),
     "stage-skips-dedupe": ("kill:order-capture-1@30",),
     "hold-ignored": ("kill:inventory-sync@30",),
-    "restore-parks-superseded": ("kill:inventory-sync@14", "kill:inventory-sync@22", "kill:inventory-sync@45"),
+    "restore-parks-superseded": ("kill:inventory-sync@14", "kill:inventory-sync@22",
+                                 "kill:inventory-sync@45"),
     "hold-double-counts": ("kill:inventory-sync@30",),
     "crm-forgets-state": ("kill:crm-updater@30",),
     "file-out-forgets-redelivered": ("kill:router@25", "kill:router@50"),
