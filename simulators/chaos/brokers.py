@@ -111,9 +111,9 @@ class Brokers:
         return sum(1 for topic in metadata.topics.values() for p in topic.partitions.values()
                    if len(p.isrs) < len(p.replicas))
 
-    def memberships(self, timeout: float = 10.0) -> dict[str, list[tuple[str, int]]]:
-        """Every ``ecombus.*`` consumer group → its members as (client id, partitions assigned),
-        for groups in a stable state (a group rebalancing is left out: it is not consuming).
+    def memberships(self, timeout: float = 10.0) -> dict[str, tuple[bool, list[tuple[str, int]]]]:
+        """Every ``ecombus.*`` consumer group → whether it is stable (not rebalancing), and its
+        members as (client id, partitions assigned).
 
         Raises:
             KafkaException: the cluster did not answer.
@@ -123,11 +123,11 @@ class Brokers:
         ids = [g.group_id for g in listing.valid if g.group_id.startswith("ecombus.")]
         if not ids:
             return {}
-        found: dict[str, list[tuple[str, int]]] = {}
+        found: dict[str, tuple[bool, list[tuple[str, int]]]] = {}
         for group_id, future in self._admin.describe_consumer_groups(ids, request_timeout=timeout).items():
             group = future.result(timeout + 5)
-            if group.state == ConsumerGroupState.STABLE:
-                found[group_id] = [(m.client_id, len(m.assignment.topic_partitions)) for m in group.members]
+            found[group_id] = (group.state == ConsumerGroupState.STABLE,
+                               [(m.client_id, len(m.assignment.topic_partitions)) for m in group.members])
         return found
 
     def stop(self) -> None:

@@ -7,6 +7,7 @@ Contributed to ``ecombus`` through the ``ecombus.commands`` entry point ``chaos`
 from __future__ import annotations
 
 import random
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -125,14 +126,22 @@ def chaos(ctx: click.Context, preset: str | None, duration: float, rate: float, 
                                                   values["broker_pauses"], values["storms"]),
             faults=explicit, services=chosen, mutation=mutation, settle_timeout=values["settle_timeout"],
             recovery_timeout=recovery_timeout, heartbeat=heartbeat, settings=environment)
+        signal.signal(signal.SIGTERM, _interrupted)  # the testbed is stopped on the way out
         report = run(options, _say)
     except BusError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
         raise SystemExit(2) from exc
+    except KeyboardInterrupt as exc:
+        click.secho("interrupted; the testbed was stopped", fg="red", err=True)
+        raise SystemExit(130) from exc
     click.echo("\n" + report.render())
     if json_path is not None:
         json_path.write_text(report.to_json(), encoding="utf-8")
     raise SystemExit(0 if report.ok else 1)
+
+
+def _interrupted(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _pair(text: str) -> tuple[str, str]:

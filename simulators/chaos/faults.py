@@ -89,6 +89,7 @@ class Injector:
         self._broker_turn = threading.Lock()
         self._replica_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
+        self._known: dict[str, set[str]] = {}
 
     def inject(self, fault: Fault) -> Outcome:
         """Do ``fault``, undo it, wait for the recovery (bounded); never raises for a fault that
@@ -130,26 +131,38 @@ class Injector:
         self._said(outcome, f"{replica.name} consuming again ({', '.join(sorted(groups)) or 'no group'})")
         return outcome
 
-    def _groups_of(self, client_id: str) -> set[str]:
-        """The consumer groups the replica is a member of now (its client id is its name)."""
+    def learn_groups(self) -> None:
+        """Note which consumer groups each replica is a member of (call once all consume)."""
+        self._memberships()
+
+    def _memberships(self) -> dict[str, tuple[bool, list[tuple[str, int]]]]:
+        """The groups now; every (client id, group) seen is remembered in ``_known``."""
         try:
-            members = self.brokers.memberships()
+            found = self.brokers.memberships()
         except KafkaException:
-            return set()
-        return {group for group, found in members.items() if any(c == client_id for c, _ in found)}
+            return {}
+        with self._locks_lock:
+            for group, (_stable, members) in found.items():
+                for client, _partitions in members:
+                    self._known.setdefault(client, set()).add(group)
+        return found
+
+    def _groups_of(self, client_id: str) -> set[str]:
+        """The consumer groups the replica is, or was seen, a member of (its client id is its name)."""
+        self._memberships()
+        with self._locks_lock:
+            return set(self._known.get(client_id, set()))
 
     def _consuming(self, client_id: str, groups: set[str]) -> bool:
         """Whether each of ``groups`` is stable with the replica in it once, holding partitions:
         the member of its previous life is gone (its session expired) and it owns its share."""
         if not groups:
             return True
-        try:
-            members = self.brokers.memberships()
-        except KafkaException:
-            return False
+        members = self._memberships()
         for group in groups:
-            mine = [partitions for client, partitions in members.get(group, []) if client == client_id]
-            if len(mine) != 1 or mine[0] == 0:
+            stable, found = members.get(group, (False, []))
+            mine = [partitions for client, partitions in found if client == client_id]
+            if not stable or len(mine) != 1 or mine[0] == 0:
                 return False
         return True
 

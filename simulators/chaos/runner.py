@@ -99,6 +99,7 @@ def _drive(options: Options, testbed: Testbed, schedule: list[Fault], report: Re
 
     watchdog = _Watchdog(testbed, injector, say)
     watchdog.start()
+    injector.learn_groups()
 
     threads = [threading.Thread(target=traffic.run, args=(stop,), name="chaos-orders", daemon=True)]
     threads[0].start()
