@@ -42,6 +42,7 @@ class Balancer:
         self._thread: threading.Thread | None = None
         self.refused = 0
         """Connections no replica took (every one down or refusing)."""
+        self._serving: set[asyncio.Task[None]] = set()
 
     def start(self) -> Balancer:
         """Listen (returns once the port is open)."""
@@ -74,6 +75,10 @@ class Balancer:
 
     async def _serve(self, client_reader: asyncio.StreamReader,
                      client_writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:  # held here: the server keeps only a weak reference to it
+            self._serving.add(task)
+            task.add_done_callback(self._serving.discard)
         ports = self.backends()
         turn = next(self._turn)
         for offset in range(len(ports)):

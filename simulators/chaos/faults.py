@@ -39,6 +39,53 @@ from simulators.chaos.fleet import Fleet, Replica
 from simulators.chaos.plan import Fault
 
 POLL_S = 0.25
+GROUPS_POLL_S = 0.5
+
+
+class GroupWatch:
+    """The members of every ``ecombus.*`` consumer group, read again and again by one thread (so
+    the faults in progress share one reading instead of each asking the cluster), and every
+    (client id, group) ever seen.
+
+    Args:
+        brokers: what to ask.
+    """
+
+    def __init__(self, brokers: Brokers) -> None:
+        self.brokers = brokers
+        self._lock = threading.Lock()
+        self._latest: tuple[float, dict[str, tuple[bool, list[tuple[str, int]]]]] = (0.0, {})
+        self._known: dict[str, set[str]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="chaos-groups", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def latest(self) -> tuple[float, dict[str, tuple[bool, list[tuple[str, int]]]]]:
+        """When the last reading finished (epoch seconds), and what it found."""
+        with self._lock:
+            return self._latest
+
+    def known(self, client_id: str) -> set[str]:
+        with self._lock:
+            return set(self._known.get(client_id, set()))
+
+    def _run(self) -> None:
+        while not self._stop.wait(GROUPS_POLL_S):
+            try:
+                found = self.brokers.memberships(timeout=5.0)
+            except KafkaException:
+                continue
+            with self._lock:
+                self._latest = (time.time(), found)
+                for group, (_stable, members) in found.items():
+                    for client, _partitions in members:
+                        self._known.setdefault(client, set()).add(group)
 
 
 @dataclass
@@ -89,7 +136,7 @@ class Injector:
         self._broker_turn = threading.Lock()
         self._replica_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
-        self._known: dict[str, set[str]] = {}
+        self.groups = GroupWatch(brokers)
 
     def inject(self, fault: Fault) -> Outcome:
         """Do ``fault``, undo it, wait for the recovery (bounded); never raises for a fault that
@@ -119,52 +166,42 @@ class Injector:
             groups = self._groups_of(replica.name)
             outcome = Outcome(fault, time.time())
             self.fleet.send(replica, signal.SIGKILL)
-            self.say(f"  {fault.describe()}")
             time.sleep(fault.seconds)
             self.fleet.start(replica)
             outcome.ended_at = time.time()
             outcome.ready_at = self._until(lambda: self._back(replica, outcome))
             if outcome.ready_at is not None:
-                outcome.recovered_at = self._until(lambda: self._consuming(replica.name, groups))
+                since = outcome.ready_at
+                outcome.recovered_at = self._until(lambda: self._consuming(replica.name, groups, since))
         if outcome.ready_at is not None and outcome.ended_at is not None:
             self.say(f"  {replica.name} ready {outcome.ready_at - outcome.ended_at:.1f} s after its restart")
         self._said(outcome, f"{replica.name} consuming again ({', '.join(sorted(groups)) or 'no group'})")
         return outcome
 
-    def learn_groups(self) -> None:
-        """Note which consumer groups each replica is a member of (call once all consume)."""
-        self._memberships()
+    def start(self) -> None:
+        """Start watching the consumer groups (call once every replica consumes)."""
+        self.groups.start()
 
-    def _memberships(self) -> dict[str, tuple[bool, list[tuple[str, int]]]]:
-        """The groups now; every (client id, group) seen is remembered in ``_known``."""
-        try:
-            found = self.brokers.memberships()
-        except KafkaException:
-            return {}
-        with self._locks_lock:
-            for group, (_stable, members) in found.items():
-                for client, _partitions in members:
-                    self._known.setdefault(client, set()).add(group)
-        return found
+    def stop(self) -> None:
+        self.groups.stop()
 
     def _groups_of(self, client_id: str) -> set[str]:
         """The consumer groups the replica is, or was seen, a member of (its client id is its name)."""
-        self._memberships()
-        with self._locks_lock:
-            return set(self._known.get(client_id, set()))
+        return self.groups.known(client_id)
 
-    def _consuming(self, client_id: str, groups: set[str]) -> bool:
-        """Whether each of ``groups`` is stable with the replica in it once, holding partitions:
-        the member of its previous life is gone (its session expired) and it owns its share."""
-        if not groups:
-            return True
-        members = self._memberships()
+    def _consuming(self, client_id: str, groups: set[str], since: float) -> float | None:
+        """When each of ``groups`` was seen stable with the replica in it once, holding partitions
+        (the member of its previous life gone, its session expired), in a reading begun after
+        ``since``; None while not."""
+        at, members = self.groups.latest()
+        if at <= since:
+            return None
         for group in groups:
             stable, found = members.get(group, (False, []))
             mine = [partitions for client, partitions in found if client == client_id]
             if not stable or len(mine) != 1 or mine[0] == 0:
-                return False
-        return True
+                return None
+        return at
 
     def _back(self, replica: Replica, outcome: Outcome) -> bool:
         """Whether the restarted replica is ready; one that exited meanwhile is started again after
@@ -183,15 +220,16 @@ class Injector:
         self._until(lambda: self._replicated())  # the previous broker fault has recovered
         outcome = Outcome(fault, time.time(), delayed=time.time() - waited)
         node = fault.replica
+        if outcome.delayed > 1:
+            self.say(f"  {fault.describe()}: done now, after {outcome.delayed:.0f} s waiting for the "
+                     "previous broker fault to recover")
         if fault.kind == "broker-kill":
             self.brokers.send(node, signal.SIGKILL)
-            self.say(f"  {fault.describe()}")
             time.sleep(fault.seconds)
             outcome.ended_at = time.time()  # the restart is issued: its JVM's start counts
             self.brokers.restart(node)
         else:
             self.brokers.send(node, signal.SIGSTOP)
-            self.say(f"  {fault.describe()}")
             time.sleep(fault.seconds)
             self.brokers.send(node, signal.SIGCONT)
             outcome.ended_at = time.time()
@@ -211,7 +249,6 @@ class Injector:
         httpx.post(f"{url}/_sim/storm", json={"mode": fault.mode, "seconds": fault.seconds,
                                               "latency_seconds": 3.0, "retry_after": 1.0},
                    timeout=10).raise_for_status()
-        self.say(f"  {fault.describe()}")
         time.sleep(fault.seconds)
         outcome.ended_at = outcome.started_at + fault.seconds
 

@@ -70,6 +70,7 @@ class Fleet:
         self.home = home
         self.replicas: list[Replica] = []
         self._lock = threading.Lock()
+        self._closed = False
 
     def add(self, replica: Replica) -> Replica:
         self.replicas.append(replica)
@@ -96,7 +97,13 @@ class Fleet:
             return [r.port for r in self.of(service) if r.up and r.port is not None]
 
     def start(self, replica: Replica) -> None:
-        """Start (or restart) the replica's process, without waiting until it is ready."""
+        """Start (or restart) the replica's process, without waiting until it is ready.
+
+        Raises:
+            SetupError: the fleet is stopping (:meth:`stop_all` was called): nothing starts again.
+        """
+        if self._closed:
+            raise SetupError(f"{replica.name} not started: the testbed is stopping")
         record = processes.start(replica.name, replica.argv, env=replica.env, home=self.home)
         with self._lock:
             replica.pid, replica.up = record.pid, True
@@ -150,7 +157,9 @@ class Fleet:
         return self.home / "logs" / f"{replica.name}.log"
 
     def stop_all(self, timeout: float = 20.0) -> None:
-        """SIGTERM every process at once, SIGKILL those left after ``timeout``; forget them all."""
+        """SIGTERM every process at once, SIGKILL those left after ``timeout``; forget them all.
+        Nothing starts again afterwards."""
+        self._closed = True
         running = [r for r in self.replicas if self.alive(r)]
         for replica in running:
             replica.up = False

@@ -99,7 +99,7 @@ def _drive(options: Options, testbed: Testbed, schedule: list[Fault], report: Re
 
     watchdog = _Watchdog(testbed, injector, say)
     watchdog.start()
-    injector.learn_groups()
+    injector.start()
 
     threads = [threading.Thread(target=traffic.run, args=(stop,), name="chaos-orders", daemon=True)]
     threads[0].start()
@@ -133,6 +133,7 @@ def _drive(options: Options, testbed: Testbed, schedule: list[Fault], report: Re
     settle_began = time.monotonic()
     rows, replayed = _settle(options, testbed, traffic, outcomes, report, say)
     exits = watchdog.stop()
+    injector.stop()
     report.durations["settle"] = time.monotonic() - settle_began
     report.outcomes = sorted(outcomes, key=lambda o: o.started_at)
     report.rows = [*rows, *replayed, *fault_rows(report.outcomes),
