@@ -11,16 +11,12 @@ came back has caught up), and tell the members of the consumer groups.
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import os
 import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-from confluent_kafka import ConsumerGroupState
-from confluent_kafka.admin import AdminClient
 
 from bus.errors import SetupError
 from bus.tools.local.broker import LocalBroker, free_port
@@ -51,7 +47,6 @@ class Brokers:
             self._cluster = LocalCluster(home / "kafka-cluster", brokers=count, port=free_port(),
                                          progress=progress)
         self.bootstrap = ""
-        self._admin: AdminClient | None = None
 
     @property
     def nodes(self) -> list[int]:
@@ -64,7 +59,6 @@ class Brokers:
         else:
             assert self._cluster is not None
             self.bootstrap = self._cluster.start(fresh=True, timeout=timeout).bootstrap_servers
-        self._admin = AdminClient({"bootstrap.servers": self.bootstrap, "logger": QUIET})  # type: ignore[dict-item]
         return self.bootstrap
 
     def _node(self, node: int) -> LocalBroker:
@@ -100,40 +94,8 @@ class Brokers:
     def running(self, node: int) -> bool:
         return self._node(node).state() is not None
 
-    def under_replicated(self, timeout: float = 10.0) -> int:
-        """Partitions (internal topics included) with fewer in-sync replicas than replicas.
-
-        Raises:
-            KafkaException: the cluster did not answer.
-        """
-        assert self._admin is not None
-        metadata = self._admin.list_topics(timeout=timeout)
-        return sum(1 for topic in metadata.topics.values() for p in topic.partitions.values()
-                   if len(p.isrs) < len(p.replicas))
-
-    def memberships(self, timeout: float = 10.0) -> dict[str, tuple[bool, list[tuple[str, int]]]]:
-        """Every ``ecombus.*`` consumer group → whether it is stable (not rebalancing), and its
-        members as (client id, partitions assigned).
-
-        Raises:
-            KafkaException: the cluster did not answer.
-        """
-        assert self._admin is not None
-        listing = self._admin.list_consumer_groups(request_timeout=timeout).result(timeout + 5)
-        ids = [g.group_id for g in listing.valid if g.group_id.startswith("ecombus.")]
-        if not ids:
-            return {}
-        found: dict[str, tuple[bool, list[tuple[str, int]]]] = {}
-        for group_id, future in self._admin.describe_consumer_groups(ids, request_timeout=timeout).items():
-            group = future.result(timeout + 5)
-            found[group_id] = (group.state == ConsumerGroupState.STABLE,
-                               [(m.client_id, len(m.assignment.topic_partitions)) for m in group.members])
-        return found
-
     def stop(self) -> None:
         """Stop every node (SIGCONT first, so a paused one can take its SIGTERM)."""
-        self._admin = None  # its connections go before the brokers do (it would log refusals)
-        gc.collect()
         for node in self.nodes:
             with contextlib.suppress(SetupError):
                 self.send(node, signal.SIGCONT)

@@ -30,62 +30,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
-from confluent_kafka import KafkaException
 
 from bus.errors import SetupError
 from bus.tools.local.broker import tail
 from simulators.chaos.brokers import Brokers
 from simulators.chaos.fleet import Fleet, Replica
 from simulators.chaos.plan import Fault
+from simulators.chaos.watch import ClusterWatch
 
 POLL_S = 0.25
-GROUPS_POLL_S = 0.5
-
-
-class GroupWatch:
-    """The members of every ``ecombus.*`` consumer group, read again and again by one thread (so
-    the faults in progress share one reading instead of each asking the cluster), and every
-    (client id, group) ever seen.
-
-    Args:
-        brokers: what to ask.
-    """
-
-    def __init__(self, brokers: Brokers) -> None:
-        self.brokers = brokers
-        self._lock = threading.Lock()
-        self._latest: tuple[float, dict[str, tuple[bool, list[tuple[str, int]]]]] = (0.0, {})
-        self._known: dict[str, set[str]] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="chaos-groups", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(30)
-
-    def latest(self) -> tuple[float, dict[str, tuple[bool, list[tuple[str, int]]]]]:
-        """When the last reading finished (epoch seconds), and what it found."""
-        with self._lock:
-            return self._latest
-
-    def known(self, client_id: str) -> set[str]:
-        with self._lock:
-            return set(self._known.get(client_id, set()))
-
-    def _run(self) -> None:
-        while not self._stop.wait(GROUPS_POLL_S):
-            try:
-                found = self.brokers.memberships(timeout=5.0)
-            except KafkaException:
-                continue
-            with self._lock:
-                self._latest = (time.time(), found)
-                for group, (_stable, members) in found.items():
-                    for client, _partitions in members:
-                        self._known.setdefault(client, set()).add(group)
 
 
 @dataclass
@@ -124,19 +77,19 @@ class Injector:
     Args:
         fleet: the processes (services and simulators).
         brokers: the Kafka nodes.
+        watch: what the cluster says (groups, replication), read by a child process.
         simulators: storm target (``storefront``, ``crm``, ``erp``) → the simulator's base URL.
         say: where progress lines go.
         recovery_timeout: the longest wait for any recovery.
     """
 
-    def __init__(self, fleet: Fleet, brokers: Brokers, simulators: dict[str, str],
+    def __init__(self, fleet: Fleet, brokers: Brokers, simulators: dict[str, str], watch: ClusterWatch,
                  say: Callable[[str], None], recovery_timeout: float = 120.0) -> None:
-        self.fleet, self.brokers, self.simulators = fleet, brokers, simulators
+        self.fleet, self.brokers, self.simulators, self.watch = fleet, brokers, simulators, watch
         self.say, self.recovery_timeout = say, recovery_timeout
         self._broker_turn = threading.Lock()
         self._replica_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
-        self.groups = GroupWatch(brokers)
 
     def inject(self, fault: Fault) -> Outcome:
         """Do ``fault``, undo it, wait for the recovery (bounded); never raises for a fault that
@@ -178,22 +131,15 @@ class Injector:
         self._said(outcome, f"{replica.name} consuming again ({', '.join(sorted(groups)) or 'no group'})")
         return outcome
 
-    def start(self) -> None:
-        """Start watching the consumer groups (call once every replica consumes)."""
-        self.groups.start()
-
-    def stop(self) -> None:
-        self.groups.stop()
-
     def _groups_of(self, client_id: str) -> set[str]:
         """The consumer groups the replica is, or was seen, a member of (its client id is its name)."""
-        return self.groups.known(client_id)
+        return self.watch.known(client_id)
 
     def _consuming(self, client_id: str, groups: set[str], since: float) -> float | None:
         """When each of ``groups`` was seen stable with the replica in it once, holding partitions
         (the member of its previous life gone, its session expired), in a reading begun after
         ``since``; None while not."""
-        at, members = self.groups.latest()
+        at, members = self.watch.groups()
         if at <= since:
             return None
         for group in groups:
@@ -217,7 +163,7 @@ class Injector:
 
     def _broker(self, fault: Fault) -> Outcome:
         waited = time.time()
-        self._until(lambda: self._replicated())  # the previous broker fault has recovered
+        self._until(lambda: self._replicated(waited))  # the previous broker fault has recovered
         outcome = Outcome(fault, time.time(), delayed=time.time() - waited)
         node = fault.replica
         if outcome.delayed > 1:
@@ -233,15 +179,15 @@ class Injector:
             time.sleep(fault.seconds)
             self.brokers.send(node, signal.SIGCONT)
             outcome.ended_at = time.time()
-        outcome.recovered_at = self._until(lambda: self._replicated())
+        since = outcome.ended_at
+        outcome.recovered_at = self._until(lambda: self._replicated(since))
         self._said(outcome, f"broker {node} back in every in-sync replica set")
         return outcome
 
-    def _replicated(self) -> bool:
-        try:
-            return self.brokers.under_replicated() == 0
-        except KafkaException:
-            return False
+    def _replicated(self, since: float) -> float | None:
+        """When a reading begun after ``since`` found no partition under-replicated; None while not."""
+        at, under = self.watch.replication()
+        return at if at > since and under == 0 else None
 
     def _storm(self, fault: Fault) -> Outcome:
         url = self.simulators[fault.target]

@@ -35,6 +35,7 @@ from simulators.chaos.plan import Fault, FaultCounts, plan_faults
 from simulators.chaos.report import Report, fault_rows, latency_rows, windows
 from simulators.chaos.testbed import LATE, SERVICES, Testbed, replica_counts
 from simulators.chaos.traffic import Traffic, expected_demand
+from simulators.chaos.watch import ClusterWatch
 
 SETTLE_POLL_S = 5.0
 
@@ -89,7 +90,9 @@ def _drive(options: Options, testbed: Testbed, schedule: list[Fault], report: Re
            say: Callable[[str], None]) -> None:
     traffic = Traffic(testbed.url("storefront-sim"), testbed.url("carrier-sim"), rate=options.rate,
                       seed=options.seed)
-    injector = Injector(testbed.fleet, testbed.brokers, testbed.simulators, say, options.recovery_timeout)
+    watch = ClusterWatch(testbed.bootstrap)
+    injector = Injector(testbed.fleet, testbed.brokers, testbed.simulators, watch, say,
+                        options.recovery_timeout)
     stop = threading.Event()
     started = time.monotonic()
     outcomes: list[Outcome] = []
@@ -99,7 +102,7 @@ def _drive(options: Options, testbed: Testbed, schedule: list[Fault], report: Re
 
     watchdog = _Watchdog(testbed, injector, say)
     watchdog.start()
-    injector.start()
+    watch.start()
 
     threads = [threading.Thread(target=traffic.run, args=(stop,), name="chaos-orders", daemon=True)]
     threads[0].start()
@@ -133,7 +136,7 @@ def _drive(options: Options, testbed: Testbed, schedule: list[Fault], report: Re
     settle_began = time.monotonic()
     rows, replayed = _settle(options, testbed, traffic, outcomes, report, say)
     exits = watchdog.stop()
-    injector.stop()
+    watch.stop()
     report.durations["settle"] = time.monotonic() - settle_began
     report.outcomes = sorted(outcomes, key=lambda o: o.started_at)
     report.rows = [*rows, *replayed, *fault_rows(report.outcomes),

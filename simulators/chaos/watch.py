@@ -1,0 +1,141 @@
+"""What the cluster says while it is broken: consumer groups' members and under-replicated
+partitions, read by a child process.
+
+The readings come from Kafka's admin API, which is asked every half second while brokers are
+being killed and paused; librdkafka's admin client has been seen to abort the whole process on
+an internal assertion when a broker went away under a request. So the asking happens in a child
+(``python -m simulators.chaos.watch BOOTSTRAP``, one JSON line per reading on its stdout), and
+:class:`ClusterWatch` in the runner keeps the latest reading and starts the child again if it dies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from confluent_kafka import ConsumerGroupState, KafkaException
+from confluent_kafka.admin import AdminClient
+
+log = logging.getLogger("ecombus.chaos.watch")
+EVERY_S = 0.5
+TIMEOUT_S = 5.0
+
+Groups = dict[str, tuple[bool, list[tuple[str, int]]]]
+"""Group → (stable, members as (client id, partitions assigned))."""
+
+
+def memberships(admin: AdminClient, timeout: float = TIMEOUT_S) -> Groups:
+    """Every ``ecombus.*`` consumer group: whether it is stable (not rebalancing), and its members."""
+    listing = admin.list_consumer_groups(request_timeout=timeout).result(timeout + 5)
+    ids = [g.group_id for g in listing.valid if g.group_id.startswith("ecombus.")]
+    found: Groups = {}
+    if not ids:
+        return found
+    for group_id, future in admin.describe_consumer_groups(ids, request_timeout=timeout).items():
+        group = future.result(timeout + 5)
+        found[group_id] = (group.state == ConsumerGroupState.STABLE,
+                           [(m.client_id, len(m.assignment.topic_partitions)) for m in group.members])
+    return found
+
+
+def under_replicated(admin: AdminClient, timeout: float = TIMEOUT_S) -> int:
+    """Partitions (internal topics included) with fewer in-sync replicas than replicas."""
+    metadata = admin.list_topics(timeout=timeout)
+    return sum(1 for topic in metadata.topics.values() for p in topic.partitions.values()
+               if len(p.isrs) < len(p.replicas))
+
+
+class ClusterWatch:
+    """The latest readings of the child process (see the module docstring).
+
+    Args:
+        bootstrap: the cluster.
+    """
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.restarts = 0
+        self._lock = threading.Lock()
+        self._groups: tuple[float, Groups] = (0.0, {})
+        self._replication: tuple[float, int | None] = (0.0, None)
+        self._known: dict[str, set[str]] = {}
+        self._stop = threading.Event()
+        self._child: subprocess.Popen[str] | None = None
+        self._thread = threading.Thread(target=self._run, name="chaos-watch", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._child is not None:
+            self._child.terminate()
+        self._thread.join(30)
+
+    def groups(self) -> tuple[float, Groups]:
+        """When the last reading of the groups was taken (epoch seconds; 0 before any), and it."""
+        with self._lock:
+            return self._groups
+
+    def replication(self) -> tuple[float, int | None]:
+        """When the last reading of the partitions was taken, and how many were under-replicated."""
+        with self._lock:
+            return self._replication
+
+    def known(self, client_id: str) -> set[str]:
+        """Every group the client id was ever seen a member of."""
+        with self._lock:
+            return set(self._known.get(client_id, set()))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._child = subprocess.Popen([sys.executable, "-m", "simulators.chaos.watch", self.bootstrap],
+                                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            assert self._child.stdout is not None
+            for line in self._child.stdout:
+                self._take(json.loads(line))
+            self._child.wait()
+            if not self._stop.is_set():
+                self.restarts += 1
+                log.warning("the cluster watch exited (%s); starting it again", self._child.returncode)
+                time.sleep(1)
+
+    def _take(self, reading: dict[str, Any]) -> None:
+        with self._lock:
+            at = float(reading["at"])
+            if reading.get("groups") is not None:
+                groups: Groups = {g: (stable, [(c, n) for c, n in members])
+                                  for g, (stable, members) in reading["groups"].items()}
+                self._groups = (at, groups)
+                for group, (_stable, members) in groups.items():
+                    for client, _partitions in members:
+                        self._known.setdefault(client, set()).add(group)
+            if reading.get("under_replicated") is not None:
+                self._replication = (at, int(reading["under_replicated"]))
+
+
+def main(bootstrap: str) -> None:
+    """Print a reading every :data:`EVERY_S` seconds until stdout closes."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": log})  # type: ignore[dict-item]
+    while True:
+        reading: dict[str, Any] = {}
+        for name, read in (("groups", memberships), ("under_replicated", under_replicated)):
+            try:
+                reading[name] = read(admin)
+            except (KafkaException, TimeoutError):
+                reading[name] = None
+        reading["at"] = time.time()
+        try:
+            print(json.dumps(reading), flush=True)
+        except BrokenPipeError:
+            return
+        time.sleep(EVERY_S)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
