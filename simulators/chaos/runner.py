@@ -25,6 +25,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import httpx
+
+from bus.errors import BusError
 from bus.ops.dlq import Filter
 from bus.ops.dlq import replay as replay_dead_letters
 from bus.tools.local.broker import tail
@@ -88,53 +91,25 @@ def run(options: Options, say: Callable[[str], None] = print) -> Report:
 
 def _drive(options: Options, testbed: Testbed, schedule: list[Fault], report: Report,
            say: Callable[[str], None]) -> None:
+    """Steps 2 to 5 of the module docstring on a started testbed; fills ``report``."""
     traffic = Traffic(testbed.url("storefront-sim"), testbed.url("carrier-sim"), rate=options.rate,
                       seed=options.seed)
     watch = ClusterWatch(testbed.bootstrap)
     injector = Injector(testbed.fleet, testbed.brokers, testbed.simulators, watch, say,
                         options.recovery_timeout)
-    stop = threading.Event()
-    started = time.monotonic()
-    outcomes: list[Outcome] = []
-
-    def do(fault: Fault) -> None:
-        outcomes.append(injector.inject(fault))
-
     watchdog = _Watchdog(testbed, injector, say)
     watchdog.start()
     watch.start()
-
-    threads = [threading.Thread(target=traffic.run, args=(stop,), name="chaos-orders", daemon=True)]
-    threads[0].start()
-    pending_faults = sorted(schedule, key=lambda f: f.at)
-    next_beat, late_stock = options.heartbeat, options.duration / 3
-    while (elapsed := time.monotonic() - started) < options.duration:
-        if late_stock and elapsed >= late_stock:
-            late_stock = 0.0
-            testbed.drop_late_stock()
-            say(f"+{elapsed:6.1f}s the ERP's first stock file of {LATE} dropped (its orders waited for it)")
-        while pending_faults and pending_faults[0].at <= elapsed:
-            fault = pending_faults.pop(0)
-            say(f"+{elapsed:6.1f}s fault: {fault.describe()}")
-            thread = threading.Thread(target=do, args=(fault,), name=f"chaos-{fault.kind}", daemon=True)
-            thread.start()
-            threads.append(thread)
-        if elapsed >= next_beat:
-            next_beat += options.heartbeat
-            counts = traffic.counts()
-            say(f"+{elapsed:6.1f}s {counts['sent']} orders sent ({counts['sent'] / max(elapsed, 1):.1f}/s), "
-                f"{counts['acknowledged']} acknowledged, {counts['waiting']} retries/duplicates/parcels due; "
-                f"faults {len(outcomes)} done, {sum(t.is_alive() for t in threads[1:])} in progress")
-        time.sleep(0.1)
-    stop.set()
+    started = time.monotonic()
+    outcomes, faults = _traffic_with_faults(options, testbed, traffic, injector, schedule, say)
     report.durations["traffic"] = time.monotonic() - started
     left = traffic.finish(timeout=45.0)
     say(f"traffic stopped: {traffic.counts()['sent']} orders sent; {left} retries given up at the bound")
     fault_deadline = time.monotonic() + options.recovery_timeout + 60
-    for thread in threads[1:]:
+    for thread in faults:
         thread.join(max(0.0, fault_deadline - time.monotonic()))
     settle_began = time.monotonic()
-    rows, replayed = _settle(options, testbed, traffic, outcomes, report, say)
+    rows, replayed = _settle(options, testbed, traffic, outcomes, say)
     exits = watchdog.stop()
     watch.stop()
     report.durations["settle"] = time.monotonic() - settle_began
@@ -144,17 +119,60 @@ def _drive(options: Options, testbed: Testbed, schedule: list[Fault], report: Re
                    Row("processes", f"{len(exits)} exits without a kill (restarted)", None, exits[:5])]
 
 
-def _settle(options: Options, testbed: Testbed, traffic: Traffic, outcomes: list[Outcome], report: Report,
+def _traffic_with_faults(options: Options, testbed: Testbed, traffic: Traffic, injector: Injector,
+                         schedule: list[Fault], say: Callable[[str], None]
+                         ) -> tuple[list[Outcome], list[threading.Thread]]:
+    """Orders for ``duration`` seconds, each fault in a thread of its own at its time, the late
+    stock file a third in, a heartbeat line; the outcomes (filled as the threads end) and threads."""
+    stop, started = threading.Event(), time.monotonic()
+    outcomes: list[Outcome] = []
+    faults: list[threading.Thread] = []
+    orders = threading.Thread(target=traffic.run, args=(stop,), name="chaos-orders", daemon=True)
+    orders.start()
+    waiting = sorted(schedule, key=lambda f: f.at)
+    next_beat, late_stock = options.heartbeat, options.duration / 3
+    while (elapsed := time.monotonic() - started) < options.duration:
+        if late_stock and elapsed >= late_stock:
+            late_stock = 0.0
+            testbed.drop_late_stock()
+            say(f"+{elapsed:6.1f}s the ERP's first stock file of {LATE} dropped (its orders waited for it)")
+        while waiting and waiting[0].at <= elapsed:
+            fault = waiting.pop(0)
+            say(f"+{elapsed:6.1f}s fault: {fault.describe()}")
+            faults.append(threading.Thread(target=lambda f=fault: outcomes.append(injector.inject(f)),
+                                           name=f"chaos-{fault.kind}", daemon=True))
+            faults[-1].start()
+        if elapsed >= next_beat:
+            next_beat += options.heartbeat
+            counts = traffic.counts()
+            say(f"+{elapsed:6.1f}s {counts['sent']} orders sent ({counts['sent'] / max(elapsed, 1):.1f}/s), "
+                f"{counts['acknowledged']} acknowledged, {counts['waiting']} retries/duplicates/parcels due; "
+                f"faults {len(outcomes)} done, {sum(t.is_alive() for t in faults)} in progress")
+        time.sleep(0.1)
+    stop.set()
+    orders.join(30)
+    return outcomes, faults
+
+
+def _settle(options: Options, testbed: Testbed, traffic: Traffic, outcomes: list[Outcome],
             say: Callable[[str], None]) -> tuple[list[Row], list[Row]]:
+    """Read the evidence again until nothing eventual is pending or the bound passed (a reading
+    that fails is tried again at the next turn); the invariants' rows and the dead letters' row."""
     reader = EvidenceReader(testbed.bootstrap, testbed.registry_url, testbed.simulators)
-    deadline = time.monotonic() + options.settle_timeout
     began, replayed = time.monotonic(), 0
+    deadline = began + options.settle_timeout
+    rows: list[Row] = []
+    waiting = ["the evidence could not be read"]
     try:
         while True:
-            evidence = reader.refresh()
-            rows = judge(evidence, traffic.orders, traffic.shipments, testbed.stock)
-            waiting = pending(rows)
-            replayed += _replay_expected(testbed, evidence.dead_letters, windows(outcomes), replayed, say)
+            try:
+                evidence = reader.refresh()
+            except (BusError, httpx.HTTPError) as exc:
+                say(f"settling: reading the evidence failed ({exc}); again in {SETTLE_POLL_S:.0f} s")
+            else:
+                rows = judge(evidence, traffic.orders, traffic.shipments, testbed.stock)
+                waiting = pending(rows)
+                replayed += _replay_expected(testbed, evidence.dead_letters, windows(outcomes), replayed, say)
             if not waiting or time.monotonic() > deadline:
                 break
             say(f"settling ({time.monotonic() - began:.0f} s): " + "; ".join(waiting))
@@ -162,7 +180,7 @@ def _settle(options: Options, testbed: Testbed, traffic: Traffic, outcomes: list
         took = time.monotonic() - began
         settled = Row("settled", f"in {took:.0f} s (bound {options.settle_timeout:.0f} s)" if not waiting
                       else f"NOT within {options.settle_timeout:.0f} s", not waiting, waiting[:5])
-        dead = dead_letter_rows(evidence.dead_letters, windows(outcomes), replayed)
+        dead = dead_letter_rows(reader.evidence.dead_letters, windows(outcomes), replayed)
         return [settled, *rows], dead
     finally:
         reader.close()
