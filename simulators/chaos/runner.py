@@ -116,7 +116,8 @@ def _drive(options: Options, testbed: Testbed, schedule: list[Fault], report: Re
     report.outcomes = sorted(outcomes, key=lambda o: o.started_at)
     report.rows = [*rows, *replayed, *fault_rows(report.outcomes),
                    *latency_rows(traffic.attempts(), windows(report.outcomes)),
-                   Row("processes", f"{len(exits)} exits without a kill (restarted)", None, exits[:5])]
+                   Row("processes", f"{len(exits)} exits without a kill (restarted); the cluster watch "
+                                    f"started again {watch.restarts} time(s)", None, exits[:5])]
 
 
 def _traffic_with_faults(options: Options, testbed: Testbed, traffic: Traffic, injector: Injector,

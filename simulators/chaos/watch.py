@@ -3,9 +3,10 @@ partitions, read by a child process.
 
 The readings come from Kafka's admin API, which is asked every half second while brokers are
 being killed and paused; librdkafka's admin client has been seen to abort the whole process on
-an internal assertion when a broker went away under a request. So the asking happens in a child
-(``python -m simulators.chaos.watch BOOTSTRAP``, one JSON line per reading on its stdout), and
-:class:`ClusterWatch` in the runner keeps the latest reading and starts the child again if it dies.
+an internal assertion when a broker went away under a request, after hanging for a while. So the
+asking happens in a child (``python -m simulators.chaos.watch BOOTSTRAP``, one JSON line per
+reading on its stdout), and :class:`ClusterWatch` in the runner keeps the latest reading and
+starts the child again when it dies or stays silent for :data:`STALE_S` seconds.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from confluent_kafka.admin import AdminClient
 log = logging.getLogger("ecombus.chaos.watch")
 EVERY_S = 0.5
 TIMEOUT_S = 5.0
+STALE_S = 20.0
+"""A child that gave no reading for this long is killed and started again (librdkafka's admin
+client has also been seen to hang before it aborted)."""
 
 Groups = dict[str, tuple[bool, list[tuple[str, int]]]]
 """Group → (stable, members as (client id, partitions assigned))."""
@@ -66,10 +70,13 @@ class ClusterWatch:
         self._known: dict[str, set[str]] = {}
         self._stop = threading.Event()
         self._child: subprocess.Popen[str] | None = None
+        self._last = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="chaos-watch", daemon=True)
+        self._guard = threading.Thread(target=self._kill_when_stale, name="chaos-watch-guard", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
+        self._guard.start()
 
     def stop(self) -> None:
         self._stop.set()
@@ -105,7 +112,16 @@ class ClusterWatch:
                 log.warning("the cluster watch exited (%s); starting it again", self._child.returncode)
                 time.sleep(1)
 
+    def _kill_when_stale(self) -> None:
+        while not self._stop.wait(1.0):
+            child = self._child
+            if child is not None and time.monotonic() - self._last > STALE_S and child.poll() is None:
+                log.warning("the cluster watch gave no reading for %.0f s; killing it", STALE_S)
+                child.kill()
+                self._last = time.monotonic()
+
     def _take(self, reading: dict[str, Any]) -> None:
+        self._last = time.monotonic()
         with self._lock:
             at = float(reading["at"])
             if reading.get("groups") is not None:
