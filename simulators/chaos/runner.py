@@ -100,19 +100,21 @@ def _drive(options: Options, testbed: Testbed, schedule: list[Fault], report: Re
     watchdog = _Watchdog(testbed, injector, say)
     watchdog.start()
     watch.start()
-    started = time.monotonic()
-    outcomes, faults = _traffic_with_faults(options, testbed, traffic, injector, schedule, say)
-    report.durations["traffic"] = time.monotonic() - started
-    left = traffic.finish(timeout=45.0)
-    say(f"traffic stopped: {traffic.counts()['sent']} orders sent; {left} retries given up at the bound")
-    fault_deadline = time.monotonic() + options.recovery_timeout + 60
-    for thread in faults:
-        thread.join(max(0.0, fault_deadline - time.monotonic()))
-    settle_began = time.monotonic()
-    rows, replayed = _settle(options, testbed, traffic, outcomes, say)
-    exits = watchdog.stop()
-    watch.stop()
-    report.durations["settle"] = time.monotonic() - settle_began
+    try:
+        started = time.monotonic()
+        outcomes, faults = _traffic_with_faults(options, testbed, traffic, injector, schedule, say)
+        report.durations["traffic"] = time.monotonic() - started
+        left = traffic.finish(timeout=45.0)
+        say(f"traffic stopped: {traffic.counts()['sent']} orders sent; {left} retries given up at the bound")
+        fault_deadline = time.monotonic() + options.recovery_timeout + 60
+        for thread in faults:
+            thread.join(max(0.0, fault_deadline - time.monotonic()))
+        settle_began = time.monotonic()
+        rows, replayed = _settle(options, testbed, traffic, outcomes, say)
+        report.durations["settle"] = time.monotonic() - settle_began
+    finally:
+        exits = watchdog.stop()
+        watch.stop()
     report.outcomes = sorted(outcomes, key=lambda o: o.started_at)
     report.rows = [*rows, *replayed, *fault_rows(report.outcomes),
                    *latency_rows(traffic.attempts(), windows(report.outcomes)),

@@ -85,12 +85,12 @@ class ClusterWatch:
         self._thread.join(30)
 
     def groups(self) -> tuple[float, Groups]:
-        """When the last reading of the groups was taken (epoch seconds; 0 before any), and it."""
+        """When the last reading of the groups began (epoch seconds; 0 before any), and what it found."""
         with self._lock:
             return self._groups
 
     def replication(self) -> tuple[float, int | None]:
-        """When the last reading of the partitions was taken, and how many were under-replicated."""
+        """When the last reading of the partitions began, and how many were under-replicated."""
         with self._lock:
             return self._replication
 
@@ -105,7 +105,10 @@ class ClusterWatch:
                                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             assert self._child.stdout is not None
             for line in self._child.stdout:
-                self._take(json.loads(line))
+                try:
+                    self._take(json.loads(line))
+                except (ValueError, KeyError, TypeError) as exc:  # never the end of the watch
+                    log.warning("a reading of the cluster watch could not be read: %s", exc)
             self._child.wait()
             if not self._stop.is_set():
                 self.restarts += 1
@@ -123,8 +126,8 @@ class ClusterWatch:
     def _take(self, reading: dict[str, Any]) -> None:
         self._last = time.monotonic()
         with self._lock:
-            at = float(reading["at"])
             if reading.get("groups") is not None:
+                at = float(reading["groups_at"])
                 groups: Groups = {g: (stable, [(c, n) for c, n in members])
                                   for g, (stable, members) in reading["groups"].items()}
                 self._groups = (at, groups)
@@ -132,7 +135,7 @@ class ClusterWatch:
                     for client, _partitions in members:
                         self._known.setdefault(client, set()).add(group)
             if reading.get("under_replicated") is not None:
-                self._replication = (at, int(reading["under_replicated"]))
+                self._replication = (float(reading["under_replicated_at"]), int(reading["under_replicated"]))
 
 
 def main(bootstrap: str) -> None:
@@ -141,11 +144,11 @@ def main(bootstrap: str) -> None:
     while True:
         reading: dict[str, Any] = {}
         for name, read in (("groups", memberships), ("under_replicated", under_replicated)):
+            reading[f"{name}_at"] = time.time()  # when this reading began
             try:
                 reading[name] = read(admin)
             except (KafkaException, TimeoutError):
                 reading[name] = None
-        reading["at"] = time.time()
         try:
             print(json.dumps(reading), flush=True)
         except BrokenPipeError:
