@@ -25,23 +25,33 @@ from confluent_kafka.admin import AdminClient
 log = logging.getLogger("ecombus.chaos.watch")
 EVERY_S = 0.5
 TIMEOUT_S = 5.0
+GIVE_UP = 5
+"""Failed readings in a row after which the child exits (and is started again)."""
 STALE_S = 20.0
-"""A child that gave no reading for this long is killed and started again (librdkafka's admin
-client has also been seen to hang before it aborted)."""
+"""A child that gave no reading of the groups for this long is killed and started again
+(librdkafka's admin client has also been seen to hang, or fail every request, before it aborted)."""
 
 Groups = dict[str, tuple[bool, list[tuple[str, int]]]]
 """Group → (stable, members as (client id, partitions assigned))."""
 
 
 def memberships(admin: AdminClient, timeout: float = TIMEOUT_S) -> Groups:
-    """Every ``ecombus.*`` consumer group: whether it is stable (not rebalancing), and its members."""
+    """Every ``ecombus.*`` consumer group: whether it is stable (not rebalancing), and its members.
+    A group that could not be described is left out (whoever looks for it finds it not stable).
+
+    Raises:
+        KafkaException: the groups could not be listed.
+    """
     listing = admin.list_consumer_groups(request_timeout=timeout).result(timeout + 5)
     ids = [g.group_id for g in listing.valid if g.group_id.startswith("ecombus.")]
     found: Groups = {}
     if not ids:
         return found
     for group_id, future in admin.describe_consumer_groups(ids, request_timeout=timeout).items():
-        group = future.result(timeout + 5)
+        try:
+            group = future.result(timeout + 5)
+        except (KafkaException, TimeoutError):
+            continue
         found[group_id] = (group.state == ConsumerGroupState.STABLE,
                            [(m.client_id, len(m.assignment.topic_partitions)) for m in group.members])
     return found
@@ -124,7 +134,8 @@ class ClusterWatch:
                 self._last = time.monotonic()
 
     def _take(self, reading: dict[str, Any]) -> None:
-        self._last = time.monotonic()
+        if reading.get("groups") is not None:
+            self._last = time.monotonic()
         with self._lock:
             if reading.get("groups") is not None:
                 at = float(reading["groups_at"])
@@ -139,9 +150,12 @@ class ClusterWatch:
 
 
 def main(bootstrap: str) -> None:
-    """Print a reading every :data:`EVERY_S` seconds until stdout closes."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": log})  # type: ignore[dict-item]
-    while True:
+    """Print a reading every :data:`EVERY_S` seconds until stdout closes. A reading that fails is
+    taken again with a new admin client (an old one has been seen to fail every request after a
+    broker went away); after :data:`GIVE_UP` failures in a row the process exits, to be started
+    afresh."""
+    admin, failures = _admin(bootstrap), 0
+    while failures < GIVE_UP:
         reading: dict[str, Any] = {}
         for name, read in (("groups", memberships), ("under_replicated", under_replicated)):
             reading[f"{name}_at"] = time.time()  # when this reading began
@@ -149,11 +163,20 @@ def main(bootstrap: str) -> None:
                 reading[name] = read(admin)
             except (KafkaException, TimeoutError):
                 reading[name] = None
+        if reading["groups"] is None:
+            failures += 1
+            admin = _admin(bootstrap)
+        else:
+            failures = 0
         try:
             print(json.dumps(reading), flush=True)
         except BrokenPipeError:
             return
         time.sleep(EVERY_S)
+
+
+def _admin(bootstrap: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap, "logger": log})  # type: ignore[dict-item]
 
 
 if __name__ == "__main__":
