@@ -41,11 +41,12 @@ V = TypeVar("V")
 _ELECTING = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
                        KafkaError._UNKNOWN_PARTITION, KafkaError.UNKNOWN_TOPIC_OR_PART,
                        KafkaError._DESTROY_BROKER, KafkaError._TRANSPORT, KafkaError._TIMED_OUT,
-                       KafkaError._ALL_BROKERS_DOWN})
+                       KafkaError._ALL_BROKERS_DOWN, KafkaError.OFFSET_NOT_AVAILABLE})
 """Errors a just-created topic answers with until its leaders are elected (and this client's
 metadata, and the asked broker's, have its partitions: another replica may have just created
 it), and those of a broker lost meanwhile (its connection down or its handle dropped, the request
-timed out) while the others take over its partitions: all waited out until the read's deadline.
+timed out, a new leader's high watermark not caught up yet) while the others take over its
+partitions: all waited out until the read's deadline.
 (A topic that does not exist at all is told before, from the metadata: :func:`partitions_of`.)"""
 
 

@@ -84,7 +84,7 @@ class Injector:
     """
 
     def __init__(self, fleet: Fleet, brokers: Brokers, simulators: dict[str, str], watch: ClusterWatch,
-                 say: Callable[[str], None], recovery_timeout: float = 120.0) -> None:
+                 say: Callable[[str], None], recovery_timeout: float = 300.0) -> None:
         self.fleet, self.brokers, self.simulators, self.watch = fleet, brokers, simulators, watch
         self.say, self.recovery_timeout = say, recovery_timeout
         self._broker_turn = threading.Lock()

@@ -59,7 +59,7 @@ class Options:
     services: tuple[str, ...] = SERVICES
     mutation: str | None = None
     settle_timeout: float = 180.0
-    recovery_timeout: float = 120.0
+    recovery_timeout: float = 300.0
     heartbeat: float = 10.0
     settings: dict[str, str] = field(default_factory=dict)
     """Environment for every process on top of the run's (``--set KEY=VALUE``)."""
