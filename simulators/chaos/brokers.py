@@ -2,7 +2,8 @@
 
 :class:`Brokers` wraps :class:`~bus.tools.local.broker.LocalBroker` (``--brokers 1``, for small
 runs while developing) or :class:`~bus.tools.local.cluster.LocalCluster` (3 nodes: replication
-factor 3, ``min.insync.replicas=2``) living in the run's folder on free ports, and gives the
+factor 3, ``min.insync.replicas=2``) living in the run's folder on free ports below the
+ephemeral range (:mod:`simulators.chaos.ports`), and gives the
 runner what it needs: signal a node (SIGKILL, SIGSTOP, SIGCONT), start a killed node again, and
 count the partitions whose in-sync replicas are fewer than their replicas (0 once a node that
 came back has caught up), and tell the members of the consumer groups.
@@ -19,8 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bus.errors import SetupError
-from bus.tools.local.broker import LocalBroker, free_port
+from bus.tools.local.broker import LocalBroker
 from bus.tools.local.cluster import LocalCluster
+from simulators.chaos.ports import steady_ports
 
 START_TIMEOUT_S = 180.0
 QUIET = logging.getLogger("ecombus.chaos.kafka")
@@ -40,12 +42,13 @@ class Brokers:
         self.count = count
         self._single: LocalBroker | None = None
         self._cluster: LocalCluster | None = None
+        base = steady_ports(2 * count)  # clients, then controllers: they are bound again on restart
         if count == 1:
-            self._single = LocalBroker(home / "kafka", port=free_port(), controller_port=free_port(),
+            self._single = LocalBroker(home / "kafka", port=base, controller_port=base + 1,
                                        progress=progress)
         else:
-            self._cluster = LocalCluster(home / "kafka-cluster", brokers=count, port=free_port(),
-                                         progress=progress)
+            self._cluster = LocalCluster(home / "kafka-cluster", brokers=count, port=base,
+                                         controller_port=base + count, progress=progress)
         self.bootstrap = ""
 
     @property

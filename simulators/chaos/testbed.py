@@ -1,7 +1,8 @@
 """The bus a chaos run drives: Kafka, the registry, the simulators and N replicas of each service.
 
 :class:`Testbed` builds everything from :data:`bus.tools.local.stack.STACK` (the same commands
-and settings as ``ecombus up``) in the run's own folder, on free ports of 127.0.0.1:
+and settings as ``ecombus up``) in the run's own folder, on free ports of 127.0.0.1 below the
+ephemeral range (a restarted process binds its port again: :mod:`simulators.chaos.ports`):
 
 * the brokers (:class:`~simulators.chaos.brokers.Brokers`), the schema registry, the topics of
   ``deploy/topics.yaml`` (replication factor 3 and ``min.insync.replicas=2`` on a cluster);
@@ -37,13 +38,13 @@ from bus import topics as topics_lib
 from bus.errors import SetupError
 from bus.runtime.table import read_to_end
 from bus.tools.deploy.components import COMPONENTS
-from bus.tools.local.broker import free_port
 from bus.tools.local.registry import RegistryProcess
 from bus.tools.local.stack import STACK, ProcessSpec, Stack
 from simulators.chaos.balancer import Balancer
 from simulators.chaos.brokers import Brokers
 from simulators.chaos.fleet import Fleet, Replica
 from simulators.chaos.mutations import MUTATIONS
+from simulators.chaos.ports import steady_port
 from simulators.erp import drop_stock_file
 from simulators.storefront.state import CATALOG, LOCATIONS
 
@@ -122,12 +123,12 @@ class Testbed:
         self.say(f"starting {self.brokers.count} Kafka node(s), the registry and the topics")
         self.bootstrap = self.brokers.start()
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
-        self.registry = RegistryProcess(self.bootstrap, "_schemas", port=free_port(),
+        self.registry = RegistryProcess(self.bootstrap, "_schemas", port=steady_port(),
                                         log_file=self.home / "logs" / "registry.log")
         self.registry_url = self.registry.start(timeout)
         topics_lib.apply(AdminClient({"bootstrap.servers": self.bootstrap}), topics_lib.load_topics())
         specs = {s.name: s for s in STACK}
-        self.ports = {name: free_port() for name in (*SIMULATORS, *self.replicas)}
+        self.ports = {name: steady_port() for name in (*SIMULATORS, *self.replicas)}
         sims = [self._add(specs[name], 0) for name in SIMULATORS]
         for replica in sims:
             self.fleet.start(replica)
@@ -151,8 +152,8 @@ class Testbed:
         own: dict[str, int] = {}
         admin: dict[str, int] = {}
         if number:
-            own = {spec.name: free_port()} if spec.port is not None else {}
-            admin = {spec.name: free_port()}
+            own = {spec.name: steady_port()} if spec.port is not None else {}
+            admin = {spec.name: steady_port()}
         if spec.name == "erp-sim":
             spec = dataclasses.replace(spec, argv=(sys.executable, "-m", "simulators.erp", "--port",
                                                    "{port[erp-sim]}", "--stock-dir", str(self.stock_dir),
