@@ -131,6 +131,20 @@ class Injector:
         self._said(outcome, f"{replica.name} consuming again ({', '.join(sorted(groups)) or 'no group'})")
         return outcome
 
+    def broken(self, since: float) -> list[str]:
+        """What is not whole again, as seen after ``since``: a replica down or not ready, a broker
+        down, a partition under-replicated, a group not stable with each replica in it once,
+        holding partitions. Empty: the bus is whole."""
+        found = [f"{r.name} not ready" for r in self.fleet.replicas if r.number and not self.fleet.ready(r)]
+        found += [f"broker {n} down" for n in self.brokers.nodes if not self.brokers.running(n)]
+        if self._replicated(since) is None:
+            found.append("partitions under-replicated (or not read since)")
+        for replica in self.fleet.replicas:
+            groups = self._groups_of(replica.name)
+            if replica.number and groups and self._consuming(replica.name, groups, since) is None:
+                found.append(f"{replica.name} not consuming in {', '.join(sorted(groups))}")
+        return found
+
     def _groups_of(self, client_id: str) -> set[str]:
         """The consumer groups the replica is, or was seen, a member of (its client id is its name)."""
         return self.watch.known(client_id)

@@ -15,7 +15,9 @@ stock                       inventory-sync's sellable level and the storefront's
 ERP rows                    every order's lines in the ERP import files, once (the spool)
 cXML orders                 every order at the ERP under one payloadID (redeliveries of that
                             payloadID are at-least-once and counted apart)
-fulfillments                every parcel's tracking number pushed to the store, once
+fulfillments                every parcel's tracking number pushed to the store (at least once:
+                            pushed again after a SIGKILL between the store's answer and the
+                            mark is counted apart)
 DELIVERED                   every parcel's order reached DELIVERED on orders.status.v1
 CRM figures                 every customer's order count and spend per currency exact
 dead letters                transient ones while a fault lasted are expected; any other is not
@@ -160,8 +162,8 @@ def shipment_rows(ev: Evidence, shipments: Sequence[Shipment]) -> list[Row]:
     undelivered = [s.order_id for s in acked if "DELIVERED" not in ev.statuses.get(s.order_id, set())]
     return [
         Row("fulfillments", f"{len(acked)} parcels acknowledged ({len(shipments) - len(acked)} not), "
-                            f"{sum(pushed.values())} pushed, missing {len(missing)}, duplicated "
-                            f"{sum(n - 1 for n in twice.values())}", not (missing or twice),
+                            f"{sum(pushed.values())} pushed, missing {len(missing)}, pushed again "
+                            f"{sum(n - 1 for n in twice.values())} (at-least-once)", not missing,
             _examples(missing, twice),
             waiting=bool(missing)),
         _counted("DELIVERED", f"{len(acked) - len(undelivered)} of {len(acked)} parcels' orders DELIVERED",

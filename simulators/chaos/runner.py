@@ -110,7 +110,7 @@ def _drive(options: Options, testbed: Testbed, schedule: list[Fault], report: Re
         for thread in faults:
             thread.join(max(0.0, fault_deadline - time.monotonic()))
         settle_began = time.monotonic()
-        rows, replayed = _settle(options, testbed, traffic, outcomes, say)
+        rows, replayed = _settle(options, testbed, traffic, outcomes, injector, say)
         report.durations["settle"] = time.monotonic() - settle_began
     finally:
         exits = watchdog.stop()
@@ -157,12 +157,13 @@ def _traffic_with_faults(options: Options, testbed: Testbed, traffic: Traffic, i
     return outcomes, faults
 
 
-def _settle(options: Options, testbed: Testbed, traffic: Traffic, outcomes: list[Outcome],
+def _settle(options: Options, testbed: Testbed, traffic: Traffic, outcomes: list[Outcome], injector: Injector,
             say: Callable[[str], None]) -> tuple[list[Row], list[Row]]:
-    """Read the evidence again until nothing eventual is pending or the bound passed (a reading
-    that fails is tried again at the next turn); the invariants' rows and the dead letters' row."""
+    """Read the evidence again until nothing eventual is pending and the bus is whole again, or
+    the bound passed (a reading that fails is tried again at the next turn); the invariants' rows
+    (``whole again`` and ``settled`` first) and the dead letters' row."""
     reader = EvidenceReader(testbed.bootstrap, testbed.registry_url, testbed.simulators)
-    began, replayed = time.monotonic(), 0
+    began, replayed, since = time.monotonic(), 0, time.time()
     deadline = began + options.settle_timeout
     rows: list[Row] = []
     waiting = ["the evidence could not be read"]
@@ -173,7 +174,11 @@ def _settle(options: Options, testbed: Testbed, traffic: Traffic, outcomes: list
             except (BusError, httpx.HTTPError) as exc:
                 say(f"settling: reading the evidence failed ({exc}); again in {SETTLE_POLL_S:.0f} s")
             else:
-                rows = judge(evidence, traffic.orders, traffic.shipments, testbed.stock)
+                broken = injector.broken(since)
+                whole = Row("whole again", "every replica ready and consuming, every broker in sync"
+                            if not broken else f"{len(broken)} part(s) not yet", not broken, broken[:5],
+                            waiting=bool(broken))
+                rows = [whole, *judge(evidence, traffic.orders, traffic.shipments, testbed.stock)]
                 waiting = pending(rows)
                 replayed += _replay_expected(testbed, evidence.dead_letters, windows(outcomes), replayed, say)
             if not waiting or time.monotonic() > deadline:

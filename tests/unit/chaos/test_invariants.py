@@ -102,7 +102,10 @@ def test_fulfillments_and_delivered_statuses() -> None:
                  Shipment(f"{SHOP}:3", "T3", 6, False)]
     rows = shipment_rows(ev, shipments)
     assert "2 parcels acknowledged (1 not)" in row(rows, "fulfillments").figures
-    assert "missing 1, duplicated 1" in row(rows, "fulfillments").figures
+    fulfillments = row(rows, "fulfillments")
+    assert "missing 1, pushed again 1 (at-least-once)" in fulfillments.figures and not fulfillments.ok
+    ev.store["fulfillments"].append({"tracking_number": "T2"})
+    assert row(shipment_rows(ev, shipments), "fulfillments").ok, "pushed again is not a violation"
     assert not row(rows, "DELIVERED").ok and row(rows, "DELIVERED").examples == [f"{SHOP}:2"]
 
 
