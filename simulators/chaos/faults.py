@@ -139,10 +139,14 @@ class Injector:
         found += [f"broker {n} down" for n in self.brokers.nodes if not self.brokers.running(n)]
         if self._replicated(since) is None:
             found.append("partitions under-replicated (or not read since)")
+        at, members = self.watch.groups()
         for replica in self.fleet.replicas:
             groups = self._groups_of(replica.name)
             if replica.number and groups and self._consuming(replica.name, groups, since) is None:
-                found.append(f"{replica.name} not consuming in {', '.join(sorted(groups))}")
+                seen = "; ".join(f"{g}: {members[g]}" if g in members else f"{g}: not described"
+                                 for g in sorted(groups))
+                found.append(f"{replica.name} not consuming (groups read {time.time() - at:.0f} s ago: "
+                             f"{seen})")
         return found
 
     def _groups_of(self, client_id: str) -> set[str]:

@@ -47,7 +47,8 @@ def memberships(admin: AdminClient, timeout: float = TIMEOUT_S) -> Groups:
     found: Groups = {}
     if not ids:
         return found
-    for group_id, future in admin.describe_consumer_groups(ids, request_timeout=timeout).items():
+    futures = {i: admin.describe_consumer_groups([i], request_timeout=timeout)[i] for i in ids}
+    for group_id, future in futures.items():  # one request per group: one failing hides no other
         try:
             group = future.result(timeout + 5)
         except (KafkaException, TimeoutError):

@@ -13,11 +13,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def chaos(tmp_path: Path, *args: str, timeout: float) -> tuple[int, dict[str, Any], str]:
     """``ecombus chaos ARGS --home <tmp>/run --json <tmp>/report.json``: its exit status, its report
-    (empty when it could not start) and its output (kept in ``<tmp>/chaos.out``)."""
-    report = tmp_path / "report.json"
+    (empty when it could not start) and its output (written to ``<tmp>/chaos.out`` as it runs)."""
+    report, out = tmp_path / "report.json", tmp_path / "chaos.out"
     argv = [sys.executable, "-m", "bus.tools.cli", "chaos", *args, "--home", str(tmp_path / "run"),
             "--json", str(report)]
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-    output = done.stdout + done.stderr
-    (tmp_path / "chaos.out").write_text(output, encoding="utf-8")
-    return done.returncode, json.loads(report.read_text(encoding="utf-8")) if report.exists() else {}, output
+    with out.open("w", encoding="utf-8") as sink:
+        process = subprocess.Popen(argv, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, text=True)
+        try:
+            status = process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.terminate()  # the run stops its testbed on SIGTERM
+            status = process.wait(120)
+    output = out.read_text(encoding="utf-8")
+    return status, json.loads(report.read_text(encoding="utf-8")) if report.exists() else {}, output
