@@ -8,6 +8,7 @@ Contributed to ``ecombus`` through the ``ecombus.commands`` entry point ``demo``
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -20,17 +21,21 @@ from confluent_kafka import Consumer, TopicPartition
 
 from bus.observability.masking import mask_text
 from bus.ops.reading import partitions_of, read_to_end
+from bus.ops.trace import payment_of
 from bus.roundtrip import round_trip
-from bus.serde import AvroDecoder, RegistryClient
+from bus.serde import AvroCodec, AvroDecoder, RegistryClient
 from bus.tools.cli.local import REGISTRY_PORT
 from bus.tools.cli.output import heading, progress
 from bus.tools.cli.stack import Infrastructure, print_summary, start_infrastructure, start_stack
 from bus.tools.local.broker import DEFAULT_PORT
-from bus.tools.local.stack import Stack
+from bus.tools.local.stack import DEMO_CONSOLE_TOKENS, Stack
 from simulators import scenario
 from simulators.erp import drop_stock_file
 
 WAIT_SECONDS = 90.0
+LOCAL_STATE = (Path("var/router"), Path("var/erp"))
+"""The local stack's folders (bus/tools/local/stack.py): the router's spools and the ERP's files. A fresh
+demo empties them with the topics, or the router would take the new run's records for ones it wrote."""
 
 
 def topic_values(infra: Infrastructure, topic: str) -> list[dict[str, Any]]:
@@ -134,6 +139,98 @@ def show_stock_and_customers(infra: Infrastructure, store_url: str, crm_url: str
         click.echo(f"  {mask_text(email):28} {name:20} orders {props['ecombus_orders_count']:>2}  {spend}")
 
 
+AFTER_SALE_TOPICS = {"orders.cancellations.v1": 1, "orders.refunds.v1": 1, "orders.returns.v1": 2,
+                     "orders.disputes.v1": 1}
+"""The after-sale topics and how many events the demo's scenario puts on each."""
+
+
+def _after_sale_events(infra: Infrastructure) -> dict[str, list[dict[str, Any]]]:
+    return {topic: topic_values(infra, topic) for topic in AFTER_SALE_TOPICS}
+
+
+def _what(topic: str, event: dict[str, Any]) -> str:
+    if topic == "orders.cancellations.v1":
+        return f"cancelled ({event['reason'] or '-'}), stock returns: {event['restock']}"
+    if topic == "orders.refunds.v1":
+        lines = ", ".join(f"{ln['quantity']} {ln['sku']}{' restocked' if ln['restock'] else ''}"
+                          for ln in event["lines"])
+        return f"refund {event['refund_id']}: {_money(event['total'])} ({lines or 'an amount'})"
+    if topic == "orders.returns.v1":
+        return f"return {event['return_id']} {event['status']}: " + ", ".join(
+            f"{ln['quantity']} of line {ln['sku'] or ln['line_id']}" for ln in event["lines"])
+    return f"dispute {event['dispute_id']} {event['status']}: {event['kind']} {event['reason'] or ''} " \
+           f"{event['amount']['amount'].normalize():f} {event['amount']['currency']}"
+
+
+def _storefront_levels(store_url: str) -> dict[tuple[str, str], int]:
+    """(SKU, location id) → the available units the storefront was last told (its inventory API)."""
+    store = httpx.get(f"{store_url}/_sim/received").json()
+    catalog = httpx.get(f"{store_url}/_sim/catalog").json()
+    skus = {v: k for k, v in catalog["inventory_items"].items()}
+    locations = {v: k for k, v in catalog["locations"].items()}
+    return {(skus.get(level["inventory_item_id"], str(level["inventory_item_id"])),
+             locations.get(level["location_id"], str(level["location_id"]))): level["available"]
+            for level in store["inventory"]}
+
+
+def after_the_sale(infra: Infrastructure, store_url: str, erp_url: str, crm_url: str) -> list[str]:
+    """Cancel, refund, return and dispute demo orders; show what the bus did. Returns what is missing."""
+    before, deadline = _storefront_levels(store_url), time.monotonic() + 30
+    while time.monotonic() < deadline:  # the pushes of the orders' holds are coalesced: let them land
+        time.sleep(3)
+        if (now := _storefront_levels(store_url)) == before:
+            break
+        before = now
+    scenario.after_sale(store_url, progress)
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        events = _after_sale_events(infra)
+        memos = httpx.get(f"{erp_url}/_sim/received").json()["imports"]["credit_memos"]
+        gaps = [f"{topic}: {len(events[topic])} of {n}" for topic, n in AFTER_SALE_TOPICS.items()
+                if len(events[topic]) < n]
+        gaps += [] if memos else ["no credit memo in the ERP's import folder yet"]
+        if not gaps or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    time.sleep(3)  # the pusher's linger and the CRM flusher's batch
+    click.echo("After-sale events (order-capture, from the storefront's webhooks):")
+    for topic, values in events.items():
+        for event in values:
+            click.echo(f"  {topic:24} {event['order_id']:44} {_what(topic, event)}")
+    codec = AvroCodec(RegistryClient(infra.registry))
+    click.echo("\nPayment status per order (what `ecombus trace` and the console's journey show):")
+    for order_id in sorted({e["order_id"] for values in events.values() for e in values}):
+        payment = payment_of({"bootstrap.servers": infra.bootstrap}, codec, order_id)
+        click.echo(f"  {order_id:44} {payment.describe() if payment else '-'}")
+    received = httpx.get(f"{erp_url}/_sim/received").json()
+    click.echo("\nERP: credit memos imported (router, refunds-to-erp-csv) and received as cXML:")
+    for row in received["imports"]["credit_memos"]:
+        click.echo(f"  {row['External ID']:18} order {row['Order External ID']:16} {row['Item']:14} "
+                   f"{row['Quantity']:>3} {row['Amount']:>8} {row['Currency']}  restock {row['Restock']}")
+    for memo in received["credit_memos"]:
+        click.echo(f"  cXML credit memo {memo.get('credit_memo_id')}: {memo.get('net_amount')} "
+                   f"{memo.get('currency')}")
+    for row in received["imports"]["return_authorizations"]:
+        click.echo(f"  return authorization {row.get('External ID')}: {row.get('Item')} "
+                   f"x{row.get('Quantity')}")
+    after = _storefront_levels(store_url)
+    click.echo("\nSellable stock the storefront was told, where it changed during the after-sale steps "
+               "(before → after):")
+    for sku, location in sorted(after):
+        if after[(sku, location)] != before.get((sku, location)):
+            was = before.get((sku, location), "-")
+            click.echo(f"  {sku:14} {location:10} {was} → {after[(sku, location)]}")
+    click.echo("\nCRM contacts after the sale (lifetime figures net of refunds and cancellations):")
+    for email, contact in httpx.get(f"{crm_url}/_sim/received").json()["contacts"].items():
+        props = contact["properties"]
+        spend = ", ".join(f"{v} {k.rsplit('_', 1)[-1].upper()}" for k, v in sorted(props.items())
+                          if k.startswith("ecombus_lifetime_spend_"))
+        refund = f"  last refund {props['ecombus_last_refund_amount']}" if props.get(
+            "ecombus_last_refund_amount") else ""
+        click.echo(f"  {mask_text(email):28} orders {props['ecombus_orders_count']:>2}  {spend}{refund}")
+    return gaps
+
+
 @click.command("demo")
 @click.option("--messages", default=1_000, show_default=True, help="Records in the round trip.")
 @click.option("--port", default=DEFAULT_PORT, show_default=True, help="Kafka client port on 127.0.0.1.")
@@ -151,6 +248,8 @@ def demo(messages: int, port: int, registry_port: int, keep_data: bool) -> None:
     if not keep_data:
         for name in Stack().down():  # its services hold the state of the topics about to go
             progress(f"{name} stopped (a fresh run follows)")
+        for folder in LOCAL_STATE:  # what the router and the ERP kept of the topics about to go
+            shutil.rmtree(folder, ignore_errors=True)
     infra = start_infrastructure(port, registry_port, fresh=not keep_data)
     stack = start_stack(infra)
     heading(f"round trip of {messages} records (acks=all, consumer group)")
@@ -171,7 +270,14 @@ def demo(messages: int, port: int, registry_port: int, keep_data: bool) -> None:
     heading("stock and customers: the ERP restocks; inventory-sync and crm-updater at work")
     crm_url = f"http://127.0.0.1:{stack.ports['crm-sim']}"
     show_stock_and_customers(infra, store_url, crm_url)
+    heading("after the sale: a cancellation, a partial refund, a return and a chargeback")
+    gaps += after_the_sale(infra, store_url, f"http://127.0.0.1:{stack.ports['erp-sim']}", crm_url)
     print_summary(stack, infra)
+    tokens = DEMO_CONSOLE_TOKENS
+    click.echo(f"Console: http://127.0.0.1:{stack.ports['console']}/ (sign in with {tokens['operator']} "
+               f"as operator or {tokens['viewer']} as viewer).\n  Order {scenario.BROKEN_ORDER_ID} "
+               "stopped at order-capture (its total was written '51,30'):\n"
+               "  open it in Journeys, follow the dead letter, fix the total, preview and replay.\n")
     if gaps:
         click.secho("not everything arrived within 90 s: " + "; ".join(gaps), fg="red")
         raise SystemExit(1)

@@ -1,20 +1,24 @@
-"""An ERP for the demo and the tests: stock files out, order imports and cXML orders in.
+"""An ERP for the demo and the tests: stock files out; order and after-sale imports, cXML in.
 
 What it does (REFERENCE.md §7):
 
 * drops stock exports (the CSV of ``shared/fixtures/erp_stock_levels.csv``: UTF-8 with BOM) into
   the stock folder, written to a temp name and renamed so the router never reads half a file
   (:func:`drop_stock_file`; ``--drop-stock`` at start);
-* imports the order files the router writes (NetSuite-style CSV, External ID on every row):
-  complete files in the orders folder are read, their rows kept, and the file moved to
+* imports the files the router writes (NetSuite-style CSV, External ID on every row): complete
+  files in the import folder are read, their rows kept by record type (the file's prefix:
+  ``erp-orders``, ``erp-credit-memos``, ``erp-return-authorizations``), and the file moved to
   ``imported/`` (:class:`OrderImports`);
-* serves ``POST /cxml/orders``: a cXML OrderRequest (parsed with defusedxml) answered with a
-  cXML Response; a repeated ``payloadID`` is acknowledged again but not imported twice.
+* serves ``POST /cxml/orders`` (a cXML OrderRequest) and ``POST /cxml/credit-memos`` (a cXML
+  InvoiceDetailRequest of purpose creditMemo), parsed with defusedxml and answered with a cXML
+  Response; a repeated ``payloadID`` is acknowledged again but not imported twice (counted in
+  ``duplicates`` and ``credit_memo_duplicates``).
 
 Test controls: ``POST /_sim/fail?status=503&count=2`` (the next cXML requests answer that),
 ``POST /_sim/storm`` (5xx, 429 or slow answers for a while, :mod:`simulators.storm`),
-``POST /_sim/reset``, ``GET /_sim/received`` (cXML orders, every payloadID received again, imported
-rows and files).
+``POST /_sim/reset``, ``GET /_sim/received`` (cXML orders and credit memos, every payloadID
+received again, duplicates, imported rows by record type and files; ``imports.rows`` holds the
+order rows).
 
 Run it with ``python -m simulators.erp --port 8094 --stock-dir var/erp/stock
 --orders-dir var/erp/orders [--drop-stock]``.
@@ -35,6 +39,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.router.formats.cxml import read_order_request
+from services.router.formats.cxml_credit_memo import read_credit_memo
 from services.router.spool import write_atomically
 from simulators.storm import Storm
 from simulators.storm import install as install_storms
@@ -51,11 +56,18 @@ def drop_stock_file(folder: Path, content: bytes | None = None, name: str = "erp
 
 
 class OrderImports:
-    """Reads the order import files the router writes, as the ERP's import job would."""
+    """Reads the import files the router writes, as the ERP's import jobs would.
+
+    Rows are kept by record type, the file name's prefix before the batch's stream and position
+    (:data:`RECORD_TYPES`); ``rows`` are the orders' (files of any other prefix count as orders).
+    """
+
+    RECORD_TYPES = ("erp-credit-memos", "erp-return-authorizations")
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.rows: list[dict[str, str]] = []
+        self.by_type: dict[str, list[dict[str, str]]] = {kind: [] for kind in self.RECORD_TYPES}
         self.files: list[str] = []
         self._lock = threading.Lock()
 
@@ -67,8 +79,9 @@ class OrderImports:
         for path in sorted(self.folder.glob("*.csv")):
             text = path.read_bytes().decode("utf-8-sig")
             rows = list(csv.DictReader(io.StringIO(text, newline="")))
+            kind = next((k for k in self.RECORD_TYPES if path.name.startswith(k + "-")), None)
             with self._lock:
-                self.rows += rows
+                (self.rows if kind is None else self.by_type[kind]).extend(rows)
                 self.files.append(path.name)
             os.replace(path, done / path.name)
             count += len(rows)
@@ -76,7 +89,9 @@ class OrderImports:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"rows": list(self.rows), "files": list(self.files)}
+            return {"rows": list(self.rows), "files": list(self.files),
+                    "credit_memos": list(self.by_type["erp-credit-memos"]),
+                    "return_authorizations": list(self.by_type["erp-return-authorizations"])}
 
 
 def _response(payload_id: str | None, code: int, text: str) -> Response:
@@ -97,7 +112,9 @@ def erp_app(imports: OrderImports | None = None) -> FastAPI:
     """The ERP's HTTP side."""
     app = FastAPI(title="ERP simulator", docs_url=None, redoc_url=None)
     orders: dict[str, dict[str, Any]] = {}
-    state: dict[str, Any] = {"duplicates": 0, "failures": deque(), "redelivered": []}
+    memos: dict[str, dict[str, Any]] = {}
+    state: dict[str, Any] = {"duplicates": 0, "credit_memo_duplicates": 0, "failures": deque(),
+                             "redelivered": []}
     lock = threading.Lock()
 
     @app.post("/cxml/orders")
@@ -117,6 +134,22 @@ def erp_app(imports: OrderImports | None = None) -> FastAPI:
                 orders[order["payload_id"]] = order
         return _response(order["payload_id"], 200, "OK")
 
+    @app.post("/cxml/credit-memos")
+    async def credit_memo(request: Request) -> Response:
+        with lock:
+            if state["failures"]:
+                return _response(None, state["failures"].popleft(), "simulated failure")
+        try:
+            memo = read_credit_memo(await request.body())
+        except ValueError as exc:
+            return _response(None, 400, f"Bad Request: {exc}")
+        with lock:
+            if memo["payload_id"] in memos:
+                state["credit_memo_duplicates"] += 1
+            else:
+                memos[memo["payload_id"]] = memo
+        return _response(memo["payload_id"], 200, "OK")
+
     @app.post("/_sim/fail")
     def fail(status: int = 503, count: int = 1) -> dict[str, int]:
         with lock:
@@ -127,7 +160,9 @@ def erp_app(imports: OrderImports | None = None) -> FastAPI:
     def reset() -> dict[str, bool]:
         with lock:
             orders.clear()
-            state["duplicates"], state["failures"], state["redelivered"] = 0, deque(), []
+            memos.clear()
+            state["duplicates"], state["credit_memo_duplicates"], state["failures"] = 0, 0, deque()
+            state["redelivered"] = []
         return {"reset": True}
 
     @app.get("/readyz")
@@ -141,8 +176,11 @@ def erp_app(imports: OrderImports | None = None) -> FastAPI:
             imports.poll()
         with lock:
             body = {"orders": list(orders.values()), "duplicates": state["duplicates"],
-                    "redelivered": list(state["redelivered"])}
-        body["imports"] = imports.snapshot() if imports is not None else {"rows": [], "files": []}
+                    "redelivered": list(state["redelivered"]),
+                    "credit_memos": list(memos.values()),
+                    "credit_memo_duplicates": state["credit_memo_duplicates"]}
+        body["imports"] = imports.snapshot() if imports is not None else {
+            "rows": [], "files": [], "credit_memos": [], "return_authorizations": []}
         return JSONResponse(body)
 
     install_storms(app, refuse=_storm_refusal)

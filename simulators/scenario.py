@@ -29,8 +29,41 @@ ORDERS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("WooCommerce #728, total written '51,30' by a store plugin (dead-lettered: fix it in the console)",
      {"platform": "woocommerce", "number": 728, "fields": {"total": "51,30"}}),
 )
+RETURNED = [{"sku": "HOJICHA-100G", "quantity": 1, "reason": "unwanted"}]
+AFTER_SALE: tuple[tuple[str, int, dict[str, Any], str], ...] = (
+    ("cancel", FIRST_ORDER_ID + 2002, {"reason": "customer"},
+     "Shopify #2002 (EUR) cancelled by the customer: its stock holds are released"),
+    ("refund", FIRST_ORDER_ID + 2004,
+     {"lines": [{"sku": "MATCHA-40G", "quantity": 1, "restock_type": "return"}],
+      "note": "the tin arrived dented", "refund_id": 509562001},
+     "Shopify #2004 (KWD, three decimals) partly refunded: its MATCHA-40G, back to stock"),
+    ("return", FIRST_ORDER_ID + 2001, {"step": "request", "return_id": 41, "lines": RETURNED},
+     "Shopify #2001: the customer asks to return 1 HOJICHA-100G"),
+    ("return", FIRST_ORDER_ID + 2001, {"step": "process", "return_id": 41, "lines": RETURNED},
+     "Shopify #2001: the returned HOJICHA-100G is received back"),
+    ("dispute", 6120004415,
+     {"dispute_id": 51, "status": "needs_response", "amount": "38.63", "reason": "fraudulent",
+      "create": True},
+     "Shopify #1042: the card holder disputes the payment (chargeback, fraudulent)"),
+)
+"""After the sale: what the demo does to orders it placed (storefront simulator controls)."""
+
 BROKEN_ORDER_ID = "woocommerce:shop.example.de:728"
 """The order the demo leaves dead-lettered for a person to fix and replay (console, dead letters)."""
+
+
+def after_sale(storefront_url: str, say: Callable[[str], None] = print) -> list[Step]:
+    """Cancel, refund, return and dispute demo orders (:data:`AFTER_SALE`); each webhook's answer."""
+    steps = []
+    with httpx.Client(base_url=storefront_url, timeout=60) as store:
+        for action, order_id, request, what in AFTER_SALE:
+            answer = store.post(f"/_sim/orders/{order_id}/{action}", json=request)
+            answer.raise_for_status()
+            delivery = answer.json().get("delivery") or {}
+            step = Step(what, delivery.get("status"), _outcome(delivery))
+            say(f"{what:75} → {step.status or '-'} {step.outcome}")
+            steps.append(step)
+    return steps
 
 
 @dataclass

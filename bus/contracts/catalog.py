@@ -14,7 +14,12 @@ from bus.errors import ConfigError
 TOPIC_EVENTS: dict[str, str] = {
     "orders.placed.v1": "OrderPlaced",
     "orders.review.v1": "OrderPlaced",
+    "orders.review.disputes.v1": "DisputeUpdated",
     "orders.status.v1": "OrderStatusChanged",
+    "orders.cancellations.v1": "OrderCancelled",
+    "orders.refunds.v1": "OrderRefunded",
+    "orders.returns.v1": "ReturnUpdated",
+    "orders.disputes.v1": "DisputeUpdated",
     "inventory.levels.v1": "StockLevelChanged",
     "inventory.reservations.v1": "StockReservation",
     "customers.profiles.v1": "CustomerUpserted",

@@ -108,4 +108,29 @@ def examples() -> dict[str, m.Event]:
             headers={"x-shopify-topic": "orders/create", "x-shopify-event-id": "evt-1"},
             body=b'{"id": 6120004415, "email": "hanako.sato@example.jp"}',
             received_by="order-capture@order-capture-0", remote_addr="203.0.113.9"),
+        "OrderCancelled": m.OrderCancelled(
+            meta=meta("shopify:6120004415:cancelled", **caused), order_id=order.order_id,
+            cancelled_at=PLACED_AT, reason="customer", restock=True),
+        "OrderRefunded": m.OrderRefunded(
+            meta=meta("shopify:refund:509562969", **caused), order_id=order.order_id, refund_id="509562969",
+            refunded_at=PLACED_AT, currency="USD",
+            lines=[m.RefundLine(line_id="13990001", sku="MATCHA-40G", quantity=1,
+                                amount=money("17.80", "2650"), restock=True,
+                                restock_type=m.RestockType.RETURN, location="TOKYO-1")],
+            shipping=money("0.00"), tax=money("1.51", "225"), total=money("19.31", "2875"),
+            transactions=[m.PaymentTransaction(transaction_id="389404469", kind="refund",
+                                               gateway="shopify_payments", status="success",
+                                               amount=m.Money(amount=Decimal("19.31"), currency="USD"),
+                                               processed_at=PLACED_AT)],
+            reason="the tin arrived dented"),
+        "ReturnUpdated": m.ReturnUpdated(
+            meta=meta("shopify:return:945000954:RECEIVED", **caused), order_id=order.order_id,
+            return_id="945000954", status=m.ReturnStatus.RECEIVED,
+            lines=[m.ReturnLine(line_id="13990001", sku="MATCHA-40G", quantity=1, reason="DEFECTIVE")],
+            requested_at=PLACED_AT, received_at=PLACED_AT, location="TOKYO-1"),
+        "DisputeUpdated": m.DisputeUpdated(
+            meta=meta("shopify:dispute:598735659:NEEDS_RESPONSE", **caused), order_id=order.order_id,
+            dispute_id="598735659", kind="chargeback", status=m.DisputeStatus.NEEDS_RESPONSE,
+            amount=m.Money(amount=Decimal("38.63"), currency="USD"), reason="fraudulent",
+            evidence_due_by=PLACED_AT),
     }

@@ -9,7 +9,7 @@ that fastavro and :mod:`bus.serde` write; ``from_avro()`` takes the dict they re
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -20,6 +20,26 @@ _T = TypeVar("_T")
 
 def _opt(convert: Callable[[Any], _T], value: Any) -> _T | None:
     return None if value is None else convert(value)
+
+
+class DisputeStatus(StrEnum):
+    """Where a payment dispute is (Shopify's dispute statuses). UNKNOWN stands for any status
+    this version does not know.
+
+    Symbols this version does not know map to UNKNOWN.
+    """
+
+    NEEDS_RESPONSE = "NEEDS_RESPONSE"
+    UNDER_REVIEW = "UNDER_REVIEW"
+    CHARGE_REFUNDED = "CHARGE_REFUNDED"
+    ACCEPTED = "ACCEPTED"
+    WON = "WON"
+    LOST = "LOST"
+    UNKNOWN = "UNKNOWN"
+
+    @classmethod
+    def _missing_(cls, value: object) -> DisputeStatus:
+        return cls.UNKNOWN
 
 
 class ErrorKind(StrEnum):
@@ -38,8 +58,8 @@ class ErrorKind(StrEnum):
 
 
 class FinancialStatus(StrEnum):
-    """Payment state of an order at the platform. UNKNOWN stands for any state this version does
-    not know.
+    """Payment state of an order at the platform (and, for DISPUTED, at its payment provider).
+    UNKNOWN stands for any state this version does not know.
 
     Symbols this version does not know map to UNKNOWN.
     """
@@ -52,6 +72,7 @@ class FinancialStatus(StrEnum):
     REFUNDED = "REFUNDED"
     VOIDED = "VOIDED"
     UNKNOWN = "UNKNOWN"
+    DISPUTED = "DISPUTED"
 
     @classmethod
     def _missing_(cls, value: object) -> FinancialStatus:
@@ -85,8 +106,9 @@ class OrderStatus(StrEnum):
 
 
 class ProcessingOutcome(StrEnum):
-    """What a service did with an event. UNKNOWN stands for any outcome this version does not
-    know.
+    """What a service did with an event. REPLAYED: a person put a dead letter back (service
+    console, or the ecombus dlq replay command). UNKNOWN stands for any outcome this version
+    does not know.
 
     Symbols this version does not know map to UNKNOWN.
     """
@@ -98,6 +120,7 @@ class ProcessingOutcome(StrEnum):
     DEAD_LETTERED = "DEAD_LETTERED"
     FAILED = "FAILED"
     UNKNOWN = "UNKNOWN"
+    REPLAYED = "REPLAYED"
 
     @classmethod
     def _missing_(cls, value: object) -> ProcessingOutcome:
@@ -118,6 +141,45 @@ class ReservationResult(StrEnum):
 
     @classmethod
     def _missing_(cls, value: object) -> ReservationResult:
+        return cls.UNKNOWN
+
+
+class RestockType(StrEnum):
+    """What happens to the stock of a refunded line (Shopify's restock_type; other platforms map
+    to it). UNKNOWN stands for any kind this version does not know.
+
+    Symbols this version does not know map to UNKNOWN.
+    """
+
+    NO_RESTOCK = "NO_RESTOCK"
+    CANCEL = "CANCEL"
+    RETURN = "RETURN"
+    LEGACY_RESTOCK = "LEGACY_RESTOCK"
+    UNKNOWN = "UNKNOWN"
+
+    @classmethod
+    def _missing_(cls, value: object) -> RestockType:
+        return cls.UNKNOWN
+
+
+class ReturnStatus(StrEnum):
+    """Where a return is. REQUESTED: the customer asked; OPEN: approved, on its way back;
+    RECEIVED: the units are back at a location; CLOSED, DECLINED, CANCELLED: done without (more)
+    units. UNKNOWN stands for any status this version does not know.
+
+    Symbols this version does not know map to UNKNOWN.
+    """
+
+    REQUESTED = "REQUESTED"
+    OPEN = "OPEN"
+    RECEIVED = "RECEIVED"
+    CLOSED = "CLOSED"
+    DECLINED = "DECLINED"
+    CANCELLED = "CANCELLED"
+    UNKNOWN = "UNKNOWN"
+
+    @classmethod
+    def _missing_(cls, value: object) -> ReturnStatus:
         return cls.UNKNOWN
 
 
@@ -299,6 +361,61 @@ class CustomerUpserted:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DisputeUpdated:
+    """A customer's dispute of a payment (a chargeback or an inquiry) opened or changed at the
+    payment provider (topic orders.disputes.v1, key order_id).
+
+    Attributes:
+        meta: Event envelope; event_id is derived from the dispute id and its status.
+        order_id: The order's id on the bus (see OrderPlaced.order_id).
+        dispute_id: The platform's id of the dispute.
+        kind: chargeback (money already taken back) or inquiry (a question before one).
+        status: Where the dispute is now.
+        amount: The amount disputed (exact decimal).
+        reason: The network's reason, e.g. fraudulent, product_not_received, unrecognized.
+        evidence_due_by: When evidence must be submitted, for NEEDS_RESPONSE.
+    """
+
+    AVRO_NAME: ClassVar[str] = "ecombus.v1.DisputeUpdated"
+
+    meta: Meta
+    order_id: str
+    dispute_id: str
+    kind: str
+    status: DisputeStatus
+    amount: Money
+    reason: str | None = None
+    evidence_due_by: datetime | None = None
+
+    def to_avro(self) -> dict[str, Any]:
+        """This record as the dict fastavro writes."""
+        return {
+            "meta": self.meta.to_avro(),
+            "order_id": self.order_id,
+            "dispute_id": self.dispute_id,
+            "kind": self.kind,
+            "status": str(self.status),
+            "amount": self.amount.to_avro(),
+            "reason": self.reason,
+            "evidence_due_by": self.evidence_due_by,
+        }
+
+    @classmethod
+    def from_avro(cls, data: Mapping[str, Any]) -> DisputeUpdated:
+        """Build from a dict fastavro read with this version's schema."""
+        return cls(
+            meta=Meta.from_avro(data["meta"]),
+            order_id=data["order_id"],
+            dispute_id=data["dispute_id"],
+            kind=data["kind"],
+            status=DisputeStatus(data["status"]),
+            amount=Money.from_avro(data["amount"]),
+            reason=data.get("reason"),
+            evidence_due_by=data.get("evidence_due_by"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Meta:
     """The envelope every ecombus event carries, the same on every topic.
 
@@ -405,6 +522,50 @@ class MoneySet:
         return cls(
             shop=Money.from_avro(data["shop"]),
             presentment=_opt(Money.from_avro, data.get("presentment")),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderCancelled:
+    """An order cancelled at the platform (topic orders.cancellations.v1, key order_id).
+
+    Attributes:
+        meta: Event envelope; event_id is derived from the order and its cancellation time.
+        order_id: The order's id on the bus (see OrderPlaced.order_id).
+        cancelled_at: When the order was cancelled at the platform.
+        reason: Why, as the platform says: customer, fraud, inventory, declined, staff, other,
+            or words.
+        restock: Whether the order's stock returns (its holds are released); false when the
+            merchant kept the units aside.
+    """
+
+    AVRO_NAME: ClassVar[str] = "ecombus.v1.OrderCancelled"
+
+    meta: Meta
+    order_id: str
+    cancelled_at: datetime
+    reason: str | None = None
+    restock: bool = True
+
+    def to_avro(self) -> dict[str, Any]:
+        """This record as the dict fastavro writes."""
+        return {
+            "meta": self.meta.to_avro(),
+            "order_id": self.order_id,
+            "cancelled_at": self.cancelled_at,
+            "reason": self.reason,
+            "restock": self.restock,
+        }
+
+    @classmethod
+    def from_avro(cls, data: Mapping[str, Any]) -> OrderCancelled:
+        """Build from a dict fastavro read with this version's schema."""
+        return cls(
+            meta=Meta.from_avro(data["meta"]),
+            order_id=data["order_id"],
+            cancelled_at=data["cancelled_at"],
+            reason=data.get("reason"),
+            restock=data["restock"],
         )
 
 
@@ -529,6 +690,75 @@ class OrderPlaced:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OrderRefunded:
+    """Money given back on an order, per line with restock or not, shipping and tax, and the
+    gateway transactions (topic orders.refunds.v1, key order_id). One event per platform refund;
+    a refund is never changed, a new one is made.
+
+    Attributes:
+        meta: Event envelope; event_id is derived from the platform's refund id, so a
+            redelivered refund has the same id.
+        order_id: The order's id on the bus (see OrderPlaced.order_id).
+        refund_id: The platform's id of the refund.
+        refunded_at: When the refund was made at the platform.
+        currency: ISO 4217 code of the shop's currency (the order's).
+        lines: The lines refunded; empty for a refund of shipping or an amount only.
+        shipping: Shipping refunded, when any.
+        tax: Tax refunded, when the platform says.
+        total: All the money this refund gives back (lines, shipping and tax).
+        transactions: The gateway transactions that moved the money.
+        reason: Why, in words (the platform's note or reason).
+    """
+
+    AVRO_NAME: ClassVar[str] = "ecombus.v1.OrderRefunded"
+
+    meta: Meta
+    order_id: str
+    refund_id: str
+    refunded_at: datetime
+    currency: str
+    lines: list[RefundLine] = field(default_factory=list)
+    shipping: MoneySet | None = None
+    tax: MoneySet | None = None
+    total: MoneySet
+    transactions: list[PaymentTransaction] = field(default_factory=list)
+    reason: str | None = None
+
+    def to_avro(self) -> dict[str, Any]:
+        """This record as the dict fastavro writes."""
+        return {
+            "meta": self.meta.to_avro(),
+            "order_id": self.order_id,
+            "refund_id": self.refund_id,
+            "refunded_at": self.refunded_at,
+            "currency": self.currency,
+            "lines": [v.to_avro() for v in self.lines],
+            "shipping": _opt(MoneySet.to_avro, self.shipping),
+            "tax": _opt(MoneySet.to_avro, self.tax),
+            "total": self.total.to_avro(),
+            "transactions": [v.to_avro() for v in self.transactions],
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_avro(cls, data: Mapping[str, Any]) -> OrderRefunded:
+        """Build from a dict fastavro read with this version's schema."""
+        return cls(
+            meta=Meta.from_avro(data["meta"]),
+            order_id=data["order_id"],
+            refund_id=data["refund_id"],
+            refunded_at=data["refunded_at"],
+            currency=data["currency"],
+            lines=[RefundLine.from_avro(v) for v in data["lines"]],
+            shipping=_opt(MoneySet.from_avro, data.get("shipping")),
+            tax=_opt(MoneySet.from_avro, data.get("tax")),
+            total=MoneySet.from_avro(data["total"]),
+            transactions=[PaymentTransaction.from_avro(v) for v in data["transactions"]],
+            reason=data.get("reason"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OrderStatusChanged:
     """An order moved to a new status (topic orders.status.v1, key order_id).
 
@@ -613,6 +843,52 @@ class OrderTotals:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PaymentTransaction:
+    """A movement of money at the payment gateway (a refund's transactions).
+
+    Attributes:
+        transaction_id: The platform's id of the transaction.
+        kind: The platform's kind, e.g. refund, void, capture.
+        gateway: The payment gateway, e.g. shopify_payments, stripe, paypal.
+        status: The platform's status of the transaction, e.g. success, pending, failure.
+        amount: The amount moved, in the currency it was moved in (exact decimal).
+        processed_at: When the gateway processed it.
+    """
+
+    AVRO_NAME: ClassVar[str] = "ecombus.v1.PaymentTransaction"
+
+    transaction_id: str
+    kind: str
+    gateway: str | None = None
+    status: str | None = None
+    amount: Money
+    processed_at: datetime | None = None
+
+    def to_avro(self) -> dict[str, Any]:
+        """This record as the dict fastavro writes."""
+        return {
+            "transaction_id": self.transaction_id,
+            "kind": self.kind,
+            "gateway": self.gateway,
+            "status": self.status,
+            "amount": self.amount.to_avro(),
+            "processed_at": self.processed_at,
+        }
+
+    @classmethod
+    def from_avro(cls, data: Mapping[str, Any]) -> PaymentTransaction:
+        """Build from a dict fastavro read with this version's schema."""
+        return cls(
+            transaction_id=data["transaction_id"],
+            kind=data["kind"],
+            gateway=data.get("gateway"),
+            status=data.get("status"),
+            amount=Money.from_avro(data["amount"]),
+            processed_at=data.get("processed_at"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ProcessingError:
     """Why processing failed.
 
@@ -672,6 +948,8 @@ class ProcessingRecord:
         step: Router step within the route, for the router.
         order_id: The order the event is about, when it is about one (what 'ecombus trace'
             searches).
+        actor: Who asked for it: the person who replayed (outcome REPLAYED); null for what a
+            service did by itself.
     """
 
     AVRO_NAME: ClassVar[str] = "ecombus.v1.ProcessingRecord"
@@ -690,6 +968,7 @@ class ProcessingRecord:
     route: str | None = None
     step: str | None = None
     order_id: str | None = None
+    actor: str | None = None
 
     def to_avro(self) -> dict[str, Any]:
         """This record as the dict fastavro writes."""
@@ -708,6 +987,7 @@ class ProcessingRecord:
             "route": self.route,
             "step": self.step,
             "order_id": self.order_id,
+            "actor": self.actor,
         }
 
     @classmethod
@@ -728,6 +1008,7 @@ class ProcessingRecord:
             route=data.get("route"),
             step=data.get("step"),
             order_id=data.get("order_id"),
+            actor=data.get("actor"),
         )
 
 
@@ -801,6 +1082,58 @@ class RawDelivery:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RefundLine:
+    """One order line (or part of it) given back in a refund.
+
+    Attributes:
+        line_id: The platform's id of the order line refunded, when it says.
+        sku: The line's SKU (null for a line without one, e.g. a custom item).
+        quantity: Units refunded on this line (at least 1).
+        amount: Money refunded for these units, tax excluded.
+        restock: Whether the units go back into sellable stock (true for CANCEL, RETURN and
+            LEGACY_RESTOCK).
+        restock_type: How they go back: CANCEL releases units never shipped (a hold), RETURN
+            takes back units shipped.
+        location: The platform's location the units return to, when it says.
+    """
+
+    AVRO_NAME: ClassVar[str] = "ecombus.v1.RefundLine"
+
+    line_id: str | None = None
+    sku: str | None = None
+    quantity: int
+    amount: MoneySet
+    restock: bool
+    restock_type: RestockType = RestockType.UNKNOWN
+    location: str | None = None
+
+    def to_avro(self) -> dict[str, Any]:
+        """This record as the dict fastavro writes."""
+        return {
+            "line_id": self.line_id,
+            "sku": self.sku,
+            "quantity": self.quantity,
+            "amount": self.amount.to_avro(),
+            "restock": self.restock,
+            "restock_type": str(self.restock_type),
+            "location": self.location,
+        }
+
+    @classmethod
+    def from_avro(cls, data: Mapping[str, Any]) -> RefundLine:
+        """Build from a dict fastavro read with this version's schema."""
+        return cls(
+            line_id=data.get("line_id"),
+            sku=data.get("sku"),
+            quantity=data["quantity"],
+            amount=MoneySet.from_avro(data["amount"]),
+            restock=data["restock"],
+            restock_type=RestockType(data["restock_type"]),
+            location=data.get("location"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReservationLine:
     """How much of one order line could be reserved.
 
@@ -839,6 +1172,100 @@ class ReservationLine:
             requested=data["requested"],
             reserved=data["reserved"],
             result=ReservationResult(data["result"]),
+            location=data.get("location"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReturnLine:
+    """Units of one order line coming back in a return.
+
+    Attributes:
+        line_id: The platform's id of the order line, when it says.
+        sku: The line's SKU.
+        quantity: Units returned on this line.
+        reason: Why the customer returns them (the platform's reason), when given.
+    """
+
+    AVRO_NAME: ClassVar[str] = "ecombus.v1.ReturnLine"
+
+    line_id: str | None = None
+    sku: str | None = None
+    quantity: int
+    reason: str | None = None
+
+    def to_avro(self) -> dict[str, Any]:
+        """This record as the dict fastavro writes."""
+        return {
+            "line_id": self.line_id,
+            "sku": self.sku,
+            "quantity": self.quantity,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_avro(cls, data: Mapping[str, Any]) -> ReturnLine:
+        """Build from a dict fastavro read with this version's schema."""
+        return cls(
+            line_id=data.get("line_id"),
+            sku=data.get("sku"),
+            quantity=data["quantity"],
+            reason=data.get("reason"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReturnUpdated:
+    """A return of an order requested, approved, received or closed (topic orders.returns.v1,
+    key order_id).
+
+    Attributes:
+        meta: Event envelope; event_id is derived from the return id and its status, so each
+            step is one event.
+        order_id: The order's id on the bus (see OrderPlaced.order_id).
+        return_id: The platform's id of the return.
+        status: Where the return is now.
+        lines: The units coming back.
+        requested_at: When the return was requested.
+        received_at: When the units were received back (status RECEIVED).
+        location: The platform's location the units come back to, when it says.
+    """
+
+    AVRO_NAME: ClassVar[str] = "ecombus.v1.ReturnUpdated"
+
+    meta: Meta
+    order_id: str
+    return_id: str
+    status: ReturnStatus
+    lines: list[ReturnLine] = field(default_factory=list)
+    requested_at: datetime | None = None
+    received_at: datetime | None = None
+    location: str | None = None
+
+    def to_avro(self) -> dict[str, Any]:
+        """This record as the dict fastavro writes."""
+        return {
+            "meta": self.meta.to_avro(),
+            "order_id": self.order_id,
+            "return_id": self.return_id,
+            "status": str(self.status),
+            "lines": [v.to_avro() for v in self.lines],
+            "requested_at": self.requested_at,
+            "received_at": self.received_at,
+            "location": self.location,
+        }
+
+    @classmethod
+    def from_avro(cls, data: Mapping[str, Any]) -> ReturnUpdated:
+        """Build from a dict fastavro read with this version's schema."""
+        return cls(
+            meta=Meta.from_avro(data["meta"]),
+            order_id=data["order_id"],
+            return_id=data["return_id"],
+            status=ReturnStatus(data["status"]),
+            lines=[ReturnLine.from_avro(v) for v in data["lines"]],
+            requested_at=data.get("requested_at"),
+            received_at=data.get("received_at"),
             location=data.get("location"),
         )
 
@@ -1070,15 +1497,19 @@ class StockReservation:
         )
 
 
-Event = CustomerUpserted | OrderPlaced | OrderStatusChanged | ProcessingRecord | RawDelivery | ShipmentUpdated | StockLevelChanged | StockReservation
+Event = CustomerUpserted | DisputeUpdated | OrderCancelled | OrderPlaced | OrderRefunded | OrderStatusChanged | ProcessingRecord | RawDelivery | ReturnUpdated | ShipmentUpdated | StockLevelChanged | StockReservation
 """Any event (a top-level schema in ``schemas/``)."""
 
 EVENTS: dict[str, type[Event]] = {
     "CustomerUpserted": CustomerUpserted,
+    "DisputeUpdated": DisputeUpdated,
+    "OrderCancelled": OrderCancelled,
     "OrderPlaced": OrderPlaced,
+    "OrderRefunded": OrderRefunded,
     "OrderStatusChanged": OrderStatusChanged,
     "ProcessingRecord": ProcessingRecord,
     "RawDelivery": RawDelivery,
+    "ReturnUpdated": ReturnUpdated,
     "ShipmentUpdated": ShipmentUpdated,
     "StockLevelChanged": StockLevelChanged,
     "StockReservation": StockReservation,

@@ -8,6 +8,10 @@ A timeline starts where the order entered: every audit record about a message of
 topic (a name with ``intake`` in it, e.g. ``intake.storefronts.v1``) brings the raw delivery
 itself in as a ``RECEIVED`` step, dated when it was received and saying from where (channel,
 endpoint, peer address, receiving instance).
+
+:func:`payment_of` gives the order's payment status (:mod:`bus.ops.payment`) from its events on
+the order topics (placed, refunds, disputes, cancellations), keyed by order id, read from the
+same ``since``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
+from bus.errors import ConfigError
+from bus.ops.payment import PAYMENT_TOPICS, Payment, PaymentFact, derive, fact_of
 from bus.ops.reading import partitions_of, read_to_end
 from bus.runtime.audit import AUDIT_TOPIC
 from bus.runtime.codec import Codec
@@ -99,3 +105,35 @@ def _received(consumer: Consumer, codec: Codec, steps: list[Step]) -> list[Step]
                           event_id=str(meta.get("event_id")), where=f"{origin} → {where}",
                           duration_seconds=0.0, attempts=1, error=None, dlq_topic=None))
     return found
+
+
+def payment_of(client: ClientConfig, codec: Codec, order_id: str, since_seconds: float = 7 * 24 * 3600,
+               topics: dict[str, str] | None = None) -> Payment | None:
+    """The payment status of ``order_id`` from its events since ``since_seconds`` ago.
+
+    Args:
+        topics: payment topic → the topic actually read (default: the production names); a
+            topic that does not exist is passed over.
+
+    Returns:
+        None when none of its payment events was found (e.g. an id that is no order's).
+    """
+    names = topics or {}
+    consumer = Consumer({**client, "group.id": "ecombus.trace", "enable.auto.commit": False})
+    facts: list[tuple[int, int, PaymentFact]] = []
+    try:
+        since_ms = int((time.time() - since_seconds) * 1000)
+        wanted = order_id.encode()
+        for n, (logical, event) in enumerate(PAYMENT_TOPICS.items()):
+            topic = names.get(logical, logical)
+            try:
+                parts = [TopicPartition(topic, p, since_ms) for p in partitions_of(consumer, topic)]
+            except ConfigError:
+                continue
+            for msg in read_to_end(consumer, list(consumer.offsets_for_times(parts, timeout=30))):
+                if msg.key() == wanted and msg.value():
+                    _, stamp = msg.timestamp()
+                    facts.append((stamp, n, fact_of(event, codec.decode(topic, msg.value() or b""))))
+    finally:
+        consumer.close()
+    return derive(f for _, _, f in sorted(facts, key=lambda x: (x[0], x[1])))

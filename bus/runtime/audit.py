@@ -52,11 +52,12 @@ class AuditTrail:
 
 def processing_record(service: str, handler: str, topic: str, partition: int, offset: int,
                       ctx: Context | None, outcome: str, seconds: float, now: float,
-                      failure: Failure | None = None) -> dict[str, Any]:
+                      failure: Failure | None = None, actor: str | None = None) -> dict[str, Any]:
     """The ProcessingRecord (schemas/ProcessingRecord.avsc) as an Avro-ready dict.
 
     Its own event_id is derived from where the input sat and what happened to it, so a
-    re-processed message yields a new record only when the outcome differs.
+    re-processed message yields a new record only when the outcome differs. ``actor`` is the
+    person who asked for it (replays); services acting by themselves leave it None.
     """
     where = f"{topic}/{partition}/{offset}"
     input_id = (ctx.event_id if ctx else None) or where
@@ -86,4 +87,5 @@ def processing_record(service: str, handler: str, topic: str, partition: int, of
         "route": failure.route if failure else None,
         "step": failure.step if failure else None,
         "order_id": ctx.order_id if ctx else None,
+        "actor": actor,
     }

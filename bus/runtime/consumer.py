@@ -23,6 +23,10 @@ replicas may run the same group, each with its own ``transactional_id``: the gro
 partition one owner, and the group metadata sent with the offsets fences a former owner that did
 not notice it lost the partition (KIP-447).
 
+A dead letter replayed for one service (header ``ecombus.replay.for``, :mod:`bus.runtime.dlq`)
+goes back on a topic other services may consume too: every other service's loop hands it to no
+handler, counts it as ``skipped`` and moves its offset on as for a handled message.
+
 A handler's :meth:`Context.after_acknowledged` actions run once its message's outputs were
 acknowledged (at-least-once: as its offset is stored) or committed (exactly-once), never after a
 failed delivery or an aborted transaction: state that must outlive a crash only once its outputs
@@ -49,7 +53,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from bus.errors import SerializationError
 from bus.runtime.codec import Codec
-from bus.runtime.dlq import STAGE_DECODE, STAGE_HANDLER, Failure, dead_letter_headers, dlq_topic
+from bus.runtime.dlq import STAGE_DECODE, STAGE_HANDLER, Failure, dead_letter_headers, dlq_topic, replay_for
 from bus.runtime.handlers import Consumed, Context, Duplicate, HandlerRegistry, HandlerSpec, Headers
 from bus.runtime.hooks import RuntimeHooks
 from bus.runtime.idempotency import ProcessedEvents
@@ -295,6 +299,11 @@ class ConsumerLoop:
         handler's :meth:`Context.after_acknowledged` actions to ``acknowledged``)."""
         spec = self.handlers.for_topic(msg.topic)
         assert spec is not None, f"no handler for {msg.topic}"
+        if msg.headers:
+            meant_for = replay_for(msg.headers)
+            if meant_for is not None and meant_for != self.service:
+                self.hooks.skipped(spec, msg, f"a replay for {meant_for}")
+                return []
         started = time.monotonic()
         attempts = _Attempts(self, msg, spec)
         try:

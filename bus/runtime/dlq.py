@@ -15,7 +15,17 @@ plus ecombus' own ``ecombus.errors.*`` headers::
     ecombus.errors.attempts                              attempts made
     ecombus.errors.first.failure / .last.failure         ISO 8601 UTC
 
-``ecombus dlq replay`` strips these headers again and puts the original bytes back.
+``ecombus dlq replay`` and the console strip these headers again and put the original bytes
+back, with headers saying where from, who asked and for whom::
+
+    ecombus.replayed.from                                <dlq topic>/<partition>/<offset>
+    ecombus.replayed.by / ecombus.edited.by              the person (edited: the value was changed)
+    ecombus.replay.for                                   the service that dead-lettered it
+    ecombus.replay.route                                 the router's route that failed, if one
+
+A replay goes back on the original topic, often one several services consume: the consumer loop
+hands a record whose ``ecombus.replay.for`` names another service to no handler (it counts it as
+skipped and moves on), and the router runs only the ``ecombus.replay.route`` route.
 """
 
 from __future__ import annotations
@@ -30,6 +40,14 @@ from bus.runtime.handlers import Headers
 CONNECT_PREFIX = "__connect.errors."
 ECOMBUS_PREFIX = "ecombus.errors."
 ERROR_HEADER_PREFIXES = (CONNECT_PREFIX, ECOMBUS_PREFIX)
+
+REPLAYED_FROM = "ecombus.replayed.from"
+REPLAYED_BY = "ecombus.replayed.by"
+EDITED_BY = "ecombus.edited.by"
+REPLAY_FOR = "ecombus.replay.for"
+REPLAY_ROUTE = "ecombus.replay.route"
+REPLAY_HEADER_PREFIXES = ("ecombus.replay.", "ecombus.replayed.", "ecombus.edited.")
+"""Headers a replay adds; a later replay of the same record replaces them."""
 
 STAGE_DECODE = "VALUE_CONVERTER"
 STAGE_HANDLER = "TASK_PUT"
@@ -99,6 +117,14 @@ def dead_letter_headers(original: Headers, topic: str, partition: int, offset: i
 def strip_error_headers(headers: Headers) -> Headers:
     """Headers as they were before dead-lettering (used by replay)."""
     return [(k, v) for k, v in headers if not k.startswith(ERROR_HEADER_PREFIXES)]
+
+
+def replay_for(headers: Headers) -> str | None:
+    """The service a replayed record is meant for (``ecombus.replay.for``), or None for everyone."""
+    for name, value in headers:
+        if name == REPLAY_FOR:
+            return (value or b"").decode("utf-8", "replace")
+    return None
 
 
 def header_dict(headers: Headers | None) -> dict[str, str]:

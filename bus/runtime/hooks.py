@@ -98,6 +98,14 @@ class RuntimeHooks:
         if self.audit:
             self.audit.record(spec.name, msg, ctx, outcome, seconds)
 
+    def skipped(self, spec: HandlerSpec, msg: Consumed, why: str) -> None:
+        """A record handed to no handler (a replay meant for another service): counted as
+        ``skipped`` in ``ecombus_messages_processed_total``; no audit record (nothing was done)."""
+        log.debug("skipped %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, why, extra=_where(msg))
+        if self.metrics:
+            self.metrics.consumed.labels(self.service, msg.topic).inc()
+            self.metrics.processed.labels(self.service, msg.topic, spec.name, "skipped").inc()
+
     def dead_lettered(self, spec: HandlerSpec, msg: Consumed, ctx: Context | None,
                       failure: Failure, seconds: float) -> None:
         log.error("dead-lettering %s[%d]@%d after %d attempt(s) in %s: %s: %s", msg.topic,

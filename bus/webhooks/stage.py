@@ -13,7 +13,9 @@ and registers an :class:`Interpreter` as the topic's handler::
 For each ``RawDelivery`` the interpreter rebuilds the verified :class:`~bus.webhooks.endpoint.Delivery`,
 asks the service what it means (a :class:`~bus.webhooks.publication.Publication`: its dedupe keys and
 its records) and, unless one of those keys was handled before (the outcome is then
-``duplicate``), emits the records and the keys' changelog marks. The loop produces them, the
+``duplicate``), emits the records and the keys' changelog marks; a combined publication's parts
+are decided one by one (the new ones are published, the outcome is ``duplicate`` only when none
+is). The loop produces them, the
 audit record and the consumed offset in one transaction. A delivery that cannot be interpreted
 (:class:`~bus.errors.PermanentError`, or a built-in error of reading the payload, reported by
 field) is dead-lettered by the loop with the raw delivery's bytes; a
@@ -125,10 +127,14 @@ class Interpreter:
         if not publication.records:
             ctx.log.debug("delivery %s ignored: %s", delivery.delivery_id, publication.note)
             return
-        partition = ctx.partition
-        if any(self.dedupe.seen(partition, key) for key in publication.dedupe_keys):
+        partition, published = ctx.partition, 0
+        for part in publication.parts or (publication,):
+            if any(self.dedupe.seen(partition, key) for key in part.dedupe_keys):
+                continue
+            for record in part.records:
+                ctx.emit(record.topic, record.value, record.key, record.headers)
+            for key in part.dedupe_keys:
+                ctx.outputs.append(self.dedupe.mark(partition, key))
+            published += 1
+        if not published:
             raise Duplicate()
-        for record in publication.records:
-            ctx.emit(record.topic, record.value, record.key, record.headers)
-        for key in publication.dedupe_keys:
-            ctx.outputs.append(self.dedupe.mark(partition, key))

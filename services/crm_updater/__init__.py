@@ -1,8 +1,10 @@
 """crm-updater: customers' profiles and lifetime figures, batch-upserted to a HubSpot-like CRM.
 
-Consumes ``orders.placed.v1`` and ``customers.profiles.v1``. For each customer (keyed by the
-lower-cased email, the CRM's contact id) it keeps the latest profile and the orders counted, so
-a replayed or redelivered order never counts twice (:mod:`.profiles`). The state lives in memory
+Consumes ``orders.placed.v1`` and ``customers.profiles.v1``, and after the sale
+``orders.refunds.v1`` and ``orders.cancellations.v1``. For each customer (keyed by the
+lower-cased email, the CRM's contact id) it keeps the latest profile and the orders counted, with
+their refunds and cancellation, so a replayed or redelivered order or refund never counts twice
+and the figures are net of refunds and cancellations (:mod:`.profiles`). The state lives in memory
 and in a compacted changelog topic written in the same exactly-once transaction as the consumed
 offsets; on start the service fences any previous instance and reads the changelog back
 (:mod:`bus.runtime.state_store`, :mod:`.changelog`), so a restart or a SIGKILL loses and doubles nothing.

@@ -1,7 +1,9 @@
 """crm-updater's Kafka-backed state: the internal topics, their Avro schemas, and reading them back.
 
 * ``crm-updater.customers.changelog`` (compacted, key = customer key): the whole
-  :class:`~services.crm_updater.profiles.CustomerState` after every change. Read whole on start,
+  :class:`~services.crm_updater.profiles.CustomerState` after every change, each counted order
+  with its refunds (their ids are the refunds' dedupe keys) and whether it was cancelled (both
+  added with defaults: records written before them read as no refund, not cancelled). Read whole on start,
   the last record per key wins, so the state survives restarts and SIGKILL with nothing on disk.
 * ``crm-updater.contacts.outbox`` (key = customer key): one :data:`CONTACT_UPSERT` per change,
   the HubSpot input as it stood then; the batch flusher consumes it (its committed offsets are
@@ -18,7 +20,7 @@ from typing import Any
 
 from bus.contracts import default_schema_set
 from bus.contracts import models as m
-from services.crm_updater.profiles import CountedOrder, CustomerState
+from services.crm_updater.profiles import CountedOrder, CustomerState, Refund
 
 NAMESPACE = "ecombus.internal.crm_updater"
 _OPTIONAL_STRING = {"type": ["null", "string"], "default": None}
@@ -43,7 +45,13 @@ CUSTOMER_STATE: dict[str, Any] = {
                 {"name": "order_id", "type": "string"},
                 {"name": "currency", "type": "string"},
                 {"name": "total", "type": _DECIMAL},
-                {"name": "placed_at", "type": _MILLIS}]}}},
+                {"name": "placed_at", "type": _MILLIS},
+                {"name": "cancelled", "type": "boolean", "default": False},
+                {"name": "refunds", "default": [], "type": {"type": "array", "items": {
+                    "type": "record", "name": "Refund", "fields": [
+                        {"name": "refund_id", "type": "string"},
+                        {"name": "amount", "type": _DECIMAL},
+                        {"name": "refunded_at", "type": _MILLIS}]}}}]}}},
     ],
 }
 
@@ -67,13 +75,19 @@ def state_record(state: CustomerState) -> dict[str, Any]:
         "accepts_marketing": state.accepts_marketing, "locale": state.locale,
         "profile_at": state.profile_at,
         "orders": [{"order_id": o.order_id, "currency": o.currency, "total": o.total,
-                    "placed_at": o.placed_at} for o in state.orders.values()],
+                    "placed_at": o.placed_at, "cancelled": o.cancelled,
+                    "refunds": [{"refund_id": r.refund_id, "amount": r.amount, "refunded_at": r.refunded_at}
+                                for r in o.refunds.values()]}
+                   for o in state.orders.values()],
     }
 
 
 def state_from_record(record: dict[str, Any]) -> CustomerState:
     """The state a changelog value describes."""
-    orders = [CountedOrder(o["order_id"], o["currency"], o["total"], o["placed_at"])
+    orders = [CountedOrder(o["order_id"], o["currency"], o["total"], o["placed_at"],
+                           cancelled=o.get("cancelled", False),
+                           refunds={r["refund_id"]: Refund(r["refund_id"], r["amount"], r["refunded_at"])
+                                    for r in o.get("refunds", [])})
               for o in record["orders"]]
     return CustomerState(
         customer_key=record["customer_key"], email=record["email"],

@@ -8,12 +8,19 @@ Kafka back level with memory. The CRM then receives the same figures again, whic
 
 An event without a customer email cannot become a CRM contact (HubSpot upserts by email): it
 is a permanent error, dead-lettered with that reason.
+
+After the sale (``orders.refunds.v1``, ``orders.cancellations.v1``, keyed by order id): the event
+finds its customer through the order it names (:meth:`~.profiles.CustomerBook.owner`). One for
+an order the CRM never counted (never placed on the bus, placed without an email, or not read
+yet: a refund consumed before its order in a backlog) is dead-lettered at once with that reason
+(:class:`~bus.errors.NotFound`), never dropped: ``ecombus dlq replay crm-updater`` applies it
+once its order is counted. The rules themselves are in :mod:`.profiles`.
 """
 
 from __future__ import annotations
 
 from bus.contracts import models as m
-from bus.errors import PermanentError
+from bus.errors import NotFound, PermanentError
 from bus.runtime.handlers import Context
 from services.crm_updater.changelog import contact_upsert, state_record
 from services.crm_updater.profiles import CustomerBook, CustomerState
@@ -37,6 +44,7 @@ class CustomerFigures:
             state = self.book.for_email(email)
             if not state.count_order(order):
                 ctx.log.info("order %s already counted for its customer", order.order_id)
+            self.book.counted(state, order.order_id)
             self._record(state, ctx)
 
     def apply_profile(self, event: m.CustomerUpserted, ctx: Context) -> None:
@@ -49,6 +57,29 @@ class CustomerFigures:
             state = self.book.for_email(email)
             state.apply_profile(event)
             self._record(state, ctx)
+
+    def apply_refund(self, refund: m.OrderRefunded, ctx: Context) -> None:
+        """Net the refund from its customer's revenue (once per refund id); record it as the last refund."""
+        with self.book.lock:
+            state = self._owner(refund.order_id, f"refund {refund.refund_id}")
+            if not state.apply_refund(refund):
+                ctx.log.info("refund %s of order %s already taken", refund.refund_id, refund.order_id)
+            self._record(state, ctx)
+
+    def apply_cancellation(self, cancelled: m.OrderCancelled, ctx: Context) -> None:
+        """Take the cancelled order out of its customer's figures (once)."""
+        with self.book.lock:
+            state = self._owner(cancelled.order_id, "cancellation")
+            if not state.cancel(cancelled.order_id):
+                ctx.log.info("order %s already cancelled", cancelled.order_id)
+            self._record(state, ctx)
+
+    def _owner(self, order_id: str, what: str) -> CustomerState:
+        state = self.book.owner(order_id)
+        if state is None:
+            raise NotFound(f"{what} for order {order_id}, which the CRM never counted (unknown order, "
+                           "an order without an email, or not read yet: replay once it is counted)")
+        return state
 
     def _record(self, state: CustomerState, ctx: Context) -> None:
         ctx.emit(self.changelog_topic, state_record(state), key=state.customer_key)

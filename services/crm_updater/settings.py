@@ -16,6 +16,7 @@ class CrmUpdaterSettings(BaseSettings):
 
     Attributes:
         orders_topic / profiles_topic: what it consumes (``ECOMBUS_CRM_ORDERS_TOPIC``, ...).
+        refunds_topic / cancellations_topic: after the sale, what it nets from the figures.
         changelog_topic: its state per customer, compacted; read whole on start.
         outbox_topic: contacts waiting for the batch upsert; the flusher's committed offsets
             are its progress.
@@ -35,6 +36,8 @@ class CrmUpdaterSettings(BaseSettings):
 
     orders_topic: str = "orders.placed.v1"
     profiles_topic: str = "customers.profiles.v1"
+    refunds_topic: str = "orders.refunds.v1"
+    cancellations_topic: str = "orders.cancellations.v1"
     changelog_topic: str = "crm-updater.customers.changelog"
     outbox_topic: str = "crm-updater.contacts.outbox"
     api_url: str = "http://127.0.0.1:8086"

@@ -102,6 +102,9 @@ def build(assembly: Assembly, settings: CrmUpdaterSettings, runtime: RuntimeSett
     service.handler(settings.orders_topic, model=m.OrderPlaced, name="count_order")(figures.count_order)
     service.handler(settings.profiles_topic, model=m.CustomerUpserted,
                     name="apply_profile")(figures.apply_profile)
+    service.handler(settings.refunds_topic, model=m.OrderRefunded, name="apply_refund")(figures.apply_refund)
+    service.handler(settings.cancellations_topic, model=m.OrderCancelled,
+                    name="apply_cancellation")(figures.apply_cancellation)
     token = settings.api_token
     headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
     options: dict[str, Any] = {"headers": headers, "timeout": httpx.Timeout(settings.request_timeout_seconds)}
@@ -128,6 +131,8 @@ def avro_codec(settings: CrmUpdaterSettings) -> Codec:
     schemas: dict[str, Any] = {
         settings.orders_topic: schema_for_topic("orders.placed.v1"),
         settings.profiles_topic: schema_for_topic("customers.profiles.v1"),
+        settings.refunds_topic: schema_for_topic("orders.refunds.v1"),
+        settings.cancellations_topic: schema_for_topic("orders.cancellations.v1"),
         settings.changelog_topic: CUSTOMER_STATE,
         settings.outbox_topic: CONTACT_UPSERT,
     }

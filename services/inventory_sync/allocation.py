@@ -11,6 +11,11 @@
   is decided (unknown lines out of stock). This covers a cold start or a backlog where orders
   are read before the ERP's first stock file, and a SKU the ERP does not carry.
 * Each line takes a hold at the location with the most sellable units (see :mod:`.stock`).
+* Each decided order keeps an :class:`~.aftersale.OrderLedger`; :meth:`StockBook.give_back`
+  applies what a cancellation, refund or return moves (rules in :mod:`.aftersale`): released units
+  come off the line's hold, or become a credit where the ERP already absorbed it; restocked units
+  become an on-hand credit where the event says, else where the line was held, else at the
+  location with the most units on hand.
 
 Every method returns an :class:`Outcome`: the decisions to publish and the positions to record.
 Only the consumer loop's thread decides; ``lock`` lets the storefront pusher read safely.
@@ -24,7 +29,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bus.contracts import models as m
-from services.inventory_sync.stock import Level, OrderRequest, Position
+from services.inventory_sync.aftersale import Movement, OrderLedger
+from services.inventory_sync.stock import Credit, Level, OrderRequest, Position
 
 Source = tuple[str, int, int]
 """(topic, partition, offset) of a consumed record."""
@@ -63,6 +69,8 @@ class Outcome:
     decisions: dict[str, Decision] = field(default_factory=dict)
     touched: dict[str, set[str]] = field(default_factory=dict)
     """sku → locations whose sellable quantity may have changed (empty: record the position only)."""
+    ledgers: dict[str, OrderLedger] = field(default_factory=dict)
+    """Order ledgers to record (besides those of the decisions)."""
 
     def touch(self, sku: str, locations: set[str] | None = None) -> None:
         self.touched.setdefault(sku, set()).update(locations or ())
@@ -84,6 +92,7 @@ class StockBook:
         self.parked: dict[str, OrderRequest] = {}
         self.recent: OrderedDict[str, Decision] = OrderedDict()
         self.by_source: OrderedDict[Source, list[str]] = OrderedDict()
+        self.ledgers: dict[str, OrderLedger] = {}
         self.lock = threading.RLock()
 
     def position(self, sku: str) -> Position:
@@ -158,6 +167,28 @@ class StockBook:
             if request.arrived + self.park_timeout <= now:
                 self._decide(request, now, source, outcome)
 
+    def give_back(self, ledger: OrderLedger, moves: list[Movement] | None, key: str, at: datetime,
+                  outcome: Outcome) -> None:
+        """Apply an after-sale event's ``moves`` (``key`` names its credits; ``at``: when it reached the
+        bus); None for an event already applied, whose positions are then recorded again as they are."""
+        outcome.ledgers[ledger.order_id] = ledger
+        if moves is None:
+            for sku in ledger.skus:
+                outcome.touch(sku, set(self.position(sku).levels))
+            return
+        for move in moves:
+            line, position = ledger.lines[move.line_id], self.position(move.sku)
+            credit_key = f"{ledger.order_id}:{key}:{move.line_id}"
+            unheld = move.released - position.release(ledger.order_id, move.line_id, move.released)
+            if move.released:
+                outcome.touch(move.sku, {line.location} if line.location else set())
+            if unheld and line.location:
+                position.credit(Credit(credit_key, line.location, unheld, at, on_hand=False))
+            location = _restock_location(position, move.location, line.location)
+            if move.restocked and location:
+                position.credit(Credit(f"{credit_key}:back", location, move.restocked, at, on_hand=True))
+                outcome.touch(move.sku, {location})
+
     def _decide(self, request: OrderRequest, now: datetime, source: Source, outcome: Outcome) -> None:
         self.parked.pop(request.order_id, None)
         lines: list[m.ReservationLine] = []
@@ -172,6 +203,7 @@ class StockBook:
                                            location=hold.location if hold else None))
         decision = Decision(request, _overall(lines), lines, now, source)
         self.decided.add(request.order_id)
+        self.ledgers[request.order_id] = OrderLedger.of(request.order_id, request.lines, lines)
         self.recent[request.order_id] = decision
         self.by_source.setdefault(source, []).append(request.order_id)
         while len(self.recent) > RECENT:
@@ -179,6 +211,16 @@ class StockBook:
         while len(self.by_source) > RECENT:
             self.by_source.popitem(last=False)
         outcome.add(decision)
+
+
+def _restock_location(position: Position, named: str | None, held: str | None) -> str | None:
+    """Where restocked units come back: the event's location, else the line's, else the most on hand."""
+    for location in (named, held):
+        if location is not None and location in position.levels:
+            return location
+    if not position.levels:
+        return held
+    return min(position.levels, key=lambda loc: (-position.levels[loc].on_hand, loc))
 
 
 def _overall(lines: list[m.ReservationLine]) -> m.ReservationResult:

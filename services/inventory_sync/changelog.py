@@ -3,6 +3,9 @@
 * ``inventory-sync.stock.changelog`` (compacted, key = sku): the whole
   :class:`~services.inventory_sync.stock.Position` after every change (:data:`POSITION`),
   including the orders waiting for that SKU's first level.
+* ``inventory-sync.orders.changelog`` (compacted, key = order_id): each decided order's
+  :class:`~services.inventory_sync.aftersale.OrderLedger` (:data:`LEDGER`): its lines as reserved,
+  the units given back since, and the after-sale events applied (their dedupe keys).
 * ``inventory.reservations.v1`` (key = order_id): the decisions themselves; their keys are the
   orders already decided.
 
@@ -16,7 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.inventory_sync.stock import Hold, Level, OrderRequest, Position
+from services.inventory_sync.aftersale import LedgerLine, OrderLedger
+from services.inventory_sync.stock import Credit, Hold, Level, OrderRequest, Position
 
 _MILLIS = {"type": "long", "logicalType": "timestamp-millis"}
 
@@ -50,6 +54,32 @@ POSITION: dict[str, Any] = {
                         {"name": "line_id", "type": "string"},
                         {"name": "sku", "type": "string"},
                         {"name": "quantity", "type": "int"}]}}}]}}},
+        {"name": "credits", "default": [], "type": {"type": "array", "items": {
+            "type": "record", "name": "Credit", "fields": [
+                {"name": "key", "type": "string"},
+                {"name": "location", "type": "string"},
+                {"name": "quantity", "type": "int"},
+                {"name": "at", "type": _MILLIS},
+                {"name": "on_hand", "type": "boolean"}]}}},
+    ],
+}
+
+LEDGER: dict[str, Any] = {
+    "type": "record", "name": "OrderLedger", "namespace": "ecombus.internal.inventory_sync",
+    "doc": "inventory-sync's after-sale state of one decided order (internal; key = order_id).",
+    "fields": [
+        {"name": "order_id", "type": "string"},
+        {"name": "lines", "type": {"type": "array", "items": {
+            "type": "record", "name": "LedgerLine", "fields": [
+                {"name": "line_id", "type": "string"},
+                {"name": "sku", "type": "string"},
+                {"name": "ordered", "type": "int"},
+                {"name": "reserved", "type": "int"},
+                {"name": "location", "type": ["null", "string"], "default": None},
+                {"name": "released", "type": "int", "default": 0},
+                {"name": "refunded_back", "type": "int", "default": 0},
+                {"name": "received_back", "type": "int", "default": 0}]}}},
+        {"name": "applied", "type": {"type": "array", "items": "string"}, "default": []},
     ],
 }
 
@@ -67,6 +97,8 @@ def position_record(position: Position) -> dict[str, Any]:
                      "arrived": r.arrived, "lines": [{"line_id": line_id, "sku": sku, "quantity": qty}
                                                      for line_id, sku, qty in r.lines]}
                     for r in position.waiting.values()],
+        "credits": [{"key": c.key, "location": c.location, "quantity": c.quantity, "at": c.at,
+                     "on_hand": c.on_hand} for c in position.credits.values()],
     }
 
 
@@ -79,5 +111,23 @@ def position_from_record(record: dict[str, Any]) -> Position:
     waiting = [OrderRequest(w["order_id"], w["event_id"], w["correlation_id"], w["arrived"],
                             tuple((ln["line_id"], ln["sku"], ln["quantity"]) for ln in w["lines"]))
                for w in record.get("waiting", [])]
+    credits = [Credit(c["key"], c["location"], c["quantity"], c["at"], c["on_hand"])
+               for c in record.get("credits", [])]
     return Position(record["sku"], levels, {(h.order_id, h.line_id): h for h in holds},
-                    {w.order_id: w for w in waiting})
+                    {w.order_id: w for w in waiting}, {c.key: c for c in credits})
+
+
+def ledger_record(ledger: OrderLedger) -> dict[str, Any]:
+    """The changelog value of ``ledger``."""
+    return {"order_id": ledger.order_id, "applied": sorted(ledger.applied),
+            "lines": [{"line_id": ln.line_id, "sku": ln.sku, "ordered": ln.ordered, "reserved": ln.reserved,
+                       "location": ln.location, "released": ln.released, "refunded_back": ln.refunded_back,
+                       "received_back": ln.received_back} for ln in ledger.lines.values()]}
+
+
+def ledger_from_record(record: dict[str, Any]) -> OrderLedger:
+    """The ledger a changelog value describes."""
+    lines = [LedgerLine(ln["line_id"], ln["sku"], ln["ordered"], ln["reserved"], ln.get("location"),
+                        ln.get("released", 0), ln.get("refunded_back", 0), ln.get("received_back", 0))
+             for ln in record["lines"]]
+    return OrderLedger(record["order_id"], {ln.line_id: ln for ln in lines}, set(record.get("applied", [])))

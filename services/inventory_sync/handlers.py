@@ -6,7 +6,14 @@
   Levels inventory-sync wrote itself are skipped.
 * An order (``orders.placed.v1``) is decided once (:class:`~.allocation.StockBook`): a
   StockReservation on ``inventory.reservations.v1`` and OrderStatusChanged RESERVED or
-  BACKORDERED on ``orders.status.v1``.
+  BACKORDERED on ``orders.status.v1``, and its ledger to the ledger changelog.
+* After the sale, a cancellation (``orders.cancellations.v1``), a refund (``orders.refunds.v1``)
+  or a return (``orders.returns.v1``) gives units back once (rules in :mod:`.aftersale`); its
+  order's ledger is recorded with the positions it changed. One for an order inventory-sync has
+  not decided (never seen, still waiting for a stock level, or not read yet: a refund consumed
+  before its order in a backlog) is dead-lettered at once with that reason
+  (:class:`~bus.errors.NotFound`), before anything changes: ``ecombus dlq replay inventory-sync``
+  applies it once the order is decided.
 
 Every record handled, our own net levels included, also decides the orders that waited too long
 for a level (so in a bus that falls silent they wait until the next record). After it, each
@@ -20,13 +27,16 @@ with an aborted transaction are written again when the loop hands the same recor
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from bus.contracts import models as m
+from bus.errors import NotFound
 from bus.runtime.handlers import Context
 from services.inventory_sync import SERVICE
+from services.inventory_sync.aftersale import Movement, OrderLedger
 from services.inventory_sync.allocation import Decision, Outcome, StockBook
-from services.inventory_sync.changelog import position_record
+from services.inventory_sync.changelog import ledger_record, position_record
 from services.inventory_sync.settings import InventorySyncSettings
 from services.inventory_sync.sku_map import SkuMap
 from services.inventory_sync.stock import OrderRequest
@@ -77,9 +87,45 @@ class StockKeeper:
                              ", ".join(s for s in sorted(order_skus(order)) if not self.book.known(s)))
             self._emit(outcome, order.meta, ctx)
 
+    def release_cancelled(self, event: m.OrderCancelled, ctx: Context) -> None:
+        """Release the cancelled order's units still reserved (when ``restock``), once."""
+        self._give_back(event.order_id, "cancellation", event.meta, ctx, lambda ledger: ledger.cancel(event))
+
+    def restock_refund(self, event: m.OrderRefunded, ctx: Context) -> None:
+        """Release the refund's CANCEL lines and restock its RETURN lines, once per refund id."""
+        self._give_back(event.order_id, f"refund {event.refund_id}", event.meta, ctx,
+                        lambda ledger: ledger.refund(event))
+
+    def restock_return(self, event: m.ReturnUpdated, ctx: Context) -> None:
+        """Restock a received return's units not restocked by a refund already, once per return."""
+        self._give_back(event.order_id, f"return {event.return_id}", event.meta, ctx,
+                        lambda ledger: ledger.receive(event))
+
+    def _give_back(self, order_id: str, what: str, cause: m.Meta, ctx: Context,
+                   rule: Callable[[OrderLedger], list[Movement] | None]) -> None:
+        now, source = self._clock(), (ctx.topic, ctx.partition, ctx.offset)
+        at = datetime.fromtimestamp(ctx.timestamp_ms / 1000, UTC) if ctx.timestamp_ms else now
+        with self.book.lock:
+            ledger = self.book.ledgers.get(order_id)
+            if ledger is None:
+                waiting = " (it waits for a stock level)" if order_id in self.book.parked else ""
+                raise NotFound(f"{what} for order {order_id}, which inventory-sync has not decided{waiting}: "
+                               "unknown order, or not read yet; replay once it is decided")
+            outcome = self.book.replay(source)
+            self.book.expire(now, source, outcome)
+            moves = rule(ledger)
+            if moves is None:
+                ctx.log.info("%s of order %s already applied", what, order_id)
+            else:
+                moves = [replace(move, location=self.sku_map.erp_location(move.location)) for move in moves]
+            self.book.give_back(ledger, moves, cause.event_id, at, outcome)
+            self._emit(outcome, cause, ctx)
+
     def _emit(self, outcome: Outcome, cause: m.Meta, ctx: Context) -> None:
         for decision in outcome.decisions.values():
             self._publish(decision, ctx)
+        for order_id, ledger in sorted(outcome.ledgers.items()):
+            ctx.emit(self.topics.ledger_topic, ledger_record(ledger), key=order_id)
         now = self._clock()
         for sku, locations in sorted(outcome.touched.items()):
             position = self.book.position(sku)
@@ -89,7 +135,8 @@ class StockKeeper:
                 meta = m.Meta(event_id=f"{SERVICE}:{cause.event_id}:{sku}:{location}", occurred_at=now,
                               source=SOURCE, correlation_id=cause.correlation_id, causation_id=cause.event_id)
                 ctx.emit(self.topics.levels_topic, m.StockLevelChanged(
-                    meta=meta, sku=sku, location=location, on_hand=level.on_hand,
+                    meta=meta, sku=sku, location=location,
+                    on_hand=level.on_hand + position.credited(location, on_hand=True),
                     available=position.sellable(location), reserved=level.reserved + position.held(location),
                     as_of=now), key=sku)
 
@@ -106,6 +153,9 @@ class StockKeeper:
         ctx.emit(self.topics.status_topic, m.OrderStatusChanged(
             meta=meta("status"), order_id=request.order_id, status=decision.status, reason=decision.reason),
             key=request.order_id)
+        ledger = self.book.ledgers.get(request.order_id)
+        if ledger is not None:
+            ctx.emit(self.topics.ledger_topic, ledger_record(ledger), key=request.order_id)
 
 
 def order_skus(order: m.OrderPlaced) -> set[str]:

@@ -21,8 +21,10 @@ class InventorySyncSettings(BaseSettings):
     Attributes:
         orders_topic / levels_topic: what it consumes (``ECOMBUS_INVENTORY_ORDERS_TOPIC``, ...);
             it also writes the net sellable level back to ``levels_topic``.
+        cancellations_topic / refunds_topic / returns_topic: after the sale, what gives units back.
         reservations_topic / status_topic: where decisions go.
         changelog_topic: its state per SKU, compacted; read whole on start.
+        ledger_topic: each decided order's after-sale ledger, compacted; read whole on start.
         sku_map: CSV ``sku,inventory_item_id`` (``ECOMBUS_INVENTORY_SKU_MAP``; the project's
             ``deploy/sku-map.csv`` by default).
         locations: ERP location code → storefront location id, as JSON
@@ -45,9 +47,13 @@ class InventorySyncSettings(BaseSettings):
 
     orders_topic: str = "orders.placed.v1"
     levels_topic: str = "inventory.levels.v1"
+    cancellations_topic: str = "orders.cancellations.v1"
+    refunds_topic: str = "orders.refunds.v1"
+    returns_topic: str = "orders.returns.v1"
     reservations_topic: str = "inventory.reservations.v1"
     status_topic: str = "orders.status.v1"
     changelog_topic: str = "inventory-sync.stock.changelog"
+    ledger_topic: str = "inventory-sync.orders.changelog"
     sku_map: Path = REPO_ROOT / "deploy" / "sku-map.csv"
     locations: dict[str, int] = Field(default_factory=lambda: {"TOKYO-1": 655441491, "LA-1": 655441492})
     settle_seconds: float = Field(900.0, ge=0)

@@ -76,3 +76,11 @@ class SkuMap:
             raise UnknownStockItem(f"unknown location {location!r} of SKU {sku!r}: not mapped to a "
                                    "storefront location (ECOMBUS_INVENTORY_LOCATIONS)")
         return StorefrontItem(self.items[sku], self.locations[location])
+
+    def erp_location(self, named: str | None) -> str | None:
+        """The ERP location code of a location an after-sale event names: an ERP code as it is, a
+        storefront location id (what Shopify's refunds and returns carry) as its mapped code; None
+        for anything else (the units then come back where the order line was held)."""
+        if named is None or named in self.locations:
+            return named
+        return next((code for code, location_id in self.locations.items() if str(location_id) == named), None)

@@ -10,13 +10,18 @@ first level. What a location can still sell is ``ERP available - held`` (never b
 * The ERP absorbs a hold: once a count for that location is ``settle`` later than the moment the
   order reached the bus (time for the router to hand it to the ERP and the ERP to reserve it),
   the count already includes the order, so the hold is dropped.
+* After the sale (:mod:`.aftersale`), units given back are taken off the order line's hold while
+  it lasts; units the ERP already counted as gone (an absorbed hold, a shipped unit back on hand)
+  become a *credit* at a location: sellable until the ERP's count includes them, which the same
+  ``settle`` rule decides (a count ``settle`` later than the event drops the credit). So
+  ``sellable = ERP available - held + credited``, and restocked credits add to ``on_hand`` too.
 
 Whole orders are decided by :class:`~services.inventory_sync.allocation.StockBook`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from bus.contracts import models as m
@@ -41,6 +46,20 @@ class Hold:
     location: str
     quantity: int
     held_at: datetime
+
+
+@dataclass(frozen=True)
+class Credit:
+    """Units given back at one location that the ERP's count does not include yet."""
+
+    key: str
+    """What gave them: the after-sale event's dedupe key and the order line."""
+    location: str
+    quantity: int
+    at: datetime
+    """When the event reached the bus (absorbed by a count ``settle`` later)."""
+    on_hand: bool
+    """Units back on hand (a return), not only released from a reservation."""
 
 
 @dataclass(frozen=True)
@@ -73,14 +92,38 @@ class Position:
     levels: dict[str, Level] = field(default_factory=dict)
     holds: dict[tuple[str, str], Hold] = field(default_factory=dict)
     waiting: dict[str, OrderRequest] = field(default_factory=dict)
+    credits: dict[str, Credit] = field(default_factory=dict)
 
     def held(self, location: str) -> int:
         return sum(h.quantity for h in self.holds.values() if h.location == location)
 
+    def credited(self, location: str, *, on_hand: bool = False) -> int:
+        """Units credited at ``location`` (only those back on hand with ``on_hand``)."""
+        return sum(c.quantity for c in self.credits.values()
+                   if c.location == location and (c.on_hand or not on_hand))
+
     def sellable(self, location: str) -> int:
-        """Units the storefront may sell at ``location``: ERP available minus holds, at least 0."""
+        """Units the storefront may sell at ``location``: ERP available minus holds plus credits, >= 0."""
         level = self.levels.get(location)
-        return max(0, (level.available if level else 0) - self.held(location))
+        return max(0, (level.available if level else 0) - self.held(location) + self.credited(location))
+
+    def release(self, order_id: str, line_id: str, units: int) -> int:
+        """Take up to ``units`` off the line's hold; returns how many (the rest the ERP already counted)."""
+        hold = self.holds.get((order_id, line_id))
+        if hold is None or units <= 0:
+            return 0
+        taken = min(units, hold.quantity)
+        if taken == hold.quantity:
+            del self.holds[(order_id, line_id)]
+        else:
+            self.holds[(order_id, line_id)] = replace(hold, quantity=hold.quantity - taken)
+        return taken
+
+    def credit(self, credit: Credit) -> None:
+        """Add ``credit`` (to the one of the same key, if any)."""
+        earlier = self.credits.get(credit.key)
+        self.credits[credit.key] = credit if earlier is None else replace(
+            earlier, quantity=earlier.quantity + credit.quantity)
 
     def apply_level(self, location: str, level: Level, settle: timedelta) -> bool:
         """Take a newer ERP count (and drop the holds it absorbs); False when it is older."""
@@ -91,6 +134,9 @@ class Position:
         for key, hold in list(self.holds.items()):
             if hold.location == location and hold.held_at + settle <= level.as_of:
                 del self.holds[key]
+        for name, credit in list(self.credits.items()):
+            if credit.location == location and credit.at + settle <= level.as_of:
+                del self.credits[name]
         return True
 
     def hold(self, order_id: str, line_id: str, requested: int, held_at: datetime) -> Hold | None:

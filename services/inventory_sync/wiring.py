@@ -32,7 +32,7 @@ from bus.sinks import Feed
 from bus.topics import TopicSpec, ensure_topics
 from services.inventory_sync import SERVICE
 from services.inventory_sync.allocation import StockBook
-from services.inventory_sync.changelog import POSITION, position_from_record
+from services.inventory_sync.changelog import LEDGER, POSITION, ledger_from_record, position_from_record
 from services.inventory_sync.coalescer import StockPusher
 from services.inventory_sync.handlers import StockKeeper
 from services.inventory_sync.settings import InventorySyncSettings
@@ -59,10 +59,13 @@ class InventorySync:
         return self.runtime.group_id or f"ecombus.{SERVICE}"
 
     def restore(self) -> tuple[int, int]:
-        """Fence previous instances, then load positions and decided orders; returns their counts."""
+        """Fence previous instances, then load positions, order ledgers and decided orders; returns the
+        counts of positions and decided orders."""
         client, settings = self.kafka.client_config(), self.settings
         fence(client, self.group_id)
         ensure_topics(client, [TopicSpec(name=settings.changelog_topic, partitions=6,
+                                         config={"cleanup.policy": "compact"}),
+                               TopicSpec(name=settings.ledger_topic, partitions=6,
                                          config={"cleanup.policy": "compact"}),
                                TopicSpec(name=dlq_topic(SERVICE), partitions=1,
                                          config={"retention.ms": str(30 * 86_400_000)})])
@@ -72,11 +75,16 @@ class InventorySync:
                 if msg.value() is not None:
                     record = self.codec.decode(settings.changelog_topic, msg.value() or b"")
                     self.book.restored(position_from_record(record))
+            for msg in read_to_end(client, settings.ledger_topic, timeout):
+                if msg.value() is not None:
+                    ledger = ledger_from_record(self.codec.decode(settings.ledger_topic, msg.value() or b""))
+                    self.book.ledgers[ledger.order_id] = ledger
             self.book.gather_waiting()
             for msg in read_to_end(client, settings.reservations_topic, timeout):
                 self.book.decided.add((msg.key() or b"").decode())
-        log.info("restored %d SKU positions, %d decided orders, %d orders waiting for stock",
-                 len(self.book.positions), len(self.book.decided), len(self.book.parked))
+        book = self.book
+        log.info("restored %d SKU positions, %d decided orders (%d with a ledger), %d orders waiting for "
+                 "stock", len(book.positions), len(book.decided), len(book.ledgers), len(book.parked))
         return len(self.book.positions), len(self.book.decided)
 
 
@@ -113,6 +121,12 @@ def build(assembly: Assembly, settings: InventorySyncSettings, runtime: RuntimeS
     keeper = StockKeeper(book, sku_map, settings)
     service.handler(settings.levels_topic, model=m.StockLevelChanged, name="apply_level")(keeper.apply_level)
     service.handler(settings.orders_topic, model=m.OrderPlaced, name="reserve_stock")(keeper.reserve_stock)
+    service.handler(settings.cancellations_topic, model=m.OrderCancelled,
+                    name="release_cancelled")(keeper.release_cancelled)
+    service.handler(settings.refunds_topic, model=m.OrderRefunded,
+                    name="restock_refund")(keeper.restock_refund)
+    service.handler(settings.returns_topic, model=m.ReturnUpdated,
+                    name="restock_return")(keeper.restock_return)
     token = settings.storefront_token
     headers = {"X-Shopify-Access-Token": token.get_secret_value()} if token else {}
     options: dict[str, Any] = {"timeout": httpx.Timeout(settings.request_timeout_seconds), "headers": headers}
@@ -139,7 +153,11 @@ def avro_codec(settings: InventorySyncSettings) -> Codec:
         settings.levels_topic: schema_for_topic("inventory.levels.v1"),
         settings.reservations_topic: schema_for_topic("inventory.reservations.v1"),
         settings.status_topic: schema_for_topic("orders.status.v1"),
+        settings.cancellations_topic: schema_for_topic("orders.cancellations.v1"),
+        settings.refunds_topic: schema_for_topic("orders.refunds.v1"),
+        settings.returns_topic: schema_for_topic("orders.returns.v1"),
         settings.changelog_topic: POSITION,
+        settings.ledger_topic: LEDGER,
     }
     return default_codec(schemas)
 

@@ -16,6 +16,15 @@ BigCommerce              OrderPlaced + CustomerUpserted, after fetching the orde
 store/order/created
 =======================  ===================================================================
 
+After the sale (:mod:`services.order_capture.aftersale_rules`): Shopify ``orders/cancelled``,
+``refunds/create``, ``returns/*``, ``disputes/*``, WooCommerce ``order.updated`` (cancelled, its
+refunds) and BigCommerce ``store/order/statusUpdated`` / ``store/order/refund/created`` publish
+OrderCancelled, OrderRefunded, ReturnUpdated and DisputeUpdated, each under its own dedupe key
+(``<order_id>:cancelled``, ``<order_id>:refund:<id>``, ...); a delivery meaning several of them
+(a cancelled order with its refunds, an order reconciled) is a combined publication whose parts
+are decided one by one. Refunds, returns and disputes are keyed at the edge by their order
+(``order_id``), so they share the order's partition with its OrderPlaced.
+
 Reconciliation's pulled orders (channel ``reconciliation``) mean an OrderPlaced + CustomerUpserted
 too. Dedupe keys are the platforms' own: Shopify ``X-Shopify-Event-Id``, WooCommerce resource id +
 ``date_modified_gmt``, BigCommerce ``hash``; each event's ``event_id`` derives from them, so a
@@ -29,7 +38,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,7 +51,10 @@ from bus.webhooks.endpoint import Delivery
 from bus.webhooks.intake import RECONCILIATION, Identity
 from bus.webhooks.payload import platform_id, required, utc
 from bus.webhooks.publication import Publication, Record
-from services.order_capture import bigcommerce, shopify, woocommerce
+from services.order_capture import bigcommerce, fetch, shopify, woocommerce
+from services.order_capture import bigcommerce_aftersale as bc_after
+from services.order_capture import shopify_aftersale as shopify_after
+from services.order_capture.aftersale_rules import SHOPIFY_TOPICS, AfterSale, AfterSaleTopics
 from services.order_capture.orders import customer_upserted, status_changed
 
 
@@ -53,6 +65,7 @@ class Topics:
     orders: str = "orders.placed.v1"
     customers: str = "customers.profiles.v1"
     status: str = "orders.status.v1"
+    after_sale: AfterSaleTopics = field(default_factory=AfterSaleTopics)
 
 
 def placed_key(order_id: str) -> str:
@@ -99,8 +112,8 @@ class Identities:
         if isinstance(status_url, str) and urlsplit(status_url).hostname not in (None, shop):
             raise Forbidden("X-Shopify-Shop-Domain is not the shop the signed body belongs to "
                             "(order_status_url)")
-        order = resource_id(delivery.payload, "id")
-        return Identity(shop, f"shopify:{shop}:{order}", delivery.headers.get("x-shopify-topic", ""))
+        topic = delivery.headers.get("x-shopify-topic", "")
+        return Identity(shop, shopify_identity(delivery.payload, shop, topic), topic)
 
     @staticmethod
     def woocommerce(delivery: Delivery) -> Identity:
@@ -119,6 +132,23 @@ class Identities:
         return Identity(store, f"bigcommerce:{store}:{order}", str(delivery.payload.get("scope") or ""))
 
 
+def shopify_identity(payload: Mapping[str, Any], shop: str, topic: str) -> str:
+    """``shopify:<shop>:<order id>``: the body's ``id`` for an order's topics, its ``order_id``
+    (a return's ``order.id``) for refunds, returns and disputes, so every delivery about an order
+    shares its partition. An after-sale body that names no order is keyed by its own id
+    (``shopify:<shop>:<resource>:<id>``) and stored: the intake stage dead-letters it with the reason.
+
+    Raises:
+        InvalidInput: the id used is missing or malformed (400 at the edge).
+    """
+    if topic.split("/")[0] in ("refunds", "returns", "disputes"):
+        order = shopify_after.order_ref(payload, topic)
+        if order is None:
+            return f"shopify:{shop}:{topic.split('/')[0]}:{resource_id(payload, 'id')}"
+        return f"shopify:{shop}:{order}"
+    return f"shopify:{shop}:{resource_id(payload, 'id')}"
+
+
 def woocommerce_ping(form: Mapping[str, str]) -> bool:
     """WooCommerce's unsigned ping when a webhook is saved: ``webhook_id=<n>`` and nothing else."""
     return set(form) == {"webhook_id"} and form["webhook_id"].isdigit()
@@ -131,12 +161,14 @@ class OrderCapture:
         topics: where to publish.
         bigcommerce_api: the BigCommerce API client (thin webhooks); None refuses them with 503.
         clock: wall clock, for status events without a timestamp.
+        woocommerce_api: the WooCommerce REST API, for refunds' lines (None: summaries only).
     """
 
     def __init__(self, topics: Topics, bigcommerce_api: ApiClient | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, woocommerce_api: ApiClient | None = None) -> None:
         self.topics = topics
-        self.bigcommerce_api = bigcommerce_api
+        self.after_sale = AfterSale(topics.after_sale)
+        self.bigcommerce_api, self.woocommerce_api = bigcommerce_api, woocommerce_api
         self._clock = clock
 
     def placed(self, order: m.OrderPlaced, customer: m.CustomerUpserted | None,
@@ -171,12 +203,15 @@ class OrderCapture:
 
     def reconciled(self, delivery: Delivery) -> Publication:
         """A Shopify order reconciliation pulled from the admin API: OrderPlaced + its customer,
-        under ``shopify:<shop>:reconciled:<id>`` (and ``<order_id>:placed``, as a webhook's)."""
+        under ``shopify:<shop>:reconciled:<id>`` (and ``<order_id>:placed``, as a webhook's); then,
+        each under its own key, its cancellation and its refunds (so a lost ``refunds/create`` is
+        backfilled, and a refund its webhook already published is not published again)."""
         order, shop = delivery.payload, delivery.tenant
         key = f"shopify:{shop}:reconciled:{resource_id(order, 'id')}"
         placed = shopify.order_placed(order, shop, key)
-        return self.placed(placed, customer_upserted(placed, f"{key}:customer",
-                                                     **shopify.profile_details(order)), key)
+        customer = customer_upserted(placed, f"{key}:customer", **shopify.profile_details(order))
+        after = self.after_sale.reconciled(order, shop)
+        return Publication.combined([self.placed(placed, customer, key), after])
 
     def shopify(self, delivery: Delivery) -> Publication:
         """Shopify ``orders/create``, ``orders/updated``, ``orders/cancelled``."""
@@ -194,8 +229,14 @@ class OrderCapture:
                                                          **shopify.profile_details(order)), key)
         if topic in ("orders/updated", "orders/cancelled"):
             order_id = f"shopify:{shop}:{resource_id(order, 'id')}"
-            return self._status(order_id, shopify.status_of(order), key, order.get("updated_at"),
-                                m.Source(platform="shopify", system=shop), topic)
+            status = self._status(order_id, shopify.status_of(order), key, order.get("updated_at"),
+                                  m.Source(platform="shopify", system=shop), topic)
+            if topic == "orders/updated":
+                return status
+            after = self.after_sale.shopify(topic, order, shop, self._when(delivery))
+            return Publication.combined([status, after])
+        if topic in SHOPIFY_TOPICS:
+            return self.after_sale.shopify(topic, order, shop, self._when(delivery))
         return Publication.ignored(f"Shopify topic {topic or '(none)'} is not handled")
 
     def woocommerce(self, delivery: Delivery) -> Publication:
@@ -211,16 +252,21 @@ class OrderCapture:
                                          default_address=woocommerce.billing_address(order))
             return self.placed(placed, customer, key)
         if topic == "order.updated":
-            return self._status(f"woocommerce:{system}:{order_ref}",
-                                woocommerce.STATUSES.get(str(order.get("status"))), key,
-                                order.get("date_modified_gmt"), m.Source(platform="woocommerce",
-                                                                         system=system), topic)
+            status = self._status(f"woocommerce:{system}:{order_ref}",
+                                  woocommerce.STATUSES.get(str(order.get("status"))), key,
+                                  order.get("date_modified_gmt"), m.Source(platform="woocommerce",
+                                                                           system=system), topic)
+            with_lines = self._woocommerce_refunds(order, order_ref)
+            return Publication.combined([status, self.after_sale.woocommerce(with_lines, system)])
         return Publication.ignored(f"WooCommerce topic {topic or '(none)'} is not handled")
 
     def bigcommerce(self, delivery: Delivery) -> Publication:
         """BigCommerce ``store/order/created``: the order is fetched from the API (with retries)."""
         webhook = delivery.payload
         scope = webhook.get("scope")
+        if scope in (bc_after.STATUS_SCOPE, bc_after.REFUND_SCOPE):
+            store = str(required(webhook, "store_id", "the webhook"))
+            return self.after_sale.bigcommerce(webhook, store, self._fetch_bigcommerce_refunds)
         if scope != "store/order/created":
             return Publication.ignored(f"BigCommerce scope {scope or '(none)'} is not handled")
         store_id = str(required(webhook, "store_id", "the webhook"))
@@ -229,6 +275,23 @@ class OrderCapture:
         placed = bigcommerce.order_placed(order, products, store_id, key)
         return self.placed(placed, customer_upserted(placed, f"{key}:customer",
                                                      default_address=placed.billing_address), key)
+
+    def _when(self, delivery: Delivery) -> datetime:
+        """When Shopify triggered a webhook (``X-Shopify-Triggered-At``, the same on its retries),
+        else when it was received."""
+        triggered = delivery.headers.get("x-shopify-triggered-at")
+        return utc(triggered, "X-Shopify-Triggered-At") if triggered else datetime.fromtimestamp(
+            delivery.received_at, UTC)
+
+    def _woocommerce_refunds(self, order: dict[str, Any], order_ref: str) -> dict[str, Any]:
+        return fetch.woocommerce_refunds(self.woocommerce_api, order, order_ref)
+
+    def _fetch_bigcommerce_refunds(self, webhook: Mapping[str, Any]) -> tuple[dict[str, Any], list[Any],
+                                                                               list[Any]]:
+        """The order, its products and its v3 refunds, for a thin refund webhook."""
+        order, products = self._fetch_bigcommerce_order(webhook)
+        assert self.bigcommerce_api is not None  # checked by _fetch_bigcommerce_order
+        return order, products, fetch.bigcommerce_refunds(self.bigcommerce_api, webhook)
 
     def _fetch_bigcommerce_order(self, webhook: Mapping[str, Any]) -> tuple[dict[str, Any], list[Any]]:
         api = self.bigcommerce_api

@@ -6,6 +6,11 @@ Each pass lists the Shopify orders changed in a window
 ``reconciliation``, keyed by the order id, like its webhooks). The intake stage publishes an
 OrderPlaced for those not yet published, by webhook or by an earlier pass: both claim the
 order-level dedupe key ``<order_id>:placed``, decided by the one owner of the order's partition.
+A listed order also carries what happened after the sale (``cancelled_at``, its ``refunds``): the
+stage publishes its OrderCancelled and one OrderRefunded per refund under the keys a webhook
+claims too (``<order_id>:cancelled``, ``<order_id>:refund:<id>``), so a lost ``refunds/create``
+is backfilled and a refund both ways deliver is published once. An order is listed again when a
+refund or a cancellation changes its ``updated_at``.
 The window starts at the stored cursor minus an overlap (late writes at the storefront) and ends
 now; the cursor advances only after a pass stored everything. Orders created longer ago than the
 dedupe keys are remembered are left alone, since whether they were published can no longer be

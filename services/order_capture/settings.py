@@ -44,6 +44,8 @@ class OrderCaptureSettings(BaseSettings):
             replica empties its file at start).
         orders_topic / customers_topic / status_topic: where OrderPlaced, CustomerUpserted and
             OrderStatusChanged go (the real names by default).
+        cancellations_topic / refunds_topic / returns_topic / disputes_topic: where OrderCancelled,
+            OrderRefunded, ReturnUpdated and DisputeUpdated go (the real names by default).
         max_body_bytes: larger webhook bodies are refused with 413 (5 MiB).
         ack_timeout_seconds: the broker must acknowledge within this budget, else 503; below
             Shopify's 5 s reply timeout.
@@ -52,6 +54,10 @@ class OrderCaptureSettings(BaseSettings):
             hours and can be a day late; a week by default; also the changelog's retention).
         bigcommerce_api_url / bigcommerce_api_token: where thin BigCommerce webhooks' orders are
             fetched (``X-Auth-Token``).
+        woocommerce_api_url / woocommerce_api_key / woocommerce_api_secret: the WooCommerce REST
+            API (the site's URL; consumer key and secret, basic auth) a refund's lines are fetched
+            from (``/wp-json/wc/v3/orders/<id>/refunds``): an ``order.updated`` lists only refund
+            summaries; without it those summaries are published (total, no lines).
         shopify_api_url / shopify_api_token / shopify_shop_domain: the Shopify admin API that
             reconciliation lists orders from; reconciliation is off without a URL.
         reconcile_interval_seconds: pause between two reconciliation passes (0: off).
@@ -74,6 +80,10 @@ class OrderCaptureSettings(BaseSettings):
     orders_topic: str = "orders.placed.v1"
     customers_topic: str = "customers.profiles.v1"
     status_topic: str = "orders.status.v1"
+    cancellations_topic: str = "orders.cancellations.v1"
+    refunds_topic: str = "orders.refunds.v1"
+    returns_topic: str = "orders.returns.v1"
+    disputes_topic: str = "orders.disputes.v1"
     max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024)
     ack_timeout_seconds: float = Field(3.0, gt=0, lt=5)
     signature_tolerance_seconds: float = Field(DEFAULT_TOLERANCE_SECONDS, gt=0)
@@ -83,6 +93,9 @@ class OrderCaptureSettings(BaseSettings):
     bigcommerce_webhook_secret: SecretStr | None = _secret("BIGCOMMERCE_WEBHOOK_SECRET")
     bigcommerce_api_url: str = "https://api.bigcommerce.com"
     bigcommerce_api_token: SecretStr | None = None
+    woocommerce_api_url: str | None = None
+    woocommerce_api_key: SecretStr | None = None
+    woocommerce_api_secret: SecretStr | None = None
     shopify_api_url: str | None = None
     shopify_api_token: SecretStr | None = None
     shopify_shop_domain: str | None = None

@@ -13,7 +13,8 @@ Parts (see :mod:`bus.assembly`):
 * ``intake`` (a :class:`~bus.runtime.service.Service` made an exactly-once
   :class:`~bus.runtime.service.Stage`, group ``ecombus.order-capture.intake``): interprets each
   stored delivery once per dedupe key (:meth:`OrderCapture.interpret`) and produces the
-  OrderPlaced, CustomerUpserted and OrderStatusChanged, the dedupe marks (changelog
+  OrderPlaced, CustomerUpserted and OrderStatusChanged, the after-sale events (OrderCancelled,
+  OrderRefunded, ReturnUpdated, DisputeUpdated), the dedupe marks (changelog
   ``order-capture.intake.changelog``), the audit record and the consumed offset in one
   transaction; a delivery that cannot be interpreted is dead-lettered to ``dlq.order-capture``
   with its raw bytes. Replicas share the group: each partition (each order) has one owner.
@@ -58,6 +59,7 @@ from bus.webhooks.signatures import StandardWebhooks
 from bus.webhooks.stage import Interpreter, intake_stage, prepare_intake
 from bus.webhooks.tenants import Tenants
 from services.order_capture import SERVICE
+from services.order_capture.aftersale_rules import AfterSaleTopics
 from services.order_capture.cursor import CursorStore
 from services.order_capture.handlers import (
     Identities,
@@ -158,13 +160,16 @@ def build(assembly: Assembly, settings: OrderCaptureSettings, kafka: KafkaSettin
     client = kafka.client_config()
     runtime = runtime or load(RuntimeSettings)
     hooks = RuntimeHooks(name, metrics, health)
-    topics = Topics(settings.orders_topic, settings.customers_topic, settings.status_topic)
+    topics = Topics(settings.orders_topic, settings.customers_topic, settings.status_topic,
+                    AfterSaleTopics(settings.cancellations_topic, settings.refunds_topic,
+                                    settings.returns_topic, settings.disputes_topic))
     codec = codec or _codec(settings, topics)
     producer = BusProducer(client, on_failure=hooks.delivery_failed,
                            **intake_producer_overrides(settings.ack_timeout_seconds, settings.max_body_bytes))
     intake = IntakeLog(producer, codec, settings.intake_topic, name, ack_timeout=settings.ack_timeout_seconds,
                        metrics=metrics)
-    capture = OrderCapture(topics, _bigcommerce_api(settings, metrics, name))
+    capture = OrderCapture(topics, _bigcommerce_api(settings, metrics, name),
+                           woocommerce_api=_woocommerce_api(settings, metrics, name))
 
     stage = dedupe = None
     if settings.runs("intake"):
@@ -190,7 +195,8 @@ def build(assembly: Assembly, settings: OrderCaptureSettings, kafka: KafkaSettin
                                 overlap=settings.reconcile_overlap_seconds,
                                 lookback=settings.reconcile_lookback_seconds,
                                 max_age=settings.dedupe_ttl_seconds)
-    schemas = WriterSchemas(codec, (settings.intake_topic, topics.orders, topics.customers, topics.status))
+    schemas = WriterSchemas(codec, (settings.intake_topic, topics.orders, topics.customers, topics.status,
+                                    *topics.after_sale.all()))
     tenants = Tenants(settings.shops, SHOPS_SETTING)
     if not settings.shops:
         log.warning("no shops are configured (%s): every storefront delivery will be refused", SHOPS_SETTING)
@@ -234,7 +240,9 @@ def _codec(settings: OrderCaptureSettings, topics: Topics) -> Codec:
     return default_codec({settings.intake_topic: schema_for_topic("intake.storefronts.v1"),
                           topics.orders: schema_for_topic("orders.placed.v1"),
                           topics.customers: schema_for_topic("customers.profiles.v1"),
-                          topics.status: schema_for_topic("orders.status.v1")})
+                          topics.status: schema_for_topic("orders.status.v1"),
+                          **{topic: schema_for_topic(default) for topic, default in
+                             zip(topics.after_sale.all(), AfterSaleTopics().all(), strict=True)}})
 
 
 def _bigcommerce_api(settings: OrderCaptureSettings, metrics: RuntimeMetrics,
@@ -248,6 +256,18 @@ def _bigcommerce_api(settings: OrderCaptureSettings, metrics: RuntimeMetrics,
                                        budget_seconds=budget, jitter=0.05),
                      headers={"X-Auth-Token": settings.bigcommerce_api_token.get_secret_value()},
                      timeout=budget)
+
+
+def _woocommerce_api(settings: OrderCaptureSettings, metrics: RuntimeMetrics,
+                     service: str) -> ApiClient | None:
+    """The WooCommerce REST API client (refund lines), when its URL and keys are configured."""
+    key, secret = settings.woocommerce_api_key, settings.woocommerce_api_secret
+    if not settings.woocommerce_api_url or key is None or secret is None:
+        return None
+    return ApiClient("woocommerce", settings.woocommerce_api_url, metrics=metrics, service=service,
+                     retry=RetryPolicy(max_attempts=3, initial_backoff=0.1, max_backoff=1.0,
+                                       budget_seconds=3.0, jitter=0.05),
+                     auth=(key.get_secret_value(), secret.get_secret_value()), timeout=3.0)
 
 
 def assemble(assembly: Assembly) -> None:

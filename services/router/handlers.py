@@ -12,12 +12,18 @@ acknowledged them, or the transaction holding them committed
 (:meth:`~bus.runtime.handlers.Context.after_acknowledged`). Routes are deterministic, so a
 retried record produces the same outputs, and file outputs recognise the record as already
 spooled.
+
+A dead letter of the router replayed for one route (header ``ecombus.replay.route``, set by
+``ecombus dlq replay`` and the console from the dead letter's ``ecombus.errors.route``) runs
+through that route only: the other routes reading the topic handled the record the first time.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from bus.errors import NotFound
+from bus.runtime.dlq import REPLAY_ROUTE
 from bus.runtime.handlers import Context, HandlerFn
 from bus.runtime.hooks import RuntimeHooks
 from services.router.message import Message, Origin
@@ -26,17 +32,37 @@ from services.router.pipeline import RouteRunner
 
 
 def dispatcher(runners: list[RouteRunner]) -> HandlerFn:
-    """The handler of one source topic: runs each route reading it."""
+    """The handler of one source topic: runs each route reading it (or the one a replay names).
+
+    Raises:
+        NotFound: a replay names a route that does not read this topic (renamed or removed
+            since): the record is dead-lettered again rather than run through the wrong routes.
+    """
 
     def route_record(event: Any, ctx: Context) -> None:
+        chosen = runners
+        wanted = ctx.header(REPLAY_ROUTE)
+        if wanted is not None:
+            name = wanted.decode("utf-8", "replace")
+            chosen = [r for r in runners if r.route.name == name]
+            if not chosen:
+                raise NotFound(f"replayed for route {name!r}, which does not read {ctx.topic}")
         headers = {k: v.decode("utf-8", "replace") for k, v in ctx.headers} if ctx.headers else {}
         headers["kafka.topic"] = ctx.topic
         headers["kafka.partition"] = str(ctx.partition)
         headers["kafka.offset"] = str(ctx.offset)
         key = ctx.key.decode("utf-8", "replace") if ctx.key is not None else None
         stream = f"{ctx.topic}/{ctx.partition}"
-        for runner in runners:
-            delivered = runner.handle(Message(event, dict(headers), key), Origin(stream, ctx.offset), ctx)
+        done = []
+        try:
+            for runner in chosen:
+                message, origin = Message(event, dict(headers), key), Origin(stream, ctx.offset)
+                done.append(runner.handle(message, origin, ctx))
+        except BaseException:
+            for delivered in done:  # the record is retried or dead-lettered as a whole
+                delivered.failed()
+            raise
+        for delivered in done:
             ctx.after_acknowledged(delivered.acknowledged)
 
     return route_record

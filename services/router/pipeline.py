@@ -65,6 +65,7 @@ class Delivered:
 
     sent: list[tuple[Endpoint, Message]] = field(default_factory=list)
     after: list[Callable[[], None]] = field(default_factory=list)
+    on_failure: list[Callable[[], None]] = field(default_factory=list)
     filtered: list[str] = field(default_factory=list)
     branches: list[str] = field(default_factory=list)
 
@@ -72,6 +73,15 @@ class Delivered:
         """Run the actions waiting for the outputs' acknowledgement."""
         for action in self.after:
             action()
+        self.after.clear()
+        self.on_failure.clear()
+
+    def failed(self, *_: object) -> None:
+        """Run the actions waiting for a failure of the input (its outputs will never be
+        acknowledged): the caller calls it when it gives the input up to a retry or a dead letter."""
+        for action in self.on_failure:
+            action()
+        self.on_failure.clear()
         self.after.clear()
 
 
@@ -121,6 +131,9 @@ class _Flow:
     def after_delivery(self, action: Callable[[], None]) -> None:
         self.result.after.append(action)
 
+    def after_failure(self, action: Callable[[], None]) -> None:
+        self.result.on_failure.append(action)
+
 
 class RouteRunner:
     """Run one route's steps and deliveries for each input.
@@ -153,9 +166,13 @@ class RouteRunner:
             self._in.inc()
         with self.lock:
             flow = _Flow(self, origin, outbox)
-            for out in flow.run(self.route.steps, [msg]):
-                flow.deliver(out, self.route.to)
-            self._finish(origin)
+            try:
+                for out in flow.run(self.route.steps, [msg]):
+                    flow.deliver(out, self.route.to)
+                self._finish(origin)
+            except BaseException:
+                flow.result.failed()
+                raise
             return flow.result
 
     def _finish(self, origin: Origin) -> None:
@@ -170,9 +187,13 @@ class RouteRunner:
         with self.lock:
             flow = _Flow(self, origin, outbox)
             rest = _after(self.route.steps, step)
-            for out in flow.run(rest, messages):
-                flow.deliver(out, self.route.to)
-            self._finish(origin)
+            try:
+                for out in flow.run(rest, messages):
+                    flow.deliver(out, self.route.to)
+                self._finish(origin)
+            except BaseException:
+                flow.result.failed()
+                raise
             return flow.result
 
     def failed(self, step: str, exc: BaseException) -> RouteFailure:

@@ -12,6 +12,11 @@ Paths and bodies follow the real APIs (other services call exactly these):
 * ``POST /admin/api/2024-10/orders/{id}/fulfillments.json``
   ``{"fulfillment": {tracking_number, tracking_url, tracking_company, notify_customer}}``
 * ``GET  /stores/{store_hash}/v2/orders/{id}`` (BigCommerce v2 order shape)
+* ``GET  /stores/{store_hash}/v3/orders/{id}/payment_actions/refunds`` (``{"data": [refund...]}``)
+* ``GET  /wp-json/wc/v3/orders/{id}/refunds`` (WooCommerce refund objects, lines included)
+
+The Shopify orders carry their ``refunds`` (and ``cancelled_at``) once the after-sale controls
+made them (:mod:`simulators.storefront.aftersale_controls`), so reconciliation sees them.
 
 Errors answer as Shopify does (``{"errors": ...}``); 404 for unknown orders.
 """
@@ -127,5 +132,18 @@ def admin_router(state: StoreState) -> APIRouter:
             return JSONResponse([{"status": 404, "message": "The requested resource was not found."}],
                                 status_code=404)
         return JSONResponse(order)
+
+    @router.get("/stores/{store_hash}/v3/orders/{order_id}/payment_actions/refunds")
+    def bigcommerce_refunds(store_hash: str, order_id: int) -> JSONResponse:
+        if state.order("bigcommerce", order_id) is None:
+            return JSONResponse({"status": 404, "title": "Order not found"}, status_code=404)
+        return JSONResponse({"data": state.refunds_of("bigcommerce", order_id), "meta": {}})
+
+    @router.get("/wp-json/wc/v3/orders/{order_id}/refunds")
+    def woocommerce_refunds(order_id: int) -> JSONResponse:
+        if state.order("woocommerce", order_id) is None:
+            return JSONResponse({"code": "woocommerce_rest_shop_order_invalid_id", "message": "Invalid ID.",
+                                 "data": {"status": 404}}, status_code=404)
+        return JSONResponse(state.refunds_of("woocommerce", order_id))
 
     return router

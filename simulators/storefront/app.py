@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from simulators.storefront.admin_api import admin_router
+from simulators.storefront.aftersale_controls import aftersale_router
 from simulators.storefront.config import StorefrontConfig
 from simulators.storefront.controls import controls_router
 from simulators.storefront.ratelimit import LeakyBucket
@@ -44,7 +45,9 @@ def create_app(config: StorefrontConfig | None = None, state: StoreState | None 
     app = FastAPI(title="ecombus storefront simulator", docs_url=None, redoc_url=None)
     app.state.store, app.state.config, app.state.bucket = state, config, bucket
     app.include_router(admin_router(state))
-    app.include_router(controls_router(state, WebhookSender(config, state, webhook_client), bucket))
+    sender = WebhookSender(config, state, webhook_client)  # one, so /_sim/redeliver sends any of them
+    app.include_router(controls_router(state, sender, bucket))
+    app.include_router(aftersale_router(state, sender))
 
     @app.get("/readyz")
     def ready() -> dict[str, str]:

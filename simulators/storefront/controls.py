@@ -8,6 +8,8 @@
   it), ``fields`` (top-level fields of the order replaced, e.g. ``{"total": "51,30"}``: a store
   plugin's bad formatting, which the bus dead-letters). Answers the delivery with the status the
   receiver gave.
+* ``POST /_sim/orders/{id}/cancel|refund|return|dispute``: after the sale
+  (:mod:`simulators.storefront.aftersale_controls`).
 * ``POST /_sim/redeliver`` ``{"index": 3}`` (default: the last delivery) sends a delivery again.
 * ``POST /_sim/faults`` ``{"status": 503, "count": 2, "latency_seconds": 0.5, "path_prefix":
   "/admin", "drop_webhooks": 1}`` injects failures into the next API calls / webhooks.

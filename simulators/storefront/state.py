@@ -7,8 +7,10 @@ webhook it delivered, and the faults it was asked to inject.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -57,12 +59,35 @@ class StoreState:
             self.deliveries: list[dict[str, Any]] = []
             self.faults: list[Fault] = []
             self.drop_webhooks = 0
+            self.refunds: dict[tuple[str, int], list[dict[str, Any]]] = {}
+            self.next_id = 7_000_000_000
 
     # -- orders ----------------------------------------------------------------------------
 
     def add_order(self, platform: str, order: dict[str, Any]) -> None:
         with self._lock:
             self.orders[platform][int(order["id"])] = order
+
+    def change_order(self, platform: str, order_id: int,
+                     change: Callable[[dict[str, Any], int], Any]) -> tuple[dict[str, Any], Any] | None:
+        """Apply ``change(order, new id)`` to a stored order under the lock (after-sale controls);
+        returns a copy of the order and what ``change`` returned, or None when it is unknown."""
+        with self._lock:
+            order = self.orders[platform].get(order_id)
+            if order is None:
+                return None
+            self.next_id += 10
+            result = change(order, self.next_id)
+            return json.loads(json.dumps(order)), result
+
+    def add_refund(self, platform: str, order_id: int, refund: dict[str, Any]) -> None:
+        """A WooCommerce or BigCommerce refund, as its refunds API lists it."""
+        with self._lock:
+            self.refunds.setdefault((platform, order_id), []).append(refund)
+
+    def refunds_of(self, platform: str, order_id: int) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(r) for r in self.refunds.get((platform, order_id), [])]
 
     def order(self, platform: str, order_id: int) -> dict[str, Any] | None:
         with self._lock:

@@ -48,9 +48,13 @@ class WebhookSender:
                    "X-WC-Webhook-Resource": resource, "X-WC-Webhook-Event": event, "X-WC-Webhook-ID": "7"}
         return await self._deliver("woocommerce", body, headers, order_id, bad_signature, drop)
 
-    async def bigcommerce(self, order_id: int, *, bad_signature: bool = False, drop: bool = False) -> dict:
-        body = json.dumps({"scope": "store/order/created", "store_id": self.config.bigcommerce_store_id,
-                           "data": {"type": "order", "id": order_id}, "hash": uuid.uuid4().hex,
+    async def bigcommerce(self, order_id: int, *, bad_signature: bool = False, drop: bool = False,
+                          scope: str = "store/order/created", data: dict[str, Any] | None = None) -> dict:
+        """A thin webhook of ``scope`` about an order; ``data`` adds to its ``data`` (a status
+        update's ``status``, a refund's ``refund``)."""
+        body = json.dumps({"scope": scope, "store_id": self.config.bigcommerce_store_id,
+                           "data": {"type": "order", "id": order_id, **(data or {})},
+                           "hash": uuid.uuid4().hex,
                            "created_at": int(datetime.now(UTC).timestamp()),
                            "producer": f"stores/{self.config.bigcommerce_store_hash}"}).encode()
         return await self._deliver("bigcommerce", body, {}, order_id, bad_signature, drop)
@@ -73,8 +77,10 @@ class WebhookSender:
         secret = WRONG_SECRET if bad_signature else self.config.secrets.get(platform, "")
         sent.update(SCHEMES[platform].sign(secret, body, message_id=f"msg_{message_id}"))
         record: dict[str, Any] = {
-            "platform": platform, "topic": headers.get("X-Shopify-Topic") or headers.get("X-WC-Webhook-Topic")
-            or "store/order/created", "order_id": order_id, "event_id": headers.get("X-Shopify-Event-Id"),
+            "platform": platform,
+            "topic": headers.get("X-Shopify-Topic") or headers.get("X-WC-Webhook-Topic")
+            or json.loads(body).get("scope"),
+            "order_id": order_id, "event_id": headers.get("X-Shopify-Event-Id"),
             "delivery_id": delivery_id, "url": url, "bad_signature": bad_signature,
             "redelivery_of": redelivery_of, "dropped": False, "status": None, "answer": None,
             "at": datetime.now(UTC).isoformat(), "seconds": None}

@@ -109,6 +109,8 @@ def test_ecombus_log_level_reaches_the_service(service: str, monkeypatch: pytest
     monkeypatch.setenv("ECOMBUS_LOG_LEVEL", "DEBUG")
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")  # built, never connected:
     monkeypatch.setenv("KAFKA_EXTRA_CONFIG", '{"log_level": "0"}')  # librdkafka keeps quiet about it
+    monkeypatch.setenv("ECOMBUS_CONSOLE_TOKENS",  # the console starts only with a way to sign in
+                       '[{"user": "ana", "role": "operator", "token": "a-token-of-sixteen"}]')
     module = importlib.import_module(f"services.{service.replace('-', '_')}.wiring")
     definition = module.DEFINITION
     assert definition.name == service

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import getpass
+import os
 import sys
 from datetime import UTC, datetime
 
 import click
 
 from bus.ops import dlq as dlq_ops
+from bus.runtime.service import default_codec
 from bus.settings import KafkaSettings, load
 
 
@@ -47,10 +50,17 @@ def list_command(service: str, bootstrap_servers: str | None) -> None:
                    "message, handler, kind, route, step, key.")
 @click.option("--to", "to", default=None, help="Replay onto this topic instead of the original one.")
 @click.option("--dry-run", is_flag=True, help="Count what would be replayed; change nothing.")
+@click.option("--as", "actor", default=None, metavar="NAME",
+              help="Who is replaying (headers and audit records); default $USER.")
 @click.option("--bootstrap-servers", default=None, help="Overrides KAFKA_BOOTSTRAP_SERVERS.")
 def replay_command(service: str, wheres: tuple[str, ...], to: str | None, dry_run: bool,
-                   bootstrap_servers: str | None) -> None:
+                   actor: str | None, bootstrap_servers: str | None) -> None:
     """Put pending dead letters of SERVICE back, original bytes untouched, once the cause is fixed.
+
+    Each goes back to the topic it came from with ecombus.replayed.from/.by and
+    ecombus.replay.for=SERVICE (other services consuming that topic skip it; for the router,
+    ecombus.replay.route runs only the route that failed), and one audit record per dead letter
+    (outcome REPLAYED, actor NAME) goes to bus.audit.v1 through the schema registry.
 
     \b
     Examples:
@@ -60,15 +70,20 @@ def replay_command(service: str, wheres: tuple[str, ...], to: str | None, dry_ru
     """
     filters = [dlq_ops.Filter.parse(w) for w in wheres]
     client = load(KafkaSettings, bootstrap_servers=bootstrap_servers).client_config()
+    who = actor or os.environ.get("USER") or getpass.getuser()
+    audit = None if dry_run else default_codec()
     with click.progressbar(length=1, label=f"replaying dlq.{service}", file=sys.stderr) as bar:
 
         def progress(done: int, todo: int) -> None:
             bar.length = max(todo, 1)
             bar.update(done - bar.pos)
 
-        report = dlq_ops.replay(client, service, filters, to, on_record=progress, dry_run=dry_run)
-    verb = "would replay" if dry_run else "replayed"
+        report = dlq_ops.replay(client, service, filters, to, on_record=progress, dry_run=dry_run,
+                                actor=who, audit=audit)
+    verb = "would replay" if dry_run else f"{who} replayed"
     click.echo(f"{verb} {report.replayed}, skipped {report.skipped} (still pending)")
+    if report.audit_problem:
+        click.echo(f"warning: {report.audit_problem}", err=True)
 
 
 COMMANDS = [dlq_group]

@@ -162,12 +162,17 @@ COMPONENTS: tuple[Component, ...] = (
     ),
     Component(
         "inventory-sync", admin_port=9102, single_owner=True,
+        consumes=("inventory.levels.v1", "orders.placed.v1", "orders.cancellations.v1", "orders.refunds.v1",
+                  "orders.returns.v1"),
         secret_keys=("ECOMBUS_INVENTORY_STOREFRONT_TOKEN",),
         resources=Resources(memory="384Mi", memory_limit="768Mi"),
-        note="stock per SKU rebuilt from inventory-sync.stock.changelog under a fenced transactional.id",
+        note="stock per SKU and after-sale ledgers per order rebuilt from inventory-sync.stock.changelog and "
+             "inventory-sync.orders.changelog under a fenced transactional.id",
     ),
     Component(
-        "crm-updater", admin_port=9103, consumes=("orders.placed.v1", "customers.profiles.v1"),
+        "crm-updater", admin_port=9103,
+        consumes=("orders.placed.v1", "customers.profiles.v1", "orders.refunds.v1",
+                  "orders.cancellations.v1"),
         single_owner=True, secret_keys=("ECOMBUS_CRM_API_TOKEN",),
         resources=Resources(memory="384Mi", memory_limit="768Mi"),
         note="customers rebuilt from crm-updater.customers.changelog under a fenced transactional.id",

@@ -1,4 +1,4 @@
-"""``http_out``: POST or PUT each message to an HTTP API as JSON, XML, CSV or a cXML OrderRequest.
+"""``http_out``: POST or PUT each message to an HTTP API as JSON, XML, CSV or cXML (order, credit memo).
 
 Example::
 
@@ -7,7 +7,7 @@ Example::
           base_url: "${ERP_URL:-http://127.0.0.1:8094}"
           path: /cxml/orders                   # or an expression: "concat('/orders/', order_id)"
           method: POST
-          format: cxml_order_request           # json | xml | csv | cxml_order_request
+          format: cxml_order_request           # json | xml | csv | cxml_order_request | cxml_credit_memo
           auth: {bearer_env: ERP_API_TOKEN}    # see http_auth
           headers: {X-Source: ecombus}
           idempotency_key: meta.event_id       # sent as Idempotency-Key
@@ -21,24 +21,24 @@ The rate limit is a token bucket shared by every message of the endpoint.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bus.runtime.rate import TokenBucket
 from bus.runtime.retry import RetryPolicy
 from services.router.endpoints.base import Endpoint, EndpointConfig, Outbox, register
 from services.router.endpoints.http_auth import AuthConfig, client_options
 from services.router.expressions import Expr, compile_expression
 from services.router.formats import csv as csv_format
 from services.router.formats.cxml import order_request
+from services.router.formats.cxml_credit_memo import credit_memo
 from services.router.formats.xml import render_record
 from services.router.message import Message, Origin
 
 CONTENT_TYPES = {"json": "application/json", "xml": "application/xml; charset=utf-8",
-                 "csv": "text/csv; charset=utf-8", "cxml_order_request": "text/xml; charset=utf-8"}
+                 "csv": "text/csv; charset=utf-8", "cxml_order_request": "text/xml; charset=utf-8",
+                 "cxml_credit_memo": "text/xml; charset=utf-8"}
 
 
 class RetryConfig(BaseModel):
@@ -55,28 +55,6 @@ class RateLimitConfig(BaseModel):
     burst: int = Field(1, ge=1)
 
 
-class TokenBucket:
-    """At most ``burst`` calls at once, refilled at ``per_second``; :meth:`take` waits."""
-
-    def __init__(self, per_second: float, burst: int, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self.rate, self.burst = per_second, burst
-        self._tokens, self._last = float(burst), clock()
-        self._clock, self._sleep = clock, sleep
-        self._lock = threading.Lock()
-
-    def take(self) -> None:
-        with self._lock:
-            while True:
-                now = self._clock()
-                self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-                self._last = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    return
-                self._sleep((1 - self._tokens) / self.rate)
-
-
 @register("http_out")
 class HttpOut(Endpoint):
     """Send each message as one HTTP request."""
@@ -87,7 +65,7 @@ class HttpOut(Endpoint):
         base_url: str = Field(pattern=r"^https?://")
         path: str = "/"
         method: Literal["POST", "PUT"] = "POST"
-        format: Literal["json", "xml", "csv", "cxml_order_request"] = "json"
+        format: Literal["json", "xml", "csv", "cxml_order_request", "cxml_credit_memo"] = "json"
         xml_root: str = "record"
         headers: dict[str, str] = {}
         auth: AuthConfig | None = None
@@ -125,6 +103,8 @@ class HttpOut(Endpoint):
         body, fmt = msg.body, self.config.format
         if fmt == "cxml_order_request":
             return order_request(body)
+        if fmt == "cxml_credit_memo":
+            return credit_memo(body)
         if fmt == "xml":
             return render_record(self.config.xml_root, body).encode()
         if fmt == "csv":

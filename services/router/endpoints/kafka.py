@@ -13,7 +13,9 @@ schema (:mod:`~services.router.formats.avro_json`). ``format: json`` writes UTF-
 The value is encoded at once (with the wiring's codec, ``build.extra['codec']``), so a body that
 does not fit the topic's schema fails in this route and step, not later. The key is the ``key``
 expression, else the message's key. Message headers are copied to the
-record, except the router's own coordinates (``kafka.*``, ``file.*``, ``http.*``, ``split.*``).
+record, except the router's own coordinates (``kafka.*``, ``file.*``, ``http.*``, ``split.*``) and a
+replay's target (``ecombus.replay.*``: the replay was for this route, not for the readers of its
+outputs).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from services.router.endpoints.base import Endpoint, EndpointConfig, Outbox, reg
 from services.router.expressions import Expr
 from services.router.message import Message, Origin
 
-INTERNAL_HEADERS = ("kafka.", "file.", "http.", "split.")
+INTERNAL_HEADERS = ("kafka.", "file.", "http.", "split.", "ecombus.replay.")
 
 
 @register("kafka")

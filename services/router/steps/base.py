@@ -64,6 +64,11 @@ class Flow(Protocol):
         """Run ``action`` once every output of the current input was delivered."""
         ...
 
+    def after_failure(self, action: Callable[[], None]) -> None:
+        """Run ``action`` if the current input fails in this route (it will be retried or
+        dead-lettered: what a step reserved for it must be let go)."""
+        ...
+
 
 class Step:
     """One step of a route. Subclasses define ``Config`` and :meth:`process`."""

@@ -9,15 +9,25 @@ by replicas and restarts. A key is recorded only once the input's outputs were d
 same input (same topic, partition and offset, e.g. after a crash before its offset was
 committed, or a rewound batch) is therefore not a duplicate and goes through again, so
 at-least-once still holds; only a *different* input with the same key is dropped.
+
+Between passing a key and its delivery, the input holds a *claim* on it in this process: a
+second input with the same key in the same batch (both on their way, neither delivered yet) is
+dropped too. The claim goes with the delivery, or with the input's failure
+(:meth:`Flow.after_failure`: a retried or dead-lettered input must not keep its copies out),
+or after :data:`CLAIM_SECONDS` if neither was ever reported (its outputs never acknowledged).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, ClassVar, Protocol
 
 from services.router.message import Message
 from services.router.steps.base import Expr, Flow, Step, StepConfig, register
+
+CLAIM_SECONDS = 120.0
+"""How long an input's claim on a key lasts without news of its delivery or failure."""
 
 
 class Marks(Protocol):
@@ -56,6 +66,8 @@ class Dedupe(Step):
     def __init__(self, name: str, config: Any, build: Any) -> None:
         super().__init__(name, config, build)
         self._marks: Marks | None = None
+        self._claims: dict[str, tuple[str | None, float]] = {}
+        self._lock = threading.Lock()
 
     @property
     def marks(self) -> Marks:
@@ -71,14 +83,26 @@ class Dedupe(Step):
         key = f"{flow.route}/{self.name}/{value}"
         origin = flow.origin
         this_input = f"{key}@{origin.stream}:{origin.position}" if origin.stream else None
-        if self.marks.seen(key) and not (this_input and self.marks.seen(this_input)):
-            flow.filtered(self)
-            return []
+        now = time.monotonic()
+        with self._lock:
+            claim = self._claims.get(key)
+            claimed = claim is not None and claim[0] != this_input and now - claim[1] < CLAIM_SECONDS
+            if claimed or (self.marks.seen(key) and not (this_input and self.marks.seen(this_input))):
+                flow.filtered(self)
+                return []
+            self._claims[key] = (this_input, now)
+
+        def release() -> None:
+            with self._lock:
+                if self._claims.get(key, (None, 0.0))[0] == this_input:
+                    del self._claims[key]
 
         def record() -> None:
             self.marks.mark(key)
             if this_input:
                 self.marks.mark(this_input)
+            release()
 
         flow.after_delivery(record)
+        flow.after_failure(release)
         return [msg]

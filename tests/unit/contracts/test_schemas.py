@@ -31,6 +31,7 @@ def test_every_architecture_event_has_a_schema() -> None:
     assert sorted(EVENTS) == sorted([
         "OrderPlaced", "OrderStatusChanged", "StockLevelChanged", "StockReservation",
         "CustomerUpserted", "ShipmentUpdated", "ProcessingRecord", "RawDelivery",
+        "OrderCancelled", "OrderRefunded", "ReturnUpdated", "DisputeUpdated",
     ])
 
 

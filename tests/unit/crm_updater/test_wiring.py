@@ -14,13 +14,14 @@ from tests.unit.runtime.fakes import UNREACHABLE_KAFKA
 
 
 def test_build_declares_the_parts_without_touching_the_network() -> None:
-    settings = CrmUpdaterSettings(orders_topic="o", profiles_topic="p", outbox_topic="x")
+    settings = CrmUpdaterSettings(orders_topic="o", profiles_topic="p", refunds_topic="r",
+                                  cancellations_topic="c", outbox_topic="x")
     assembly = Assembly(SERVICE, admin=("127.0.0.1", 0))
     updater = build(assembly, settings, RuntimeSettings(exactly_once=False, group_id="g"), UNREACHABLE_KAFKA,
                     codec=JsonCodec())
     assert updater.runtime.exactly_once, "always exactly-once: the state is only right that way"
     assert updater.service.settings.exactly_once, "the consumer loop runs with those settings"
-    assert updater.service.handlers.topics == ["o", "p"]
+    assert updater.service.handlers.topics == ["c", "o", "p", "r"]
     assert (updater.flusher.group_id, updater.flusher.topic, updater.group_id) == ("g.crm", "x", "g")
     assert updater.flusher.batch.size == 100
     assert [name for name, _ in assembly.parts] == ["consumer", "crm-flusher"]

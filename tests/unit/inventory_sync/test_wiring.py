@@ -33,7 +33,8 @@ def test_build_declares_the_parts_without_touching_the_network() -> None:
     sync = build(assembly, InventorySyncSettings(), RuntimeSettings(), UNREACHABLE_KAFKA, codec=JsonCodec())
     assert sync.runtime.exactly_once
     assert sync.service.settings.exactly_once, "the consumer loop runs with those settings"
-    assert sync.service.handlers.topics == ["inventory.levels.v1", "orders.placed.v1"]
+    assert sync.service.handlers.topics == ["inventory.levels.v1", "orders.cancellations.v1",
+                                            "orders.placed.v1", "orders.refunds.v1", "orders.returns.v1"]
     assert sync.pusher.group_id == "ecombus.inventory-sync.storefront"
     assert sync.pusher.sku_map.item("MATCHA-40G", "TOKYO-1").inventory_item_id == 808950810
     assert [name for name, _ in assembly.parts] == ["consumer", "storefront-pusher"]

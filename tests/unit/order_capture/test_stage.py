@@ -188,7 +188,8 @@ def test_an_order_that_does_not_map_is_dead_lettered_naming_the_field_not_the_va
     assert run.committed(CHANGELOG) == []
 
 
-def test_a_cancellation_is_a_status_change_once_and_other_topics_are_ignored(stage: Stage) -> None:
+def test_a_cancellation_is_a_status_change_and_an_order_cancelled_once_and_other_topics_are_ignored(
+        stage: Stage) -> None:
     order = json.loads(fixture("shopify_orders_create.json"))
     order.update(cancelled_at="2025-06-04T09:00:00+09:00", cancel_reason="customer",
                  updated_at="2025-06-04T09:00:01+09:00")
@@ -198,7 +199,12 @@ def test_a_cancellation_is_a_status_change_once_and_other_topics_are_ignored(sta
     run = stage.run([cancelled, paid, plain_update], [cancelled])
     [status] = stage.decoded(run, "orders.status.v1")
     assert (status["order_id"], status["status"]) == (ORDER, "CANCELLED")
-    assert run.producer.topics() == ["orders.status.v1", CHANGELOG], "ignored ones leave no mark"
+    [cancellation] = stage.decoded(run, "orders.cancellations.v1")
+    assert (cancellation["order_id"], cancellation["reason"]) == (ORDER, "customer")
+    assert cancellation["restock"] is True
+    assert cancellation["meta"]["event_id"] == f"{ORDER}:cancelled"
+    assert run.producer.topics() == ["orders.status.v1", CHANGELOG, "orders.cancellations.v1", CHANGELOG], \
+        "each part with its mark; ignored ones leave no mark"
 
 
 def test_a_new_owner_of_the_partition_restores_the_marks_from_the_changelog(

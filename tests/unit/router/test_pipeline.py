@@ -74,10 +74,15 @@ def test_dedupe_drops_another_input_with_the_key_but_not_a_redelivery(tmp_path: 
     runner.handle(Message(event), Origin("in/0", 7), box).acknowledged()  # redelivered after a crash
     runner.handle(Message(event), Origin("in/1", 3), box).acknowledged()  # a duplicate event
     assert len(box.emitted) == 2
-    unacknowledged = RouteRunner(routes.route("r"))
-    unacknowledged.handle(Message({**event, "id": "new"}), Origin("in/0", 8), box)  # outputs not acked
-    unacknowledged.handle(Message({**event, "id": "new"}), Origin("in/1", 9), box)
+    in_flight = RouteRunner(routes.route("r"))
+    first = in_flight.handle(Message({**event, "id": "new"}), Origin("in/0", 8), box)  # not acked yet
+    in_flight.handle(Message({**event, "id": "new"}), Origin("in/1", 9), box)  # a copy in the same batch
+    assert len(box.emitted) == 3, "the copy is dropped while the first input holds the key"
+    first.failed()  # the first input is retried or dead-lettered: its claim goes
+    in_flight.handle(Message({**event, "id": "new"}), Origin("in/1", 9), box).acknowledged()
     assert len(box.emitted) == 4, "a key is recorded only once the outputs were delivered"
+    in_flight.handle(Message({**event, "id": "new"}), Origin("in/0", 8), box)  # the first, replayed later
+    assert len(box.emitted) == 4
 
 
 def test_aggregate_gathers_by_key_durably_and_skips_redeliveries(tmp_path: Path) -> None:

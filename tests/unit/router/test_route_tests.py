@@ -21,7 +21,8 @@ def test_the_shipped_routes_pass_and_every_branch_is_exercised() -> None:
 def test_a_wrong_expectation_fails_and_an_untested_branch_is_reported(tmp_path: Path) -> None:
     text = companion_tests_file(DEFAULT_ROUTES_FILE).read_text(encoding="utf-8")
     broken = text.replace("available: 116", "available: 117")
-    broken = broken[: broken.index("  - name: an order of exactly 500")]
+    start = broken.index("  - name: an order of exactly 500")
+    broken = broken[:start] + broken[broken.index("\n  # ---", start) + 1:]  # that test alone
     tests = tmp_path / "routes.tests.yaml"
     tests.write_text(broken, encoding="utf-8")
     report = run_tests(DEFAULT_ROUTES_FILE, tests, environ={})

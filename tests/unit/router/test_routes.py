@@ -29,9 +29,12 @@ def _load(text: str, **env: str):  # type: ignore[no-untyped-def]
 def test_the_shipped_routes_load() -> None:
     routes = load_routes(DEFAULT_ROUTES_FILE, BuildContext(environ={}))
     assert [r.name for r in routes.routes] == ["erp-stock-file", "orders-to-erp-csv", "orders-to-erp-cxml",
-                                               "order-review"]
+                                               "order-review", "refunds-to-erp-csv", "refunds-to-erp-cxml",
+                                               "returns-to-erp-csv", "dispute-review"]
     review = routes.route("order-review")
     assert review.branches() == ["order-value/high-value", "order-value/regular"]
+    assert routes.route("dispute-review").branches() == ["dispute-status/needs-response",
+                                                         "dispute-status/changed"]
 
 
 def test_a_valid_route_has_its_steps_named() -> None:

@@ -29,9 +29,13 @@ class FakeMessage:
     value_: bytes | None
     key_: bytes | None = None
     headers_: Headers = field(default_factory=list)
+    timestamp_: int | None = None
+    """Its create time (epoch ms); by default one from the offset."""
+    error_: KafkaError | None = None
+    """Set for an event such as end of partition rather than a record."""
 
-    def error(self) -> None:
-        return None
+    def error(self) -> KafkaError | None:
+        return self.error_
 
     def topic(self) -> str:
         return self.topic_
@@ -52,7 +56,7 @@ class FakeMessage:
         return self.headers_
 
     def timestamp(self) -> tuple[int, int]:
-        return 1, 1_749_000_000_000 + self.offset_
+        return 1, 1_749_000_000_000 + self.offset_ if self.timestamp_ is None else self.timestamp_
 
 
 class FakeConsumer:
