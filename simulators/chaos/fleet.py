@@ -54,6 +54,11 @@ class Replica:
         return f"{self.service}-{self.number}" if self.number else self.service
 
     @property
+    def healthz(self) -> str | None:
+        """Where its liveness answers (its admin server's ``/healthz``); None for a simulator."""
+        return f"http://127.0.0.1:{self.admin_port}/healthz" if self.admin_port else None
+
+    @property
     def readyz(self) -> str | None:
         port = self.admin_port or self.port
         return f"http://127.0.0.1:{port}/readyz" if port else None
@@ -126,6 +131,16 @@ class Fleet:
             return replica.pid is not None and process_alive(replica.pid)
         try:
             return httpx.get(url, timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def live(self, replica: Replica) -> bool | None:
+        """Whether the replica's ``/healthz`` answers 200 now (its loops turn); None when it has
+        no liveness to ask (a simulator)."""
+        if replica.healthz is None:
+            return None
+        try:
+            return httpx.get(replica.healthz, timeout=3.0).status_code == 200
         except httpx.HTTPError:
             return False
 

@@ -19,6 +19,9 @@ Every wait is bounded; the run's folder keeps every log (``<home>/logs``).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +36,7 @@ from bus.ops.dlq import replay as replay_dead_letters
 from bus.tools.local.broker import tail
 from simulators.chaos.evidence import DeadLetter, EvidenceReader
 from simulators.chaos.faults import Injector, Outcome
+from simulators.chaos.fleet import Replica
 from simulators.chaos.invariants import Row, Window, dead_letter_rows, is_expected, judge, pending
 from simulators.chaos.plan import Fault, FaultCounts, plan_faults
 from simulators.chaos.report import Report, fault_rows, latency_rows, windows
@@ -113,13 +117,14 @@ def _drive(options: Options, testbed: Testbed, schedule: list[Fault], report: Re
         rows, replayed = _settle(options, testbed, traffic, outcomes, injector, say)
         report.durations["settle"] = time.monotonic() - settle_began
     finally:
-        exits = watchdog.stop()
+        exits, unlive = watchdog.stop()
         watch.stop()
     report.outcomes = sorted(outcomes, key=lambda o: o.started_at)
     report.rows = [*rows, *replayed, *fault_rows(report.outcomes),
                    *latency_rows(traffic.attempts(), windows(report.outcomes)),
-                   Row("processes", f"{len(exits)} exits without a kill (restarted); the cluster watch "
-                                    f"started again {watch.restarts} time(s)", None, exits[:5])]
+                   Row("processes", f"{len(exits)} exits without a kill, {len(unlive)} liveness "
+                                    f"failures (each restarted, as Kubernetes would); the cluster watch "
+                                    f"started again {watch.restarts} time(s)", None, [*exits, *unlive][:5])]
 
 
 def _traffic_with_faults(options: Options, testbed: Testbed, traffic: Traffic, injector: Injector,
@@ -213,30 +218,72 @@ def _replay_expected(testbed: Testbed, dead: Sequence[DeadLetter], faults: Seque
 
 
 class _Watchdog:
-    """Restarts replicas that die without a kill (as Kubernetes would), in a thread of its own,
-    from the start of the traffic to the end of the settling; :meth:`stop` returns a line each."""
+    """Restarts replicas as Kubernetes would, in a thread of its own, from the start of the
+    traffic to the end of the settling: those that die without a kill, and those whose liveness
+    probe fails :data:`LIVENESS_FAILURES` times in a row, :data:`LIVENESS_PERIOD_S` apart (as the
+    manifests' ``livenessProbe`` on ``/healthz``), once it has passed since their start. Before
+    such a restart the replica is sent SIGUSR1, which writes its threads' stacks to its log
+    (:func:`bus.assembly.stop_on_signals`). :meth:`stop` returns a line per restart."""
 
     def __init__(self, testbed: Testbed, injector: Injector, say: Callable[[str], None]) -> None:
         self.testbed, self.injector, self.say = testbed, injector, say
         self.exits: list[str] = []
+        self.unlive: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="chaos-watchdog", daemon=True)
+        self._probed: dict[int, tuple[float, int]] = {}  # pid -> (last probe, failures in a row)
+        self._passed: set[int] = set()  # pids whose liveness passed once
 
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> list[str]:
+    def stop(self) -> tuple[list[str], list[str]]:
+        """Stop watching; the restarts after an exit, and after failed liveness probes."""
         self._stop.set()
         self._thread.join(30)
-        return list(self.exits)
+        return list(self.exits), list(self.unlive)
 
     def _run(self) -> None:
         fleet = self.testbed.fleet
         while not self._stop.wait(1.0):
             for replica in fleet.replicas:
-                dead = replica.number and replica.up and not fleet.alive(replica)
-                if dead and not self.injector.busy(replica):
+                if not replica.number or not replica.up or self.injector.busy(replica):
+                    continue
+                if not fleet.alive(replica):
                     last = tail(fleet.log_file(replica), 1)[:300]
                     self.exits.append(f"{replica.name}: {last}")
                     self.say(f"{replica.name} exited on its own; restarting it. Last log line: {last}")
                     fleet.start(replica)
+                elif self._probe_fails(replica):
+                    self._restart_unlive(replica)
+
+    def _probe_fails(self, replica: Replica) -> bool:
+        """Probe the replica's liveness if a period has passed; whether it failed often enough."""
+        pid = replica.pid or 0
+        last, failures = self._probed.get(pid, (0.0, 0))
+        if time.monotonic() - last < LIVENESS_PERIOD_S:
+            return False
+        live = self.testbed.fleet.live(replica)
+        if live:
+            self._passed.add(pid)
+        failures = failures + 1 if live is False and pid in self._passed else 0
+        self._probed[pid] = (time.monotonic(), failures)
+        return failures >= LIVENESS_FAILURES
+
+    def _restart_unlive(self, replica: Replica) -> None:
+        fleet = self.testbed.fleet
+        if replica.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(replica.pid, signal.SIGUSR1)  # its stacks, into its log
+            time.sleep(1.0)
+        self.unlive.append(f"{replica.name}: /healthz failed {LIVENESS_FAILURES} times; stacks in "
+                           f"{fleet.log_file(replica).name}")
+        self.say(f"{replica.name}: liveness probe failed {LIVENESS_FAILURES} times in a row "
+                 f"({LIVENESS_PERIOD_S:.0f} s apart); its stacks are in its log; restarting it")
+        fleet.send(replica, signal.SIGKILL)
+        fleet.start(replica)
+
+
+LIVENESS_PERIOD_S = 10.0
+LIVENESS_FAILURES = 3
+"""The manifests' livenessProbe (``deploy/k8s``: periodSeconds 10, failureThreshold 3)."""
