@@ -143,6 +143,16 @@ def _tracker_marks_before_push() -> None:
     ShipmentTracker.track = marks_first  # type: ignore[method-assign]
 
 
+def _statuses_compared_by_name() -> None:
+    import services.shipping_tracker.statuses as statuses
+
+    def by_name(current: Any, status: Any, at_ms: int) -> bool:
+        # "OUT_FOR_DELIVERY" > "DELIVERED": a delivery scanned after one never advances the order
+        return current is None or str(status.value) > str(current.status.value)
+
+    statuses.advances = by_name
+
+
 def _restore_parks_superseded() -> None:
     from services.inventory_sync.allocation import StockBook
     from services.inventory_sync.stock import Position
@@ -195,6 +205,9 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
              _commit_before_ack),
     Mutation("tracker-marks-before-push", ("shipping-tracker",), "fulfillments",
              "shipping-tracker marks a fulfillment pushed before pushing it", _tracker_marks_before_push),
+    Mutation("statuses-compared-by-name", ("shipping-tracker",), "DELIVERED",
+             "shipping-tracker orders statuses by their names instead of their ranks",
+             _statuses_compared_by_name),
     Mutation("sku-map-loses-a-row", ("inventory-sync",), "dead letters",
              "the SKU map has lost YUZU-SOAP's row", _sku_map_loses_a_row),
 )}

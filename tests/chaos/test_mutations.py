@@ -30,6 +30,7 @@ FAULTS: dict[str, tuple[str, ...]] = {
     "commit-before-ack": ("storm:erp:slow@15+40", "kill:router@35"),
     "tracker-marks-before-push": ("storm:storefront:5xx@20+40",),
     "sku-map-loses-a-row": ("kill:inventory-sync@30",),
+    "statuses-compared-by-name": ("kill:shipping-tracker-1@30",),
 }
 """Mutation → the faults of its run (``--fault``)."""
 
