@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser demo down test test-unit test-integration lint schemas-check bench jars tools clean deploy-render deploy-check
+.PHONY: help install browser demo down test test-unit test-integration lint schemas-check bench jars tools clean deploy-render deploy-check chaos chaos-bounded chaos-mutations
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -68,6 +68,17 @@ test-unit: install ## unit tests only (no broker)
 
 test-integration: install jars browser ## integration tests only (real broker)
 	@$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+CHAOS_ARGS ?= --full
+
+chaos: install jars ## the whole bus under faults, then every invariant (ecombus chaos $(CHAOS_ARGS); about 35 min)
+	@$(BIN)/ecombus chaos $(CHAOS_ARGS)
+
+chaos-bounded: install jars ## the bounded chaos run of CI alone (tests/chaos/test_bounded_run.py; under 10 min)
+	@$(BIN)/pytest -q tests/chaos/test_bounded_run.py $(PYTEST_ARGS)
+
+chaos-mutations: install jars ## a deliberate bug per invariant, each run must fail on it (about 25 min)
+	@ECOMBUS_CHAOS_MUTATIONS=1 $(BIN)/pytest -q -m mutation tests/chaos $(PYTEST_ARGS)
 
 deploy-render: install ## regenerate deploy/k8s and deploy/grafana from bus/tools/deploy and deploy/*.yaml
 	@$(BIN)/python -m bus.tools.deploy

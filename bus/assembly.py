@@ -39,6 +39,7 @@ stop event of their own; :attr:`Assembly.admin_url` tells where ``/metrics`` ans
 
 from __future__ import annotations
 
+import faulthandler
 import functools
 import logging
 import signal
@@ -185,10 +186,16 @@ class ServiceDefinition:
 
 def stop_on_signals(stop: threading.Event | None = None) -> threading.Event:
     """``stop`` (or a new event), set by SIGTERM or SIGINT: what :func:`run_service` runs the
-    assembly with. Call from the main thread (Python delivers signals there)."""
+    assembly with. Call from the main thread (Python delivers signals there).
+
+    Also, SIGUSR1 writes every thread's Python stack to stderr (the log) and the service goes on
+    (``kill -USR1 PID``, ``kubectl exec POD -- kill -USR1 1``): what to look at when ``/healthz``
+    says a loop stopped turning. It is written by :mod:`faulthandler`, so it works while every
+    thread is stuck, the GIL held in a C call included."""
     event = stop or threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: event.set())
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     return event
 
 

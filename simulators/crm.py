@@ -16,8 +16,9 @@ Routes (HubSpot CRM v3 shapes, see REFERENCE.md §6)::
 Test controls: ``POST /_sim/reject?email=..`` (that contact is rejected in a 207;
 ``&whole_batch=true`` fails every batch holding it with a 400, as HubSpot does for some invalid
 values), ``POST /_sim/fail?status=503&count=2`` (the next upserts answer that status),
-``POST /_sim/reset``, and ``GET /_sim/received`` (every upsert request received, the current
-contacts, and how many requests were throttled).
+``POST /_sim/reset``, ``GET /_sim/received`` (every upsert request received, the current
+contacts, and how many requests were throttled), and ``POST /_sim/storm`` (5xx, 429 or slow
+answers for a while, :mod:`simulators.storm`).
 
 Run it with ``python -m simulators.crm --port 8086``.
 """
@@ -34,6 +35,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
+from simulators.storm import Storm
+from simulators.storm import install as install_storms
 
 UPSERT_PATH = "/crm/v3/objects/contacts/batch/upsert"
 MAX_INPUTS = 100
@@ -107,6 +111,14 @@ def _invalid(body: Any) -> str | None:
             if not isinstance(value, str):
                 return f"inputs[{i}].properties.{name}: property values must be strings"
     return None
+
+
+def _storm_refusal(storm: Storm) -> JSONResponse:
+    if storm.status == 429:
+        return _error(429, "You have reached your ten_secondly_rolling limit.", "RATE_LIMITS",
+                      {"Retry-After": str(max(1, round(storm.retry_after)))}, errorType="RATE_LIMIT",
+                      policyName="TEN_SECONDLY_ROLLING")
+    return _error(storm.status, "Internal error (simulated storm)", "INTERNAL_ERROR")
 
 
 def create_app(limit: int = 100, interval: float = 10.0,
@@ -184,6 +196,8 @@ def create_app(limit: int = 100, interval: float = 10.0,
                 held.clear()
             state.throttled = 0
         return {"status": "reset"}
+
+    install_storms(app, refuse=_storm_refusal)
 
     @app.get("/_sim/received")
     def received() -> dict[str, Any]:

@@ -15,8 +15,10 @@ What it does (REFERENCE.md §7):
   ``duplicates`` and ``credit_memo_duplicates``).
 
 Test controls: ``POST /_sim/fail?status=503&count=2`` (the next cXML requests answer that),
-``POST /_sim/reset``, ``GET /_sim/received`` (cXML orders and credit memos, duplicates, imported
-rows by record type and files; ``imports.rows`` holds the order rows).
+``POST /_sim/storm`` (5xx, 429 or slow answers for a while, :mod:`simulators.storm`),
+``POST /_sim/reset``, ``GET /_sim/received`` (cXML orders and credit memos, every payloadID
+received again, duplicates, imported rows by record type and files; ``imports.rows`` holds the
+order rows).
 
 Run it with ``python -m simulators.erp --port 8094 --stock-dir var/erp/stock
 --orders-dir var/erp/orders [--drop-stock]``.
@@ -39,6 +41,8 @@ from fastapi.responses import JSONResponse
 from services.router.formats.cxml import read_order_request
 from services.router.formats.cxml_credit_memo import read_credit_memo
 from services.router.spool import write_atomically
+from simulators.storm import Storm
+from simulators.storm import install as install_storms
 
 DEFAULT_PORT = 8094
 STOCK_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "erp_stock_levels.csv"
@@ -97,12 +101,20 @@ def _response(payload_id: str | None, code: int, text: str) -> Response:
     return Response(body, status_code=code if code >= 400 else 200, media_type="text/xml")
 
 
+def _storm_refusal(storm: Storm) -> Response:
+    response = _response(None, storm.status, "simulated storm")
+    if storm.status == 429:
+        response.headers["Retry-After"] = str(max(1, round(storm.retry_after)))
+    return response
+
+
 def erp_app(imports: OrderImports | None = None) -> FastAPI:
     """The ERP's HTTP side."""
     app = FastAPI(title="ERP simulator", docs_url=None, redoc_url=None)
     orders: dict[str, dict[str, Any]] = {}
     memos: dict[str, dict[str, Any]] = {}
-    state: dict[str, Any] = {"duplicates": 0, "credit_memo_duplicates": 0, "failures": deque()}
+    state: dict[str, Any] = {"duplicates": 0, "credit_memo_duplicates": 0, "failures": deque(),
+                             "redelivered": []}
     lock = threading.Lock()
 
     @app.post("/cxml/orders")
@@ -117,6 +129,7 @@ def erp_app(imports: OrderImports | None = None) -> FastAPI:
         with lock:
             if order["payload_id"] in orders:
                 state["duplicates"] += 1
+                state["redelivered"].append(order["payload_id"])
             else:
                 orders[order["payload_id"]] = order
         return _response(order["payload_id"], 200, "OK")
@@ -149,6 +162,7 @@ def erp_app(imports: OrderImports | None = None) -> FastAPI:
             orders.clear()
             memos.clear()
             state["duplicates"], state["credit_memo_duplicates"], state["failures"] = 0, 0, deque()
+            state["redelivered"] = []
         return {"reset": True}
 
     @app.get("/readyz")
@@ -162,12 +176,14 @@ def erp_app(imports: OrderImports | None = None) -> FastAPI:
             imports.poll()
         with lock:
             body = {"orders": list(orders.values()), "duplicates": state["duplicates"],
+                    "redelivered": list(state["redelivered"]),
                     "credit_memos": list(memos.values()),
                     "credit_memo_duplicates": state["credit_memo_duplicates"]}
         body["imports"] = imports.snapshot() if imports is not None else {
             "rows": [], "files": [], "credit_memos": [], "return_authorizations": []}
         return JSONResponse(body)
 
+    install_storms(app, refuse=_storm_refusal)
     return app
 
 

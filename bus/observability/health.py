@@ -1,8 +1,10 @@
 """Liveness and readiness of one service, as ``/healthz`` and ``/readyz`` report them.
 
-*Liveness* means the service's loop is still turning: the loop calls :meth:`Health.beat` on every
-iteration, and the service is alive while the last beat is younger than ``stale_after`` seconds.
-Kubernetes restarts a pod whose loop is stuck, which a merely open HTTP port would not reveal.
+*Liveness* means the service's loops are still turning: each loop calls :meth:`Health.beat` with
+its own part name on every iteration, and the service is alive while every part's last beat is
+younger than ``stale_after`` seconds. Kubernetes restarts a pod one of whose loops is stuck, which
+a merely open HTTP port would not reveal, nor would another loop of the same process that still
+turns (order-capture's webhook edge beats every second; its intake stage may be stuck meanwhile).
 
 *Readiness* means every registered check passes (broker reachable, partitions assigned, registry
 reachable, ...). A check is a callable returning ``True`` when ready; returning ``False`` or
@@ -50,13 +52,14 @@ class Health:
         self.stale_after = stale_after
         self._clock = clock
         self._lock = threading.Lock()
-        self._last_beat: float | None = None
+        self._beats: dict[str, float] = {}
         self._checks: dict[str, Check] = {}
 
-    def beat(self) -> None:
-        """Record that the loop made progress; call once per loop iteration."""
+    def beat(self, part: str = "loop") -> None:
+        """Record that the loop called ``part`` made progress; call once per loop iteration. A
+        part that beat once must go on beating: the service is not alive while it is silent."""
         with self._lock:
-            self._last_beat = self._clock()
+            self._beats[part] = self._clock()
 
     def add_check(self, name: str, check: Check) -> None:
         """Register (or replace) the readiness check called ``name``."""
@@ -64,15 +67,16 @@ class Health:
             self._checks[name] = check
 
     def liveness(self) -> Status:
-        """Alive while the last beat is at most ``stale_after`` seconds old."""
+        """Alive while every part's last beat is at most ``stale_after`` seconds old; a silent
+        part is named with how long it has been silent."""
         with self._lock:
-            last = self._last_beat
-        if last is None:
+            beats = dict(self._beats)
+        if not beats:
             return Status(False, {"loop": "the loop has not started yet"})
-        age = self._clock() - last
-        if age > self.stale_after:
-            return Status(False, {"loop": f"no heartbeat for {age:.1f}s (bound {self.stale_after:g}s)"})
-        return Status(True)
+        now = self._clock()
+        silent = {part: f"no heartbeat for {now - last:.1f}s (bound {self.stale_after:g}s)"
+                  for part, last in sorted(beats.items()) if now - last > self.stale_after}
+        return Status(not silent, silent)
 
     def readiness(self) -> Status:
         """Ready when every check returns True; a failing or raising check is named with why."""

@@ -366,7 +366,9 @@ class ConsumerLoop:
             error = exc.args[0]
             for state in self.state:
                 state.aborted()
-            if error.txn_requires_abort():
+            if error.txn_requires_abort() or error.code() == KafkaError._STATE:
+                # _STATE: a produce refused because the transaction is already in an abortable
+                # error state (a broker lost under it); abort_transaction raises if it is fatal
                 log.warning("transaction aborted (%s); rewinding to committed offsets", error)
                 producer.abort_transaction(30)
                 self._rewind(consumer)

@@ -24,7 +24,7 @@ log = logging.getLogger("ecombus.runtime")
 
 
 class Heartbeat(Protocol):
-    def beat(self) -> None: ...
+    def beat(self, part: str = ...) -> None: ...
 
 
 class RuntimeHooks:
@@ -33,13 +33,16 @@ class RuntimeHooks:
     Args:
         service: the service name (a label on everything).
         metrics: the service's RuntimeMetrics, if any.
-        health: anything with ``beat()`` (the admin server's liveness), if any.
+        health: anything with ``beat(part)`` (the admin server's liveness), if any.
         audit: where ProcessingRecords go, if anywhere.
+        part: the loop's name in the liveness (``/healthz`` names it when it stops beating).
     """
 
     def __init__(self, service: str, metrics: RuntimeMetrics | None = None,
-                 health: Heartbeat | None = None, audit: AuditTrail | None = None) -> None:
+                 health: Heartbeat | None = None, audit: AuditTrail | None = None,
+                 part: str = "consumer loop") -> None:
         self.service = service
+        self.part = part
         self.metrics = metrics
         self.health = health
         self.audit = audit
@@ -58,7 +61,7 @@ class RuntimeHooks:
     def beat(self) -> None:
         self.beats += 1
         if self.health:
-            self.health.beat()
+            self.health.beat(self.part)
 
     def assigned(self, count: int) -> None:
         self.partitions_assigned = count

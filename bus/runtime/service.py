@@ -190,6 +190,7 @@ class Service:
             producer_overrides=stage.producer_overrides if stage else (),
             shutdown_timeout=settings.shutdown_timeout_seconds,
         )
+        hooks.part = f"consumer group {options.group_id}"  # its name in /healthz
         self.loop = ConsumerLoop(self.name, self.handlers, client, codec, options,
                                  producer=None if options.exactly_once else producer,
                                  processed=processed, hooks=hooks,

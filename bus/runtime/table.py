@@ -39,9 +39,15 @@ DeliveryCallback = Callable[[KafkaError | None, Message], None]
 V = TypeVar("V")
 
 _ELECTING = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
-                       KafkaError._UNKNOWN_PARTITION})
+                       KafkaError._UNKNOWN_PARTITION, KafkaError.UNKNOWN_TOPIC_OR_PART,
+                       KafkaError._DESTROY_BROKER, KafkaError._TRANSPORT, KafkaError._TIMED_OUT,
+                       KafkaError._ALL_BROKERS_DOWN, KafkaError.OFFSET_NOT_AVAILABLE})
 """Errors a just-created topic answers with until its leaders are elected (and this client's
-metadata has its partitions)."""
+metadata, and the asked broker's, have its partitions: another replica may have just created
+it), and those of a broker lost meanwhile (its connection down or its handle dropped, the request
+timed out, a new leader's high watermark not caught up yet) while the others take over its
+partitions: all waited out until the read's deadline.
+(A topic that does not exist at all is told before, from the metadata: :func:`partitions_of`.)"""
 
 
 class Writer(Protocol):
@@ -131,7 +137,8 @@ def _assign(consumer: Consumer, topic: str, starts: Mapping[int, int], deadline:
 
 
 def _watermarks(consumer: Consumer, tp: TopicPartition, deadline: float, timeout: float) -> tuple[int, int]:
-    """The partition's (low, high) offsets, waiting out a just-created topic's leader election."""
+    """The partition's (low, high) offsets, waiting out a leader election (a just-created topic, a
+    broker lost) until the deadline."""
     while True:
         try:
             low, high = consumer.get_watermark_offsets(tp, timeout=_request_timeout(deadline))

@@ -214,7 +214,7 @@ class WebhookApp:
     async def _heartbeat(self) -> None:
         while True:
             if self.health is not None:
-                self.health.beat()
+                self.health.beat("webhooks")
             await asyncio.sleep(1.0)
 
     def build(self) -> Starlette:

@@ -112,10 +112,9 @@ class StockBook:
             return found.sellable(location) if found else 0
 
     def restored(self, position: Position) -> None:
-        """Take a position read back from the changelog (with the orders waiting on it); once every
-        record is read, :meth:`finish_restore`."""
+        """Take a position read back from the changelog; a later record of the same SKU replaces
+        it. Once every record is read, :meth:`finish_restore` parks the orders waiting."""
         self.positions[position.sku] = position
-        self.parked.update(position.waiting)
 
     def finish_restore(self) -> None:
         """After the changelogs were read back: the orders waiting are those the *latest* position of

@@ -55,7 +55,7 @@ class Monitor:
         try:
             while not stop.is_set():
                 self.exporter.poll(self.measure)
-                self.health.beat()
+                self.health.beat("measurements")
                 stop.wait(self.settings.interval_seconds)
         finally:
             self.metrics.mark_down()

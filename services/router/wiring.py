@@ -173,7 +173,7 @@ class Router:
     def heartbeat(self, stop: threading.Event) -> None:
         """Beat the health every second until ``stop`` (the liveness when no consumer loop beats it)."""
         while not stop.wait(1.0):
-            self.health.beat()
+            self.health.beat("batch windows")
 
     def _close_windows(self, runner: RouteRunner) -> None:
         for endpoint in runner.route.all_endpoints():

@@ -3,7 +3,8 @@
 A middleware in front of the APIs (not of ``/_sim``) injects the requested faults (latency, an
 error status), applies Shopify's leaky-bucket limit to ``/admin/api`` (429 with ``Retry-After``
 over it, ``X-Shopify-Shop-Api-Call-Limit`` on every answer), checks the access token when one is
-configured, and records every request by its route for ``GET /_sim/received``.
+configured, and records every request by its route for ``GET /_sim/received``. Outside it,
+:mod:`simulators.storm` refuses or delays them during a storm (``POST /_sim/storm``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from simulators.storefront.controls import controls_router
 from simulators.storefront.ratelimit import LeakyBucket
 from simulators.storefront.state import StoreState
 from simulators.storefront.webhooks import WebhookSender
+from simulators.storm import install as install_storms
 
 THROTTLED = ("Exceeded 2 calls per second for api client. Reduce request rates to resume "
              "uninterrupted service.")
@@ -61,6 +63,7 @@ def create_app(config: StorefrontConfig | None = None, state: StoreState | None 
         state.record_request(request.method, getattr(route, "path", path), response.status_code)
         return response
 
+    install_storms(app)  # POST /_sim/storm: the APIs answer 5xx, 429 or slowly for a while
     return app
 
 

@@ -4,13 +4,14 @@ Shopify sends ``X-Shopify-Topic``, ``-Shop-Domain``, ``-API-Version``, a new ``-
 delivery and the same ``-Event-Id`` for every delivery of one event; WooCommerce its
 ``X-WC-Webhook-*`` headers; BigCommerce Standard Webhooks headers. Signatures come from
 :data:`bus.webhooks.signatures.SCHEMES`, the same code order-capture verifies with. Every
-delivery (also a dropped one) is recorded with the answer it got, and can be redelivered
-unchanged, as a platform's retry would be.
+delivery (also a dropped one) is recorded with its delivery id, the answer it got and how long the
+answer took (``seconds``), and can be redelivered unchanged, as a platform's retry would be.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -80,14 +81,17 @@ class WebhookSender:
             "topic": headers.get("X-Shopify-Topic") or headers.get("X-WC-Webhook-Topic")
             or json.loads(body).get("scope"),
             "order_id": order_id, "event_id": headers.get("X-Shopify-Event-Id"),
-            "url": url, "bad_signature": bad_signature, "redelivery_of": redelivery_of,
-            "dropped": False, "status": None, "answer": None, "at": datetime.now(UTC).isoformat()}
+            "delivery_id": delivery_id, "url": url, "bad_signature": bad_signature,
+            "redelivery_of": redelivery_of, "dropped": False, "status": None, "answer": None,
+            "at": datetime.now(UTC).isoformat(), "seconds": None}
         if drop or self.state.take_drop():
             record["dropped"] = True
         elif not url:
             record["answer"] = f"no webhook URL configured for {platform}"
         else:
+            started = time.perf_counter()
             record["status"], record["answer"] = await self._post(url, body, sent)
+            record["seconds"] = round(time.perf_counter() - started, 6)
         index = self.state.record_delivery(record)
         self._requests[index] = (platform, body, headers, bad_signature)
         return {"index": index, **record}

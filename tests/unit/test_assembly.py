@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import importlib
 import logging
+import signal
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -159,3 +163,31 @@ def test_add_service_declares_the_consumer_and_its_workers_whose_producers_close
     for closer in assembly.closers:
         closer()
     assert flusher.closed_with == [7]
+
+
+def test_sigusr1_writes_every_threads_stack_to_the_log_and_the_service_goes_on() -> None:
+    code = textwrap.dedent("""
+        import sys, threading, time
+        from bus.assembly import stop_on_signals
+        stop = stop_on_signals()
+        def stuck_in_a_loop():
+            time.sleep(30)
+        threading.Thread(target=stuck_in_a_loop, name="stuck", daemon=True).start()
+        print("ready", flush=True)
+        stop.wait(30)
+        print("stopped", flush=True)
+    """)
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        child.send_signal(signal.SIGUSR1)
+        time.sleep(0.5)
+        assert child.poll() is None, "SIGUSR1 did not stop the service"
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert out.strip() == "stopped" and child.returncode == 0
+    assert "in stuck_in_a_loop" in err and "Thread 0x" in err, err

@@ -119,6 +119,9 @@ class LocalCluster:
         port: the preferred client port of node 1 (nodes 2, 3 prefer the next ones); a taken
             preferred port is replaced by a free one. Used only when the cluster is formatted:
             afterwards the ports recorded in ``ports.json`` are kept.
+        controller_port: the preferred controller port of node 1, likewise (default: any free
+            ports, which the OS picks from its ephemeral range: a node that restarts may then find
+            its port taken by an outgoing connection meanwhile).
         heap: each JVM's maximum heap.
         progress: called with human-readable progress lines.
     """
@@ -131,6 +134,7 @@ class LocalCluster:
         heap: str = "512m",
         kafka_version: str = KAFKA_VERSION,
         progress: Callable[[str], None] | None = None,
+        controller_port: int | None = None,
     ) -> None:
         if brokers < REPLICATION_FACTOR:
             raise SetupError(f"a local cluster needs at least {REPLICATION_FACTOR} brokers "
@@ -139,6 +143,7 @@ class LocalCluster:
         self.home = Path(home)
         self.brokers = brokers
         self.port = port
+        self.controller_port = controller_port
         self.heap = heap
         self.kafka_version = kafka_version
         self._say = progress or (lambda _line: None)
@@ -265,7 +270,8 @@ class LocalCluster:
             raise SetupError("could not find free ports on 127.0.0.1; free some and retry")
 
         clients = [pick(self.port + i) for i in range(self.brokers)]
-        controllers = [pick(None) for _ in range(self.brokers)]
+        first = self.controller_port
+        controllers = [pick(None if first is None else first + i) for i in range(self.brokers)]
         nodes = [NodePorts(i + 1, clients[i], controllers[i]) for i in range(self.brokers)]
         if clients[0] != self.port:
             self._say(f"port {self.port} is taken: node 1 listens on {clients[0]}")

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from bus.errors import SetupError
 from bus.tools.cli.local import local_group
-from bus.tools.local.broker import free_port
+from bus.tools.local.broker import free_port, port_is_free
 from bus.tools.local.cluster import LocalCluster
 
 
@@ -39,6 +39,19 @@ def test_every_port_is_chosen_free_distinct_and_recorded_before_formatting(
                     "offsets.topic.replication.factor=3", "transaction.state.log.replication.factor=3",
                     "transaction.state.log.min.isr=2", "node.id=2"):
         assert f"\n{setting}\n" in properties
+
+
+def test_controller_ports_can_be_chosen_out_of_the_ephemeral_range(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the chaos suite's restarted nodes found an ephemeral port taken by an outgoing connection
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    base = next(b for b in range(21000, 32000, 100) if all(port_is_free(b + i) for i in range(13)))
+    cluster = LocalCluster(tmp_path, port=base, controller_port=base + 10)
+    with pytest.raises(SetupError, match="'java' not found"):
+        cluster.start()
+    nodes = json.loads((tmp_path / "ports.json").read_text())["nodes"]
+    assert [(n["port"], n["controller_port"]) for n in nodes] == [(base + i, base + 10 + i) for i in range(3)]
 
 
 def test_a_recorded_port_in_use_names_the_node_and_fresh(tmp_path: Path) -> None:

@@ -124,3 +124,19 @@ def test_a_taken_port_fails_with_a_message_naming_the_override() -> None:
         second = AdminServer(CollectorRegistry(), Health(), host="127.0.0.1", port=first.port)
         with pytest.raises(OSError, match="ECOMBUS_ADMIN_PORT"):
             second.start()
+
+
+def test_one_silent_part_makes_the_service_not_alive_though_another_part_beats() -> None:
+    now = [0.0]
+    health = Health(stale_after=60, clock=lambda: now[0])
+    health.beat("webhooks")
+    health.beat("consumer group ecombus.order-capture.intake")
+    for _ in range(7):  # the webhook edge goes on beating; the intake stage is stuck
+        now[0] += 10
+        health.beat("webhooks")
+    status = health.liveness()
+    assert not status.ok
+    assert list(status.reasons) == ["consumer group ecombus.order-capture.intake"]
+    assert "no heartbeat for 70.0s" in status.reasons["consumer group ecombus.order-capture.intake"]
+    health.beat("consumer group ecombus.order-capture.intake")
+    assert health.liveness().ok

@@ -135,10 +135,12 @@ class Produced:
 class FakeTransactionalProducer:
     """Stands in for the loop's :class:`~bus.runtime.producer.BusProducer` (and its ``raw``
     transactional producer). Records produced in a transaction land in ``committed`` when it
-    commits; ``fail_commits`` makes that many commits fail with an abortable error."""
+    commits; ``fail_commits`` makes that many commits fail with an abortable error;
+    ``fail_produces`` that many produce calls fail as librdkafka's do once the transaction is in an
+    abortable error state (``_STATE``, "Erroneous state", without ``txn_requires_abort``)."""
 
-    def __init__(self, events: list[str], fail_commits: int = 0) -> None:
-        self.events, self.fail_commits = events, fail_commits
+    def __init__(self, events: list[str], fail_commits: int = 0, fail_produces: int = 0) -> None:
+        self.events, self.fail_commits, self.fail_produces = events, fail_commits, fail_produces
         self.open: list[Produced] = []
         self.committed: list[Produced] = []
         self.offsets: list[list[tuple[str, int, int]]] = []
@@ -156,6 +158,11 @@ class FakeTransactionalProducer:
     def produce(self, topic: str, value: bytes | None, key: str | bytes | None = None,
                 headers: Headers | None = None, timestamp: int | None = None, on_delivery: Any = None,
                 partition: int | None = None) -> None:
+        if self.fail_produces:
+            self.fail_produces -= 1
+            self.events.append("produce failed")
+            raise KafkaException(KafkaError(KafkaError._STATE,
+                                            "Unable to produce message: Local: Erroneous state"))
         self.open.append(Produced(topic, value, key, list(headers or []), partition))
 
     def send_offsets_to_transaction(self, positions: list[TopicPartition], _metadata: Any,

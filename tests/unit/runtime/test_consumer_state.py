@@ -55,13 +55,13 @@ def _msg(offset: int, value: dict[str, Any]) -> FakeMessage:
 
 class World:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, batches: list[list[FakeMessage]],
-                 fail_commits: int = 0, transaction_timeout: float = 60.0) -> None:
+                 fail_commits: int = 0, transaction_timeout: float = 60.0, fail_produces: int = 0) -> None:
         self.now = 1_000.0
         self.events: list[str] = []
         self.stop = threading.Event()
         self.consumer = FakeConsumer([(TOPIC, 0)], batches, self.stop, self.events,
                                      committed={(TOPIC, 0): 0})
-        self.producer = FakeTransactionalProducer(self.events, fail_commits)
+        self.producer = FakeTransactionalProducer(self.events, fail_commits, fail_produces)
         self.transient_left: dict[int, int] = {}
         handlers = HandlerRegistry()
         handlers.handler(TOPIC, name="handle")(self.handle)
@@ -124,6 +124,23 @@ def test_an_aborted_transaction_tells_the_state_and_rewinds_to_the_committed_off
         "commit", "state.committed"]
     assert world.consumer.seeks == [(TOPIC, 0, 0)], "rewound to the committed offset"
     assert world.producer.topics() == ["out.v1"], "the aborted outputs never reached readers"
+
+
+def test_a_produce_refused_in_an_erroneous_transaction_aborts_and_rewinds_instead_of_ending_the_loop(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # found by the chaos suite: a broker lost mid-transaction left the producer in an abortable
+    # error state; the next produce raised _STATE (not flagged txn_requires_abort) and order-capture's
+    # intake stage exited
+    world = World(monkeypatch, [[_msg(0, {"n": 1})], [_msg(0, {"n": 1})]], fail_produces=1)
+    world.run()
+    assert world.events == [
+        "assign", "state.assigned [0]",
+        "begin", "state.attempt_started", "handle 1 (attempt 1)", "state.message_done", "produce failed",
+        "state.aborted", "abort",
+        "begin", "state.attempt_started", "handle 1 (attempt 1)", "state.message_done",
+        "commit", "state.committed"]
+    assert world.consumer.seeks == [(TOPIC, 0, 0)], "rewound to the committed offset"
+    assert world.producer.topics() == ["out.v1"]
 
 
 def test_partition_state_requires_exactly_once() -> None:

@@ -164,6 +164,26 @@ def test_leader_elections_of_a_new_topic_are_waited_out_other_errors_are_not() -
         list(read_to_end(consumer, TOPIC, timeout=5))  # type: ignore[arg-type]
 
 
+def test_a_topic_just_created_by_another_replica_is_waited_for_on_the_asked_broker() -> None:
+    # found by the chaos suite: two order-capture replicas starting on a fresh three-broker cluster;
+    # one created the cursors topic, the other's broker did not know it yet and the replica exited
+    consumer = ScriptedConsumer(watermarks={0: (0, 0)},
+                                watermark_errors=[KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART)] * 3)
+    assert list(read_to_end(consumer, TOPIC, timeout=5)) == []  # type: ignore[arg-type]
+    assert consumer.watermark_errors == []
+
+
+def test_a_broker_lost_during_the_read_is_waited_out_as_an_election_is() -> None:
+    # found by the chaos suite: a service restarted while a broker was down crashed in its
+    # read-back with _DESTROY_BROKER (librdkafka dropped the dead bootstrap broker's handle)
+    lost = [KafkaError(KafkaError._DESTROY_BROKER), KafkaError(KafkaError._TRANSPORT),
+            KafkaError(KafkaError._TIMED_OUT), KafkaError(KafkaError._ALL_BROKERS_DOWN),
+            KafkaError(KafkaError.OFFSET_NOT_AVAILABLE)]  # a new leader's high watermark not caught up
+    consumer = ScriptedConsumer(watermarks={0: (0, 0)}, watermark_errors=lost)
+    assert list(read_to_end(consumer, TOPIC, timeout=5)) == []  # type: ignore[arg-type]
+    assert consumer.watermark_errors == []
+
+
 def test_an_election_that_outlasts_the_deadline_is_a_transient_error() -> None:
     consumer = ScriptedConsumer(watermarks={0: (0, 0)},
                                 watermark_errors=[KafkaError(KafkaError.LEADER_NOT_AVAILABLE)] * 50)
