@@ -23,10 +23,11 @@ that did not recover within it has ``recovered_at`` None, which the report count
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -105,9 +106,18 @@ class Injector:
             self.say(f"  {fault.describe()}: could not be done: {exc}")
             return Outcome(fault, time.time(), note=f"not done: {exc}")
 
-    def busy(self, replica: Replica) -> bool:
-        """Whether a fault is being done to the replica now (killed, or coming back)."""
-        return self._lock_of(replica).locked()
+    @contextlib.contextmanager
+    def unless_busy(self, replica: Replica) -> Iterator[bool]:
+        """Hold the replica while the block runs (True) unless a fault is being done to it (killed,
+        or coming back: False). A kill of it waits until the block ends, so what the block sees
+        dead died on its own."""
+        lock = self._lock_of(replica)
+        held = lock.acquire(blocking=False)
+        try:
+            yield held
+        finally:
+            if held:
+                lock.release()
 
     def _lock_of(self, replica: Replica) -> threading.Lock:
         with self._locks_lock:

@@ -247,15 +247,18 @@ class _Watchdog:
         fleet = self.testbed.fleet
         while not self._stop.wait(1.0):
             for replica in fleet.replicas:
-                if not replica.number or not replica.up or self.injector.busy(replica):
+                if not replica.number:
                     continue
-                if not fleet.alive(replica):
-                    last = tail(fleet.log_file(replica), 1)[:300]
-                    self.exits.append(f"{replica.name}: {last}")
-                    self.say(f"{replica.name} exited on its own; restarting it. Last log line: {last}")
-                    fleet.start(replica)
-                elif self._probe_fails(replica):
-                    self._restart_unlive(replica)
+                with self.injector.unless_busy(replica) as free:  # no kill while we look and act
+                    if not free or not replica.up:
+                        continue
+                    if not fleet.alive(replica):
+                        last = tail(fleet.log_file(replica), 1)[:300]
+                        self.exits.append(f"{replica.name}: {last}")
+                        self.say(f"{replica.name} exited on its own; restarting it. Last log line: {last}")
+                        fleet.start(replica)
+                    elif self._probe_fails(replica):
+                        self._restart_unlive(replica)
 
     def _probe_fails(self, replica: Replica) -> bool:
         """Probe the replica's liveness if a period has passed; whether it failed often enough."""
