@@ -35,9 +35,10 @@ Groups = dict[str, tuple[bool, list[tuple[str, int]]]]
 """Group → (stable, members as (client id, partitions assigned))."""
 
 
-def memberships(admin: AdminClient, timeout: float = TIMEOUT_S) -> Groups:
+def memberships(admin: AdminClient, timeout: float = TIMEOUT_S, failed: list[str] | None = None) -> Groups:
     """Every ``ecombus.*`` consumer group: whether it is stable (not rebalancing), and its members.
-    A group that could not be described is left out (whoever looks for it finds it not stable).
+    A group that could not be described is left out (whoever looks for it finds it not stable)
+    and added to ``failed``.
 
     Raises:
         KafkaException: the groups could not be listed.
@@ -52,6 +53,8 @@ def memberships(admin: AdminClient, timeout: float = TIMEOUT_S) -> Groups:
         try:
             group = future.result(timeout + 5)
         except (KafkaException, TimeoutError):
+            if failed is not None:
+                failed.append(group_id)
             continue
         found[group_id] = (group.state == ConsumerGroupState.STABLE,
                            [(m.client_id, len(m.assignment.topic_partitions)) for m in group.members])
@@ -151,24 +154,29 @@ class ClusterWatch:
 
 
 def main(bootstrap: str) -> None:
-    """Print a reading every :data:`EVERY_S` seconds until stdout closes. A reading that fails is
-    taken again with a new admin client (an old one has been seen to fail every request after a
-    broker went away); after :data:`GIVE_UP` failures in a row the process exits, to be started
-    afresh."""
+    """Print a reading every :data:`EVERY_S` seconds until stdout closes. A reading that fails, or
+    fails to describe a group, is taken again with a new admin client (an old one has been seen to
+    fail every request after a broker went away, or every request about one group whose
+    coordinator moved, for minutes: the run then saw that group never stable again); after
+    :data:`GIVE_UP` failed readings in a row the process exits, to be started afresh."""
     admin, failures = _admin(bootstrap), 0
     while failures < GIVE_UP:
         reading: dict[str, Any] = {}
-        for name, read in (("groups", memberships), ("under_replicated", under_replicated)):
-            reading[f"{name}_at"] = time.time()  # when this reading began
-            try:
-                reading[name] = read(admin)
-            except (KafkaException, TimeoutError):
-                reading[name] = None
-        if reading["groups"] is None:
-            failures += 1
+        undescribed: list[str] = []
+        reading["groups_at"] = time.time()  # when this reading began
+        try:
+            reading["groups"] = memberships(admin, failed=undescribed)
+        except (KafkaException, TimeoutError):
+            reading["groups"] = None
+        reading["under_replicated_at"] = time.time()
+        try:
+            reading["under_replicated"] = under_replicated(admin)
+        except (KafkaException, TimeoutError):
+            reading["under_replicated"] = None
+        reading["undescribed"] = undescribed
+        failures = failures + 1 if reading["groups"] is None else 0
+        if reading["groups"] is None or undescribed:
             admin = _admin(bootstrap)
-        else:
-            failures = 0
         try:
             print(json.dumps(reading), flush=True)
         except BrokenPipeError:
