@@ -322,7 +322,13 @@ class ConsumerLoop:
         ctx = attempts.ctx
         assert ctx is not None
         if spec.side_effects and ctx.event_id and self.processed is not None:
-            self.processed.mark(ctx.event_id)
+            # marked once the outputs are acknowledged (committed): marked earlier, a rewind or a
+            # crash before then would skip the event as a duplicate and its outputs would be lost
+            processed, event_id = self.processed, ctx.event_id
+            if acknowledged is None:
+                processed.mark(event_id)
+            else:
+                acknowledged.append(lambda: processed.mark(event_id))
         for state in self.state:
             state.message_done()
         self.hooks.handled(spec, msg, ctx, "ok", time.monotonic() - started)

@@ -7,9 +7,12 @@ replica reads the whole topic, then keeps tailing it, so an event marked by one 
 to all within moments, and a restarted replica forgets nothing. Entries older than ``ttl`` are
 forgotten locally and expire from the topic by retention.
 
-The guarantee is at-least-once with dedupe: a mark is written after the side effect succeeded,
-so a crash between the two can still repeat one effect; two replicas racing on the same event in
-the same instant (only possible across a rebalance) can too.
+The guarantee is at-least-once with dedupe: the consumer loop marks an event once the handler's
+outputs were acknowledged (committed, on an exactly-once loop), never before, so that a rewind or
+a crash never skips an event whose outputs were lost; a crash between the side effect and the
+mark can therefore repeat one effect (a handler that must not repeat it keeps its own mark right
+after the effect, as shipping-tracker's fulfillments do); two replicas racing on the same event
+in the same instant (only possible across a rebalance) can too.
 """
 
 from __future__ import annotations

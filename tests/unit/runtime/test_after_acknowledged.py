@@ -66,3 +66,47 @@ def test_actions_run_after_the_outputs_were_acknowledged_and_never_after_a_failu
     second("broker down", None)
     loop._store_acknowledged(consumer)  # type: ignore[arg-type]
     assert (ran, consumer.seeks) == ([1], [2]), "a failed delivery rewinds and runs no action"
+
+
+class Processed:
+    """Stands in for ProcessedEvents: which event ids were marked handled."""
+
+    def __init__(self) -> None:
+        self.marked: set[str] = set()
+
+    def seen(self, event_id: str) -> bool:
+        return event_id in self.marked
+
+    def mark(self, event_id: str) -> None:
+        self.marked.add(event_id)
+
+
+def test_a_side_effect_event_is_marked_handled_only_once_its_outputs_were_acknowledged() -> None:
+    # found by the chaos suite: the mark was taken as soon as the handler returned, so an event
+    # whose status record then failed to be delivered was skipped as a duplicate when the loop
+    # rewound to it, and the order never reached DELIVERED
+    handled: list[int] = []
+    handlers = HandlerRegistry()
+
+    @handlers.handler("in.v1", side_effects=True)
+    def handle(event: Any, ctx: Context) -> None:
+        handled.append(ctx.offset)
+        ctx.emit("out.v1", event)
+
+    producer, processed = Producer(), Processed()
+    loop = ConsumerLoop("t", handlers, UNREACHABLE_KAFKA.client_config(), JsonCodec(),
+                        LoopOptions(group_id="g", retry=RetryPolicy(max_attempts=1)),
+                        producer=producer, processed=processed)  # type: ignore[arg-type]
+    loop._assigned.add(("in.v1", 0))
+    consumer = Consumer()
+    message = Consumed("in.v1", 0, 7, None, b'{"meta": {"event_id": "e-7"}}', [], None)
+    loop._in_flight.setdefault(("in.v1", 0), deque()).append(loop._process(message))
+    assert processed.marked == set(), "not before the outputs were acknowledged"
+    producer.callbacks[0]("broker down", None)
+    loop._store_acknowledged(consumer)  # type: ignore[arg-type]
+    assert consumer.seeks == [7] and processed.marked == set()
+    loop._in_flight[("in.v1", 0)].append(loop._process(message))  # the rewound message, again
+    assert handled == [7, 7], "handled again, not skipped as a duplicate"
+    producer.callbacks[1](None, None)
+    loop._store_acknowledged(consumer)  # type: ignore[arg-type]
+    assert processed.marked == {"e-7"} and consumer.stored == [8]
