@@ -164,12 +164,18 @@ class IndexTailer:
             if topics[topic].error is not None:  # e.g. no leader for a moment: not read yet, so
                 self._undescribed.add(topic)     # the rebuild is not done (asked again soon)
                 continue
+            if any(p.error is not None for p in topics[topic].partitions.values()):
+                self._undescribed.add(topic)  # a partition without a leader for a moment: asked again
+                continue
             for partition in sorted(topics[topic].partitions):
                 tp = (topic, partition)
                 if tp in self._next:
                     continue
                 start = stands.get(tp, OFFSET_BEGINNING)
                 low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)
+                if low < 0 or high < 0:  # no answer about its offsets yet: not read, so not done
+                    self._undescribed.add(topic)
+                    continue
                 start = max(start, low)
                 self._next[tp] = start
                 if rebuild and high > start:

@@ -60,6 +60,8 @@ class FakeBroker:
 
     def __init__(self) -> None:
         self.undescribed = {}
+        self.leaderless: set[tuple[str, int]] = set()  # partitions whose metadata has an error
+        self.unknown_offsets: set[tuple[str, int]] = set()  # watermarks answered as -1001
         self.topics: dict[str, list[list[tuple[Any, ...]]]] = {}
         self.lock = threading.Lock()
 
@@ -79,11 +81,15 @@ class FakeConsumer:
 
     def list_topics(self, topic: str | None = None, timeout: float = -1) -> Any:
         with self.broker.lock:
-            return SimpleNamespace(topics={name: SimpleNamespace(partitions=dict.fromkeys(range(len(parts))),
-                                                                 error=self.broker.undescribed.get(name))
-                                           for name, parts in self.broker.topics.items()})
+            return SimpleNamespace(topics={name: SimpleNamespace(
+                partitions={p: SimpleNamespace(error=KafkaError(KafkaError.LEADER_NOT_AVAILABLE)
+                                               if (name, p) in self.broker.leaderless else None)
+                            for p in range(len(parts))},
+                error=self.broker.undescribed.get(name)) for name, parts in self.broker.topics.items()})
 
     def get_watermark_offsets(self, tp: TopicPartition, timeout: float = -1) -> tuple[int, int]:
+        if (tp.topic, tp.partition) in self.broker.unknown_offsets:
+            return -1001, -1001
         return 0, len(self.broker.topics[tp.topic][tp.partition])
 
     def incremental_assign(self, partitions: list[TopicPartition]) -> None:
@@ -268,6 +274,28 @@ def test_a_topic_the_metadata_cannot_describe_keeps_the_rebuild_open_until_it_is
     try:
         assert not tailer.caught_up.wait(0.5), "caught up while a topic was not read"
         broker.undescribed.clear()
+        assert tailer.caught_up.wait(10)
+        assert tailer.progress().done == 1
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+@pytest.mark.parametrize("how", ["a partition without a leader", "watermarks not known yet"])
+def test_a_partition_not_answered_for_keeps_the_rebuild_open_until_it_is_read(
+        index: JourneyIndex, how: str) -> None:
+    broker = FakeBroker()
+    broker.topics["bus.audit.v1"] = [[]]
+    broker.topics["orders.placed.v1"] = [[], []]
+    broker.produce("orders.placed.v1", b"placed", partition=1)
+    held_back = broker.leaderless if how.startswith("a partition") else broker.unknown_offsets
+    held_back.add(("orders.placed.v1", 1))
+    tailer = IndexTailer(index, broker.consumer, Values().decode, poll_seconds=0.01)
+    stop, thread = running(tailer)
+    try:
+        assert not tailer.caught_up.wait(0.5), f"caught up with {how}"
+        broker.leaderless.clear()
+        broker.unknown_offsets.clear()
         assert tailer.caught_up.wait(10)
         assert tailer.progress().done == 1
     finally:
