@@ -263,6 +263,7 @@ class ConsumerLoop:
                 if item.failed:
                     log.warning("outputs of %s[%d]@%d not acknowledged; rewinding", topic, partition,
                                 item.msg.offset)
+                    self._release_claims()
                     consumer.seek(TopicPartition(topic, partition, item.msg.offset))
                     items.clear()
                     break
@@ -324,10 +325,12 @@ class ConsumerLoop:
         if spec.side_effects and ctx.event_id and self.processed is not None:
             # marked once the outputs are acknowledged (committed): marked earlier, a rewind or a
             # crash before then would skip the event as a duplicate and its outputs would be lost
+            # (claimed meanwhile: a second copy in flight is a duplicate; a rewind releases it)
             processed, event_id = self.processed, ctx.event_id
             if acknowledged is None:
                 processed.mark(event_id)
             else:
+                processed.claim(event_id)
                 acknowledged.append(lambda: processed.mark(event_id))
         for state in self.state:
             state.message_done()
@@ -370,6 +373,7 @@ class ConsumerLoop:
             _run_all(acknowledged)
         except KafkaException as exc:
             error = exc.args[0]
+            self._release_claims()
             for state in self.state:
                 state.aborted()
             if error.txn_requires_abort() or error.code() == KafkaError._STATE:
@@ -419,7 +423,12 @@ class ConsumerLoop:
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._forget(partitions)
 
+    def _release_claims(self) -> None:
+        if self.processed is not None:
+            self.processed.release_claims()
+
     def _forget(self, partitions: list[TopicPartition]) -> None:
+        self._release_claims()
         for state in self.state:
             state.revoked(partitions)
         for p in partitions:

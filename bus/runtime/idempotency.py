@@ -52,6 +52,7 @@ class ProcessedEvents:
         self._ttl = ttl
         self._clock = clock
         self._ids: dict[str, float] = {}
+        self._claimed: set[str] = set()  # handled, outputs not acknowledged yet (this process only)
         self._lock = threading.Lock()
         spec = TopicSpec(name=self.topic, partitions=3,
                          config={"cleanup.policy": "compact,delete", "retention.ms": str(int(ttl * 1000))})
@@ -68,16 +69,32 @@ class ProcessedEvents:
         self._table.load(timeout)
 
     def seen(self, event_id: str) -> bool:
-        """True if the event was handled within the ttl, by this replica or another."""
+        """True if the event was handled within the ttl, by this replica or another, or is
+        claimed by this process (handled, its outputs not acknowledged yet)."""
         with self._lock:
+            if event_id in self._claimed:
+                return True
             handled_at = self._ids.get(event_id)
         return handled_at is not None and self._clock() - handled_at < self._ttl
+
+    def claim(self, event_id: str) -> None:
+        """Count the event as seen in this process until :meth:`mark` or :meth:`release_claims`
+        (a second copy in the same batch is a duplicate; a copy after a rewind is not)."""
+        with self._lock:
+            self._claimed.add(event_id)
+
+    def release_claims(self) -> None:
+        """Forget every claim not marked yet: their outputs were lost (a rewind, an aborted
+        transaction, partitions revoked), so their events must be handled again."""
+        with self._lock:
+            self._claimed.clear()
 
     def mark(self, event_id: str, on_delivery: DeliveryCallback | None = None) -> None:
         """Record the event as handled (locally at once, for everyone once produced)."""
         now = self._clock()
         with self._lock:
             self._ids[event_id] = now
+            self._claimed.discard(event_id)
         self._table.put(event_id.encode(), str(int(now * 1000)).encode(), on_delivery=on_delivery)
 
     def __len__(self) -> int:

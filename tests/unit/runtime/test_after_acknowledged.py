@@ -73,12 +73,20 @@ class Processed:
 
     def __init__(self) -> None:
         self.marked: set[str] = set()
+        self.claimed: set[str] = set()
 
     def seen(self, event_id: str) -> bool:
-        return event_id in self.marked
+        return event_id in self.marked or event_id in self.claimed
+
+    def claim(self, event_id: str) -> None:
+        self.claimed.add(event_id)
+
+    def release_claims(self) -> None:
+        self.claimed.clear()
 
     def mark(self, event_id: str) -> None:
         self.marked.add(event_id)
+        self.claimed.discard(event_id)
 
 
 def test_a_side_effect_event_is_marked_handled_only_once_its_outputs_were_acknowledged() -> None:
@@ -102,6 +110,7 @@ def test_a_side_effect_event_is_marked_handled_only_once_its_outputs_were_acknow
     message = Consumed("in.v1", 0, 7, None, b'{"meta": {"event_id": "e-7"}}', [], None)
     loop._in_flight.setdefault(("in.v1", 0), deque()).append(loop._process(message))
     assert processed.marked == set(), "not before the outputs were acknowledged"
+    assert loop._process(message).outstanding == 0 and handled == [7], "a second copy in flight: a duplicate"
     producer.callbacks[0]("broker down", None)
     loop._store_acknowledged(consumer)  # type: ignore[arg-type]
     assert consumer.seeks == [7] and processed.marked == set()
